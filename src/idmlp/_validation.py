@@ -1,0 +1,62 @@
+"""Argument checks shared by the public API.
+
+Every public function validates its arguments once, at the boundary, and raises a
+``ValueError`` that names the argument and its valid range. Inside, types are trusted.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = [
+    "check_choice",
+    "check_int",
+    "check_positive",
+    "check_probability",
+    "check_real",
+]
+
+
+def check_real(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite real number, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number > 0, else raise ``ValueError``."""
+    v = check_real(name, value)
+    if v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_probability(name: str, value: object, *, open_interval: bool = True) -> float:
+    """Return ``value`` if it lies in (0, 1) (or [0, 1] with ``open_interval=False``)."""
+    v = check_real(name, value)
+    ok = 0.0 < v < 1.0 if open_interval else 0.0 <= v <= 1.0
+    if not ok:
+        rng = "(0, 1)" if open_interval else "[0, 1]"
+        raise ValueError(f"{name} must lie in {rng}, got {value!r}")
+    return v
+
+
+def check_int(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str]) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return str(value)

