@@ -43,7 +43,8 @@ def _check_input(model: nn.Module, x: Tensor) -> None:
 
 def _resolve(model: nn.Module, method: str) -> str:
     check_choice("method", method, METHODS)
-    is_mlp = type(model) in (MLP,) or (isinstance(model, MLP) and type(model).forward is MLP.forward)
+    # The structured paths need the plain MLP forward (InterpretableMLP pads and slices).
+    is_mlp = isinstance(model, MLP) and type(model).forward is MLP.forward
     if method == "auto":
         if is_mlp and all(is_diagonal(layer.weight) for layer in model.layers):
             return "diagonal"
@@ -145,7 +146,8 @@ def singular_values(
 
     Examples:
         >>> net = IdentityMLP(500, 20, sigma=1.0)  # doctest: +SKIP
-        >>> s = singular_values(net, 0.3 * torch.randn(8, 500), dtype=torch.float64)  # doctest: +SKIP
+        >>> u = 0.3 * torch.randn(8, 500)  # doctest: +SKIP
+        >>> s = singular_values(net, u, dtype=torch.float64)  # doctest: +SKIP
     """
     _check_input(model, x)
     dtype = dtype or x.dtype

@@ -1,0 +1,52 @@
+"""Argument types and options shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+__all__ = ["add_device", "add_output", "positive_float", "positive_int", "resolve_device"]
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def add_output(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--out", default=default, help=f"output folder (default: {default})")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the output folder if it exists"
+    )
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda", "auto"),
+        help="where to compute: cpu, cuda, or auto (cuda when available; default: cpu)",
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without it is a usage error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available; use --device cpu")
+    return torch.device(name)
