@@ -67,6 +67,8 @@ class MLP(nn.Module):
         bias: whether layers have a bias (initialized to zero).
         init: identity, orthogonal, xavier or he (see :func:`idmlp.init.init_weight_`).
         generator: random source for the random initializations.
+        dtype, device: factory arguments as for :class:`torch.nn.Linear` (build in
+            ``torch.float64`` for float64 analysis: ``sigma`` is then not rounded to float32).
 
     Examples:
         >>> net = MLP(16, 10, init="orthogonal")
@@ -83,12 +85,16 @@ class MLP(nn.Module):
         bias: bool = False,
         init: str = "identity",
         generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         check_int("width", width, minimum=1)
         _check_common(depth, sigma, activation, init)
         self.width, self.depth, self.sigma, self.init_scheme = width, depth, float(sigma), init
-        self.layers = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(depth))
+        self.layers = nn.ModuleList(
+            nn.Linear(width, width, bias=bias, dtype=dtype, device=device) for _ in range(depth)
+        )
         self.act = Activation(activation)
         self.reset_parameters(generator)
 
@@ -154,8 +160,11 @@ class IdentityMLP(MLP):
         sigma: float = 1.0,
         activation: str = "hardtanh",
         bias: bool = False,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
-        super().__init__(width, depth, sigma, activation, bias, init="identity")
+        super().__init__(width, depth, sigma, activation, bias, init="identity", dtype=dtype,
+                         device=device)
 
 
 class InterpretableMLP(MLP):
@@ -198,6 +207,8 @@ class InterpretableMLP(MLP):
         image_shape: tuple[int, ...] | None = None,
         logit_scale: float = 1.0,
         learn_logit_scale: bool = False,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         in_features = check_int("in_features", in_features, minimum=1)
         num_classes = check_int("num_classes", num_classes, minimum=2)
@@ -208,10 +219,12 @@ class InterpretableMLP(MLP):
                 f"in_features is {in_features}"
             )
         logit_scale = check_positive("logit_scale", logit_scale)
-        super().__init__(in_features + num_classes, depth, sigma, activation, bias)
+        super().__init__(in_features + num_classes, depth, sigma, activation, bias,
+                         dtype=dtype, device=device)
         self.in_features, self.num_classes, self.image_shape = in_features, num_classes, image_shape
         self.log_logit_scale = nn.Parameter(
-            torch.tensor(math.log(logit_scale)), requires_grad=learn_logit_scale
+            torch.tensor(math.log(logit_scale), dtype=dtype, device=device),
+            requires_grad=learn_logit_scale,
         )
 
     @property

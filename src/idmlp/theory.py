@@ -339,6 +339,12 @@ def spectrum(
         atoms = tuple((float(v), float(w)) for v, w in zip(values, weights, strict=True) if w > 0)
         return SpectralLaw(activation, sigma, q0, depth, values, weights, atoms)
 
+    return _quadrature_law(sigma, q0, depth, activation, points)
+
+
+def _quadrature_law(sigma: float, q0: float, depth: int, activation: str, points: int
+                    ) -> SpectralLaw:
+    """The push-forward law on the ``points``-quantile grid (any activation, hard-tanh too)."""
     p = (np.arange(points, dtype=np.float64) + 0.5) / points
     u = torch.from_numpy(np.sqrt(2.0 * q0) * erfinv(2.0 * p - 1.0))
     lam = (scalar_jacobian(u, sigma, depth, activation) ** 2).numpy()

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from . import interpret, sweep, theory, train
 
 __all__ = ["main"]
 
-_COMMANDS: list = []
+_COMMANDS = [theory, train, interpret, sweep]
 
 
 class _Parser(argparse.ArgumentParser):

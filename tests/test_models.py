@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from idmlp.models import MLP, IdentityMLP, InterpretableMLP, build_model
+
+
+def test_identity_mlp_is_the_identity_map_inside_hardtanh_range() -> None:
+    net = IdentityMLP(16, 30, sigma=1.0)
+    x = torch.rand(5, 16) * 1.8 - 0.9
+    assert torch.equal(net(x), x)
+    assert torch.all(net.identity_distance() == 0)
+
+
+def test_forward_layers_stacks_every_layer() -> None:
+    torch.manual_seed(0)
+    net = MLP(8, 6, sigma=1.2, activation="tanh", init="orthogonal", bias=True)
+    x = torch.randn(3, 8)
+    hs = net.forward_layers(x)
+    assert hs.shape == (3, 7, 8)
+    assert torch.equal(hs[:, 0], x)
+    torch.testing.assert_close(hs[:, -1], net(x))
+    torch.testing.assert_close(hs[:, 1], torch.tanh(net.layers[0](x)))
+
+
+def test_identity_distance_measures_relative_frobenius_change() -> None:
+    net = IdentityMLP(10, 3, sigma=2.0)
+    with torch.no_grad():
+        net.layers[1].weight[0, 1] = 2.0 * 0.5
+    d = net.identity_distance()
+    torch.testing.assert_close(d, torch.tensor([0.0, 0.5 / 10**0.5, 0.0]))
+
+
+def test_interpretable_mlp_structure() -> None:
+    net = InterpretableMLP(64, 10, depth=5, image_shape=(8, 8), logit_scale=4.0)
+    assert net.width == 74
+    x = torch.rand(7, 64) * 0.5
+    r = net.readout(x)
+    assert r.features.shape == (7, 6, 64)
+    assert r.logits.shape == (7, 5, 10)
+    assert r.contribution_images().shape == (7, 5, 8, 8)
+    torch.testing.assert_close(r.logits[:, -1], net(x))
+    # At identity init with inputs inside (-1, 1) nothing changes: zero contribution, zero logits.
+    assert torch.count_nonzero(r.contributions) == 0
+    assert torch.count_nonzero(r.logits) == 0
+
+
+def test_interpretable_readout_rule_is_the_same_at_every_layer() -> None:
+    torch.manual_seed(1)
+    net = InterpretableMLP(12, 3, depth=4, logit_scale=3.0)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.add_(0.1 * torch.randn_like(layer.weight))
+    x = torch.randn(5, 12) * 0.3
+    hs = net.forward_layers(net.pad(x))
+    r = net.readout(x)
+    torch.testing.assert_close(r.logits, 3.0 * hs[:, 1:, 12:])
+    y = torch.tensor([0, 1, 2, 0, 1])
+    acc = r.accuracy(y)
+    for l in range(4):
+        assert acc[l] == (hs[:, l + 1, 12:].argmax(-1) == y).float().mean()
+    p = r.true_class_probability(y)
+    torch.testing.assert_close(p[:, 2], torch.softmax(r.logits[:, 2], -1)[torch.arange(5), y])
+    d = net.block_identity_distance()
+    assert d["feature"].shape == d["class"].shape == (4,)
+    assert torch.all(d["feature"] > 0) and torch.all(d["class"] > 0)
+
+
+def test_config_round_trip() -> None:
+    net = InterpretableMLP(6, 2, depth=3, sigma=0.9, activation="tanh", image_shape=(2, 3),
+                           logit_scale=5.0, learn_logit_scale=True)
+    clone = build_model(net.config.to_dict())
+    assert isinstance(clone, InterpretableMLP)
+    assert clone.config == net.config
+    clone.load_state_dict(net.state_dict())
+    plain = MLP(5, 4, sigma=1.1, init="he")
+    assert build_model(plain.config).config == plain.config
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: IdentityMLP(0, 3), "width"),
+        (lambda: IdentityMLP(4, 0), "depth"),
+        (lambda: IdentityMLP(4, 3, sigma=0.0), "sigma"),
+        (lambda: IdentityMLP(4, 3, activation="swish"), "activation"),
+        (lambda: MLP(4, 3, init="lecun"), "init"),
+        (lambda: InterpretableMLP(64, 1, 3), "num_classes"),
+        (lambda: InterpretableMLP(64, 10, 3, image_shape=(7, 7)), "image_shape"),
+        (lambda: InterpretableMLP(64, 10, 3, logit_scale=-1.0), "logit_scale"),
+        (lambda: InterpretableMLP(4, 2, 3)(torch.zeros(2, 5)), "4 features"),
+    ],
+)
+def test_bad_arguments(call, match: str) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match=match):
+        call()
