@@ -1,0 +1,196 @@
+"""``idmlp sweep`` (trainability sweeps) and ``idmlp plot-sweep`` (their figures)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from ..activations import ACTIVATIONS
+from ..data import DATASETS
+from ..init import INIT_SCHEMES
+from ..sweep.engine import DTYPES, OPTIMIZERS, TrainSettings
+from ..sweep.grid import SweepConfig, parse_choices, parse_floats, parse_ints
+from ..sweep.runner import BACKENDS, RESULTS_FILE, results_path
+from ._common import add_device, add_output, positive_float, positive_int, resolve_device
+
+__all__ = ["add_parser", "run"]
+
+DEFAULT_OUT = "runs/sweep"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    t, c = TrainSettings(), SweepConfig()
+    p = subparsers.add_parser(
+        "sweep", help="train a grid of (sigma, q0, depth, init, activation) x seeds",
+        description="Train one interpretable MLP per grid point for a fixed budget and "
+        "write one CSV row per run (accuracy, loss, divergence, steps to a target accuracy, "
+        "Jacobian spectrum at initialization next to the theory). Grid specs: "
+        "START:STOP:NUM (linspace), START:STOP:NUM:log (log-spaced), or a comma list.",
+    )
+    g = p.add_argument_group("grid")
+    g.add_argument("--sigma", default="0.8:1.2:9",
+                   help="identity scale / gain of the random inits (default: 0.8:1.2:9)")
+    g.add_argument("--q0", default="1e-3:10:9:log",
+                   help="input variance (default: 1e-3:10:9:log)")
+    g.add_argument("--depth", default="10", help="comma list of depths (default: 10)")
+    g.add_argument("--init", default="identity",
+                   help=f"comma list of {', '.join(INIT_SCHEMES)} (default: identity)")
+    g.add_argument("--activation", default="hardtanh",
+                   help=f"comma list of {', '.join(ACTIVATIONS)} (default: hardtanh)")
+    g.add_argument("--seeds", default="0", help="comma list of seeds, or START:STOP (default: 0)")
+    g.add_argument("--max-configs", type=positive_int, default=c.max_configs,
+                   help=f"refuse grids with more runs than this (default: {c.max_configs})")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default=c.dataset,
+                   help=f"one of {', '.join(DATASETS)} (default: {c.dataset})")
+    d.add_argument("--data-dir", help="folder with the IDX files of mnist/fashion-mnist/kmnist")
+    d.add_argument("--test-size", type=positive_float, default=c.test_size,
+                   help=f"test fraction without an official split (default: {c.test_size})")
+    d.add_argument("--split-seed", type=int, default=c.data_seed,
+                   help=f"seed of the train/test split (default: {c.data_seed})")
+    tr = p.add_argument_group("training budget (the same for every run)")
+    tr.add_argument("--steps", type=positive_int, default=t.steps,
+                    help=f"optimizer steps per run (default: {t.steps})")
+    tr.add_argument("--batch-size", type=positive_int, default=t.batch_size,
+                    help=f"(default: {t.batch_size})")
+    tr.add_argument("--lr", type=positive_float, default=t.lr, help=f"(default: {t.lr})")
+    tr.add_argument("--optimizer", choices=OPTIMIZERS, default=t.optimizer,
+                    help=f"(default: {t.optimizer})")
+    tr.add_argument("--momentum", type=float, default=t.momentum,
+                    help=f"SGD momentum (default: {t.momentum})")
+    tr.add_argument("--logit-scale", type=positive_float, default=t.logit_scale,
+                    help=f"fixed scale of the class-block logits (default: {t.logit_scale})")
+    tr.add_argument("--eval-every", type=positive_int, default=t.eval_every,
+                    help=f"evaluate every K steps (default: {t.eval_every})")
+    tr.add_argument("--target-acc", type=float, default=t.target_acc,
+                    help="training accuracy whose first evaluated step is steps_to_target "
+                    f"(default: {t.target_acc})")
+    tr.add_argument("--eval-size", type=positive_int, default=t.eval_size,
+                    help=f"training samples of the periodic evaluation (default: {t.eval_size})")
+    tr.add_argument("--jacobian-samples", type=positive_int, default=t.jacobian_samples,
+                    help="training inputs for the Jacobian at initialization "
+                    f"(default: {t.jacobian_samples})")
+    tr.add_argument("--dtype", choices=tuple(DTYPES), default=t.dtype,
+                    help=f"(default: {t.dtype})")
+    r = p.add_argument_group("execution")
+    r.add_argument("--batch-configs", type=positive_int, default=c.batch_configs,
+                   help="runs trained together in one batched computation "
+                   f"(default: {c.batch_configs})")
+    r.add_argument("--backend", choices=BACKENDS, default="inprocess",
+                   help="inprocess, or ray: every batch is a Ray task (needs "
+                   "pip install 'idmlp[ray]'; default: inprocess)")
+    r.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    r.add_argument("--max-retries", type=int, default=2,
+                   help="Ray retries of a failed batch (default: 2)")
+    r.add_argument("--threads", type=positive_int,
+                   help="torch CPU threads (default: torch's choice)")
+    add_device(r)
+    add_output(r, DEFAULT_OUT)
+    r.add_argument("--resume", action="store_true",
+                   help="continue the sweep in --out, skipping finished runs")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+    q = subparsers.add_parser(
+        "plot-sweep", help="figures of a sweep's results",
+        description="Heat maps of accuracy over (sigma, q0) with the theory overlaid, "
+        "accuracy against depth at the recommended (sigma, q0), and the Jacobian spectra "
+        "at initialization of identity, orthogonal and Gaussian (xavier) networks.",
+    )
+    q.add_argument("results", help=f"a sweep folder or its {RESULTS_FILE}")
+    q.add_argument("--out", help="figure folder (default: RESULTS_FOLDER/figures)")
+    q.add_argument("--overwrite", action="store_true", help="replace the figure folder")
+    q.add_argument("--metric", choices=("test_acc", "train_acc"), default="test_acc",
+                   help="(default: test_acc)")
+    q.add_argument("--eps", type=float, default=0.05,
+                   help="tolerated dead fraction of the isometry region (default: 0.05)")
+    q.add_argument("--kappa", type=float, default=2.0,
+                   help="tolerated factor on sigma^(2L) (default: 2)")
+    s = q.add_argument_group("Jacobian spectra panel")
+    s.add_argument("--spectra-width", type=positive_int, help="(default: the sweep's width)")
+    s.add_argument("--spectra-depth", type=positive_int,
+                   help="(default: the sweep's largest depth)")
+    s.add_argument("--spectra-sigma", type=positive_float, default=1.0, help="(default: 1)")
+    s.add_argument("--spectra-q0", type=positive_float,
+                   help="(default: the recommended q0 at that depth)")
+    s.add_argument("--spectra-samples", type=positive_int, default=32,
+                   help="Gaussian inputs (default: 32)")
+    q.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "plot-sweep":
+        return _plot(args)
+    return _sweep(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ..sweep.runner import run as run_sweep
+
+    settings = TrainSettings(
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        momentum=args.momentum, logit_scale=args.logit_scale, eval_every=args.eval_every,
+        target_acc=args.target_acc, eval_size=args.eval_size,
+        jacobian_samples=args.jacobian_samples, dtype=args.dtype,
+    )
+    config = SweepConfig(
+        dataset=args.dataset,
+        sigma=parse_floats(args.sigma, "--sigma"),
+        q0=parse_floats(args.q0, "--q0"),
+        depth=parse_ints(args.depth, "--depth", minimum=1),
+        init=parse_choices(args.init, "--init", INIT_SCHEMES),
+        activation=parse_choices(args.activation, "--activation", ACTIVATIONS),
+        seeds=parse_ints(args.seeds, "--seeds", minimum=0),
+        train=settings, data_dir=args.data_dir, test_size=args.test_size,
+        data_seed=args.split_seed, max_configs=args.max_configs,
+        batch_configs=args.batch_configs,
+    )
+    if args.max_retries < 0:
+        raise ValueError(f"--max-retries must be an integer >= 0, got {args.max_retries}")
+    device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = run_sweep(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                     backend=args.backend, address=args.address, max_retries=args.max_retries,
+                     device=device, progress=not args.quiet)
+    status = Counter(r["status"] for r in rows)
+    diverged = sum(bool(r["diverged"]) for r in rows if r["status"] == "ok")
+    print(f"wrote {Path(args.out) / RESULTS_FILE}: {len(rows)} runs, {status['ok']} ok "
+          f"({diverged} diverged), {status['failed']} failed")
+    if status["failed"]:
+        print(f"idmlp sweep: {status['failed']} runs failed (see the status and error columns); "
+              "rerun with --resume to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .._io import atomic_output_dir, check_output_dir
+    from ..plots.sweep import plot_sweep
+    from ..sweep.runner import read_results
+
+    path = results_path(args.results)
+    rows = read_results(path)  # validates before any figure work
+    if not any(r["status"] == "ok" for r in rows):
+        raise ValueError(f"{path} holds no finished runs to plot")
+    out = Path(args.out) if args.out else path.parent / "figures"
+    check_output_dir(out, args.overwrite)
+    spectra = {"sigma": args.spectra_sigma, "samples": args.spectra_samples}
+    for key in ("width", "depth", "q0"):
+        value = getattr(args, f"spectra_{key}")
+        if value is not None:
+            spectra[key] = value
+    if not 0 < args.eps < 1:
+        raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
+    if not args.kappa > 1:
+        raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
+    with atomic_output_dir(out, args.overwrite) as tmp:
+        written = plot_sweep(path, tmp, metric=args.metric, eps=args.eps, kappa=args.kappa,
+                             spectra=spectra)
+    for p in written:
+        print(out / p.name)
+    return 0

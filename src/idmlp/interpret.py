@@ -1,0 +1,404 @@
+r"""Layer-wise interpretation of the interpretable MLP (Kubota et al., ICASSP 2021).
+
+Every layer :math:`\ell = 1..L` of an :class:`~idmlp.models.InterpretableMLP` carries
+
+* a *contribution map* :math:`c^\ell = x^\ell_{1..N} - x^0`, the change layers
+  :math:`1..\ell` made to the (scaled) input, shaped like the input image, and
+* class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`, read by the same rule at every
+  layer, so each layer has its own recognition accuracy with no extra training.
+
+:func:`interpret` runs the model once over a labelled set (batched, chunked only to bound
+memory) and returns an :class:`Interpretation`: per-layer accuracy, mean true-class
+probability and loss, contribution maps of a few chosen examples, per-class mean
+contribution maps at selected layers, the identity distance of every layer and the
+confusion matrix of the last layer. Layers are numbered ``1..L`` throughout, as in the
+paper; layer 0 is the input.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._io import atomic_write_bytes, save_json
+from ._validation import check_int
+from .models import InterpretableMLP
+
+__all__ = ["Interpretation", "default_layers", "interpret", "pick_samples"]
+
+
+def default_layers(depth: int, n: int = 8) -> tuple[int, ...]:
+    """``min(n, depth)`` evenly spaced layers in ``1..depth``.
+
+    The first and the last layer are always included (for ``n = 1``: the last one).
+
+    Examples:
+        >>> default_layers(20)
+        (1, 4, 6, 9, 12, 15, 17, 20)
+        >>> default_layers(3)
+        (1, 2, 3)
+    """
+    depth = check_int("depth", depth)
+    n = check_int("n", n)
+    if n == 1:
+        return (depth,)
+    # spacing >= 1 between the points, so rounding never merges two of them
+    return tuple(int(v) for v in np.rint(np.linspace(1, depth, min(n, depth))))
+
+
+def pick_samples(y: Tensor | np.ndarray, k: int | None = None, num_classes: int | None = None
+                 ) -> tuple[int, ...]:
+    """Deterministic example choice: the first example of each class, then the second, ...
+
+    Classes are visited in label order (round robin), so ``k = C`` gives the first example
+    of every class and ``k = None`` means one per class present.
+
+    Examples:
+        >>> pick_samples(np.array([2, 0, 0, 1, 2]))
+        (1, 3, 0)
+        >>> pick_samples(np.array([2, 0, 0, 1, 2]), k=5)
+        (1, 3, 0, 2, 4)
+    """
+    y = np.asarray(y.cpu() if isinstance(y, Tensor) else y).reshape(-1)
+    c = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
+    k = len(np.unique(y)) if k is None else check_int("k", k)
+    # rank of each example within its class; order by (rank, label, position)
+    order = np.argsort(y, kind="stable")
+    starts = np.searchsorted(y[order], np.arange(c))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(y)) - starts[y[order]]
+    chosen = np.lexsort((np.arange(len(y)), y, rank))[: min(k, len(y))]
+    return tuple(int(i) for i in chosen)
+
+
+@dataclass(frozen=True, eq=False)
+class Interpretation:
+    r"""Layer-wise interpretation of one model on one labelled set of ``n`` examples.
+
+    Shapes use ``L`` = depth, ``C`` = classes, ``k`` = chosen examples, ``m`` = selected
+    layers and ``S`` = ``image_shape``. Arrays are numpy (CPU); layers are numbered
+    ``1..L``.
+
+    Attributes:
+        accuracy: accuracy of every layer's readout, ``(L,)``.
+        true_class_prob: mean softmax probability of the true class, ``(L,)``.
+        loss: mean cross-entropy of every layer's logits, ``(L,)``.
+        confusion: confusion matrix of the last layer, rows = true class, columns =
+            predicted class, ``(C, C)`` int64 (sums to ``n``).
+        identity_distance: :math:`\|W^\ell - \sigma I\|_F / \|\sigma I\|_F`, ``(L,)``.
+        feature_distance, class_distance: the same, restricted to the feature rows and to
+            the class rows of :math:`W^\ell` (:meth:`InterpretableMLP.block_identity_distance`),
+            ``(L,)`` each.
+        sample_indices: positions of the chosen examples in the set, ``(k,)``.
+        sample_labels: their labels, ``(k,)``.
+        sample_inputs: their (scaled) inputs :math:`x^0`, ``(k, *S)``.
+        sample_contributions: their contribution maps at every layer, ``(k, L, *S)``.
+        sample_preds: every layer's predicted class for them, ``(k, L)``.
+        sample_probs: every layer's class probabilities for them, ``(k, L, C)``.
+        layers: the selected layers of the class means, ``(m,)``, values in ``1..L``.
+        class_contributions: mean contribution map of each class at the selected layers,
+            ``(C, m, *S)`` (NaN for a class with no example).
+        class_counts: examples per class, ``(C,)``.
+        class_names: one name per class.
+        image_shape: ``S``.
+    """
+
+    accuracy: np.ndarray
+    true_class_prob: np.ndarray
+    loss: np.ndarray
+    confusion: np.ndarray
+    identity_distance: np.ndarray
+    feature_distance: np.ndarray
+    class_distance: np.ndarray
+    sample_indices: np.ndarray
+    sample_labels: np.ndarray
+    sample_inputs: np.ndarray
+    sample_contributions: np.ndarray
+    sample_preds: np.ndarray
+    sample_probs: np.ndarray
+    layers: np.ndarray
+    class_contributions: np.ndarray
+    class_counts: np.ndarray
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.accuracy)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n(self) -> int:
+        """Number of examples the interpretation was computed on."""
+        return int(self.class_counts.sum())
+
+    @property
+    def is_image(self) -> bool:
+        """Whether inputs are 2-D images (else maps are drawn as 1-row strips)."""
+        return len(self.image_shape) == 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable summary: per-layer curves, confusion matrix, chosen examples.
+
+        Contribution maps are left out (see :meth:`save` with ``.npz`` for those).
+        """
+        acc = self.accuracy
+        return {
+            "n": self.n,
+            "depth": self.depth,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "image_shape": list(self.image_shape),
+            "final_accuracy": float(acc[-1]),
+            "best_layer": int(np.argmax(acc)) + 1,
+            "best_accuracy": float(acc.max()),
+            "per_layer": {
+                "layer": list(range(1, self.depth + 1)),
+                "accuracy": acc.tolist(),
+                "true_class_prob": self.true_class_prob.tolist(),
+                "loss": self.loss.tolist(),
+                "identity_distance": self.identity_distance.tolist(),
+                "feature_distance": self.feature_distance.tolist(),
+                "class_distance": self.class_distance.tolist(),
+            },
+            "confusion": self.confusion.tolist(),
+            "class_counts": self.class_counts.tolist(),
+            "layers": self.layers.tolist(),
+            "samples": {
+                "index": self.sample_indices.tolist(),
+                "label": self.sample_labels.tolist(),
+                "pred": self.sample_preds.tolist(),
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically: ``.json`` -> :meth:`to_dict`; ``.npz`` -> every array.
+
+        An ``.npz`` file round-trips through :meth:`load`.
+        """
+        path = Path(path)
+        if path.suffix == ".json":
+            return save_json(path, self.to_dict())
+        if path.suffix != ".npz":
+            raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
+        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays["class_names"] = np.asarray(self.class_names, dtype=str)
+        arrays["image_shape"] = np.asarray(self.image_shape, dtype=np.int64)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Interpretation:
+        """Read an interpretation written by :meth:`save` to an ``.npz`` file."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read {path} as an interpretation .npz ({exc})") from None
+        missing = {f.name for f in fields(cls)} - arrays.keys()
+        if missing:
+            raise ValueError(f"{path} is not an interpretation file: missing {sorted(missing)}")
+        arrays["class_names"] = tuple(str(s) for s in arrays["class_names"])
+        arrays["image_shape"] = tuple(int(s) for s in arrays["image_shape"])
+        return cls(**{f.name: arrays[f.name] for f in fields(cls)})
+
+    def summary(self) -> str:
+        """Per-layer table as plain text (what the CLI prints)."""
+        lines = [f"{'layer':>5}  {'accuracy':>8}  {'p(true)':>7}  {'loss':>7}  {'||W-sI||':>8}"]
+        for i in range(self.depth):
+            lines.append(
+                f"{i + 1:>5}  {self.accuracy[i]:>8.4f}  {self.true_class_prob[i]:>7.4f}  "
+                f"{self.loss[i]:>7.4f}  {self.identity_distance[i]:>8.4f}"
+            )
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"Interpretation(n={self.n}, depth={self.depth}, classes={self.num_classes}, "
+            f"final_accuracy={self.accuracy[-1]:.4f}, samples={len(self.sample_indices)})"
+        )
+
+
+def _check_inputs(model: object, X: object, y: object) -> tuple[Tensor, Tensor]:
+    if not isinstance(model, InterpretableMLP):
+        raise ValueError(
+            f"model must be an idmlp.models.InterpretableMLP, got {type(model).__name__}"
+        )
+    X = torch.as_tensor(X)
+    y = torch.as_tensor(y)
+    if X.ndim != 2 or X.shape[1] != model.in_features:
+        raise ValueError(
+            f"X must have shape (n, {model.in_features}) (scaled, flattened inputs), "
+            f"got {tuple(X.shape)}"
+        )
+    if not X.is_floating_point():
+        raise ValueError(f"X must be a floating-point tensor, got {X.dtype}")
+    if y.ndim != 1 or len(y) != len(X) or len(y) == 0:
+        raise ValueError(f"y must have shape ({len(X)},) (one label per row of X), "
+                         f"got {tuple(y.shape)}")
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels, got {y.dtype}")
+    if int(y.min()) < 0 or int(y.max()) >= model.num_classes:
+        raise ValueError(f"y must hold labels in 0..{model.num_classes - 1}, "
+                         f"got {int(y.min())}..{int(y.max())}")
+    return X, y.long().cpu()  # labels are small; results are gathered on the CPU
+
+
+def _check_layers(layers: Sequence[int] | None, depth: int) -> tuple[int, ...]:
+    if layers is None:
+        return default_layers(depth)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
+        raise ValueError(f"layers must be a non-empty list of layer numbers in 1..{depth}")
+    out = []
+    for v in layers:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= depth:
+            raise ValueError(f"layers must hold integers in 1..{depth} (the model's depth), "
+                             f"got {v!r}")
+        out.append(int(v))
+    return tuple(sorted(set(out)))
+
+
+def _check_samples(sample_indices: Sequence[int], n: int) -> tuple[int, ...]:
+    if isinstance(sample_indices, (str, bytes)) or not isinstance(sample_indices, Sequence):
+        raise ValueError("sample_indices must be a list of example indices")
+    out = []
+    for v in sample_indices:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
+            raise ValueError(f"sample_indices must hold integers in 0..{n - 1}, got {v!r}")
+        out.append(int(v))
+    return tuple(out)
+
+
+@torch.no_grad()
+def interpret(
+    model: InterpretableMLP,
+    X: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int = 1024,
+    sample_indices: Sequence[int] | None = None,
+    layers: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Interpretation:
+    r"""Interpret every layer of ``model`` on the labelled set ``(X, y)``.
+
+    One batched :meth:`InterpretableMLP.readout` per chunk of ``batch_size`` examples
+    (chunks only bound memory; ``batch_size`` changes the result by float rounding at
+    most). For layer :math:`\ell` with logits :math:`z^\ell` and contribution map
+    :math:`c^\ell = x^\ell_{1..N} - x^0`:
+
+    .. math::
+
+        \mathrm{acc}_\ell = \tfrac1n \textstyle\sum_i [\arg\max z^\ell_i = y_i], \quad
+        \bar p_\ell = \tfrac1n \textstyle\sum_i \mathrm{softmax}(z^\ell_i)_{y_i}, \quad
+        \bar c^\ell_k = \tfrac{1}{n_k} \textstyle\sum_{i: y_i = k} c^\ell_i.
+
+    Args:
+        model: a (trained) :class:`~idmlp.models.InterpretableMLP`; it is run in eval
+            mode on its own device and left in the mode it was in.
+        X: scaled, flattened inputs ``(n, N)`` (the same scaling as in training).
+        y: integer labels ``(n,)`` in ``0..C-1``.
+        batch_size: examples per chunk (integer >= 1).
+        sample_indices: the examples whose contribution maps are kept; default
+            :func:`pick_samples` (the first example of each class).
+        layers: layers ``1..L`` of the per-class mean maps (and the default columns of the
+            contribution-map figure); default :func:`default_layers` (8 evenly spaced,
+            first and last included).
+        class_names: one name per class; default ``"0" .. "C-1"``.
+
+    Returns:
+        An :class:`Interpretation`.
+
+    Examples:
+        >>> net = InterpretableMLP(64, 10, depth=6, image_shape=(8, 8))
+        >>> X, y = 0.1 * torch.randn(50, 64), torch.arange(50) % 10
+        >>> interpret(net, X, y).sample_contributions.shape
+        (10, 6, 8, 8)
+    """
+    X, y = _check_inputs(model, X, y)
+    batch_size = check_int("batch_size", batch_size)
+    n, depth, c = len(X), model.depth, model.num_classes
+    sel = _check_layers(layers, depth)
+    chosen = (pick_samples(y, num_classes=c) if sample_indices is None
+              else _check_samples(sample_indices, n))
+    names = tuple(str(i) for i in range(c)) if class_names is None else tuple(map(str, class_names))
+    if len(names) != c:
+        raise ValueError(f"class_names must have {c} entries (one per class), got {len(names)}")
+
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    was_training = model.training
+    model.eval()
+    sel_idx = torch.tensor(sel, device=device) - 1
+    correct = torch.zeros(depth, dtype=torch.float64, device=device)
+    p_true = torch.zeros_like(correct)
+    loss = torch.zeros_like(correct)
+    confusion = torch.zeros(c * c, dtype=torch.int64, device=device)
+    class_sum = torch.zeros(c, len(sel), model.in_features, dtype=torch.float64, device=device)
+    chosen_t = torch.tensor(chosen, dtype=torch.long)
+    k, shape = len(chosen), model.image_shape
+    s_input = torch.zeros(k, model.in_features)
+    s_contrib = torch.zeros(k, depth, model.in_features)
+    s_probs = torch.zeros(k, depth, c)
+    s_preds = torch.zeros(k, depth, dtype=torch.long)
+    try:
+        for start in range(0, n, batch_size):
+            xb = X[start : start + batch_size].to(device=device, dtype=dtype)
+            yb = y[start : start + batch_size].to(device)
+            r = model.readout(xb)
+            logp = F.log_softmax(r.logits, dim=-1)  # (b, L, C)
+            nll = -logp.gather(-1, yb[:, None, None].expand(-1, depth, 1)).squeeze(-1)
+            correct += (r.preds == yb[:, None]).sum(0)
+            p_true += nll.neg().exp().sum(0)
+            loss += nll.sum(0)
+            confusion += torch.bincount(yb * c + r.preds[:, -1], minlength=c * c)
+            class_sum.index_add_(0, yb, r.contributions[:, sel_idx].double())
+            # positions in `chosen` of the examples that fall in this chunk
+            pos = torch.nonzero((chosen_t >= start) & (chosen_t < start + len(xb))).flatten()
+            if len(pos):
+                local = (chosen_t[pos] - start).to(device)
+                s_input[pos] = r.features[local, 0].float().cpu()
+                s_contrib[pos] = r.contributions[local].float().cpu()
+                s_probs[pos] = logp[local].exp().float().cpu()
+                s_preds[pos] = r.preds[local].cpu()
+    finally:
+        model.train(was_training)
+
+    counts = torch.bincount(y, minlength=c).numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        class_mean = class_sum.cpu().numpy() / counts[:, None, None]
+    dist = model.block_identity_distance()
+    return Interpretation(
+        accuracy=(correct / n).cpu().numpy(),
+        true_class_prob=(p_true / n).cpu().numpy(),
+        loss=(loss / n).cpu().numpy(),
+        confusion=confusion.reshape(c, c).cpu().numpy(),
+        identity_distance=model.identity_distance().cpu().double().numpy(),
+        feature_distance=dist["feature"].cpu().double().numpy(),
+        class_distance=dist["class"].cpu().double().numpy(),
+        sample_indices=np.asarray(chosen, dtype=np.int64).reshape(k),
+        sample_labels=y[chosen_t].numpy().reshape(k),
+        sample_inputs=s_input.numpy().reshape(k, *shape),
+        sample_contributions=s_contrib.numpy().reshape(k, depth, *shape),
+        sample_preds=s_preds.numpy(),
+        sample_probs=s_probs.numpy(),
+        layers=np.asarray(sel, dtype=np.int64),
+        class_contributions=class_mean.astype(np.float32).reshape(c, len(sel), *shape),
+        class_counts=counts.astype(np.int64),
+        class_names=names,
+        image_shape=tuple(shape),
+    )
+

@@ -1,0 +1,318 @@
+r"""Figures of a trainability sweep (``idmlp plot-sweep``).
+
+- :func:`heatmap_figure`: the test accuracy over :math:`(\sigma, q_0)` for every depth and
+  initialization, under the hard-tanh theory of identity initialization: contours of the
+  surviving fraction :math:`a = \alpha` (:func:`idmlp.theory.alpha`), the band
+  :math:`\sigma^{2L} \in [1/\kappa, \kappa]` and the curve :math:`q_0^{\max}(\sigma)`
+  where :math:`a = 1 - \varepsilon` (:func:`idmlp.theory.isometry_region`).
+- :func:`depth_figure`: the accuracy against depth at the grid point nearest to the
+  region's recommended :math:`(\sigma, q_0)`, one line per initialization.
+- :func:`spectra_figure`: histograms of :math:`\log_{10}` of the eigenvalues of
+  :math:`J J^T` at initialization for identity, orthogonal and Gaussian (xavier) weights,
+  side by side, computed here for a given width, depth, :math:`\sigma` and :math:`q_0`.
+
+Figures are built with the object-oriented :class:`matplotlib.figure.Figure` (no pyplot
+state) and saved as PNG and PDF.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from .._validation import check_int, check_positive, check_probability  # noqa: E402
+from ..jacobian import singular_values  # noqa: E402
+from ..models import MLP  # noqa: E402
+from ..sweep.runner import read_results  # noqa: E402
+from ..theory import alpha, isometry_region  # noqa: E402
+
+__all__ = ["METRICS", "depth_figure", "heatmap_figure", "plot_sweep", "spectra_figure"]
+
+METRICS: tuple[str, ...] = ("test_acc", "train_acc")
+_LABELS = {"test_acc": "test accuracy", "train_acc": "train accuracy"}
+_STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
+          "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 9}
+_ALPHA_LEVELS = (0.5, 0.9, 0.99)
+
+
+def _ok_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    ok = [r for r in rows if r.get("status") == "ok"]
+    if not ok:
+        raise ValueError("the results hold no finished runs (status ok) to plot")
+    return ok
+
+
+def _grid(rows: Sequence[dict[str, Any]], metric: str) -> dict[tuple, dict[str, np.ndarray]]:
+    """Per (depth, activation, init): sorted sigma and q0 axes and the mean and standard
+    deviation over seeds of ``metric`` (NaN where a cell has no run)."""
+    sigmas = np.array(sorted({r["sigma"] for r in rows}))
+    q0s = np.array(sorted({r["q0"] for r in rows}))
+    cells: dict[tuple, dict[tuple[int, int], list[float]]] = {}
+    for r in rows:
+        key = (r["depth"], r["activation"], r["init"])
+        ij = (int(np.searchsorted(q0s, r["q0"])), int(np.searchsorted(sigmas, r["sigma"])))
+        cells.setdefault(key, {}).setdefault(ij, []).append(r[metric])
+    out = {}
+    for key, by_cell in sorted(cells.items()):
+        mean = np.full((q0s.size, sigmas.size), np.nan)
+        std = np.full_like(mean, np.nan)
+        for (i, j), vals in by_cell.items():
+            mean[i, j], std[i, j] = np.mean(vals), np.std(vals)
+        out[key] = {"sigma": sigmas, "q0": q0s, "mean": mean, "std": std}
+    return out
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted centres (geometric midpoints on a log axis)."""
+    v = np.log10(values) if log else values.astype(np.float64)
+    if v.size == 1:
+        half = 0.5 if log else 0.05 * max(abs(v[0]), 1e-3)
+        e = np.array([v[0] - half, v[0] + half])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return 10**e if log else e
+
+
+def _overlay_theory(ax: Any, depth: int, xlim: tuple[float, float], ylim: tuple[float, float],
+                    eps: float, kappa: float) -> None:
+    s = np.linspace(*xlim, 200)
+    q = np.geomspace(*ylim, 200)
+    S, Q = np.meshgrid(s, q)
+    cs = ax.contour(S, Q, alpha(S, Q, depth), levels=_ALPHA_LEVELS, colors="white",
+                    linewidths=0.8)
+    ax.clabel(cs, fmt={lv: f"α={lv:g}" for lv in _ALPHA_LEVELS}, fontsize=6)
+    region = isometry_region(depth, eps, kappa)
+    for edge in (region.sigma_min, region.sigma_max):
+        ax.axvline(edge, color="tab:orange", linestyle="--", linewidth=1.0)
+    ax.plot(s, region.q0_max(s), color="tab:red", linewidth=1.0)
+    ax.plot(*region.recommended(), marker="*", color="tab:red", markersize=8,
+            markeredgecolor="white", markeredgewidth=0.5, linestyle="none")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+
+def heatmap_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
+                   eps: float = 0.05, kappa: float = 2.0) -> Figure:
+    r"""Heat maps of ``metric`` (mean over seeds) over :math:`(\sigma, q_0)`, one panel
+    per depth (rows) and initialization (columns; and activation, if several), with the
+    hard-tanh identity-initialization theory overlaid (see the module docstring).
+
+    Args:
+        rows: result rows (:func:`idmlp.sweep.read_results`).
+        metric: ``test_acc`` or ``train_acc``.
+        eps: tolerated dead fraction for the :math:`q_0^{\max}` curve.
+        kappa: tolerated factor on :math:`\sigma^{2L}` for the band.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    eps, kappa = check_probability("eps", eps), check_positive("kappa", kappa)
+    grids = _grid(_ok_rows(rows), metric)
+    depths = sorted({k[0] for k in grids})
+    columns = sorted({k[1:] for k in grids}, key=lambda c: (c[0], _init_order(c[1])))
+    several_acts = len({c[0] for c in columns}) > 1
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(2.4 * len(columns) + 1.2, 2.2 * len(depths) + 0.9),
+                     layout="constrained")
+        axes = np.atleast_2d(fig.subplots(len(depths), len(columns), squeeze=False,
+                                          sharex=True, sharey=True))
+        mesh = None
+        for i, depth in enumerate(depths):
+            for j, (act, init) in enumerate(columns):
+                ax = axes[i, j]
+                g = grids.get((depth, act, init))
+                if g is None:
+                    ax.set_axis_off()
+                    continue
+                xe, ye = _edges(g["sigma"], log=False), _edges(g["q0"], log=True)
+                mesh = ax.pcolormesh(xe, ye, g["mean"], cmap="viridis", vmin=0.0, vmax=1.0,
+                                     shading="flat")
+                ax.set_yscale("log")
+                _overlay_theory(ax, depth, (xe[0], xe[-1]), (ye[0], ye[-1]), eps, kappa)
+                title = f"{init}, L={depth}" + (f", {act}" if several_acts else "")
+                ax.set_title(title)
+                if i == len(depths) - 1:
+                    ax.set_xlabel("σ (identity scale / gain)")
+                if j == 0:
+                    ax.set_ylabel("input variance $q_0$")
+        if mesh is not None:
+            fig.colorbar(mesh, ax=axes, label=f"{_LABELS[metric]} (mean over seeds)",
+                         shrink=0.9)
+        handles = [
+            Line2D([], [], color="0.6", linewidth=0.8,
+                   label="α contours (white; identity, hard-tanh)"),
+            Line2D([], [], color="tab:orange", linestyle="--",
+                   label=f"$\\sigma^{{2L}} \\in [1/{kappa:g}, {kappa:g}]$"),
+            Line2D([], [], color="tab:red", label=f"$q_0^{{\\max}}$ (a = 1 − {eps:g})"),
+            Line2D([], [], color="tab:red", marker="*", linestyle="none",
+                   label="recommended (σ, $q_0$)"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+        r0 = next(iter(rows))
+        fig.suptitle(f"{_LABELS[metric].capitalize()} over (σ, $q_0$) — {r0['dataset']}, "
+                     f"{r0['steps']} steps, lr {r0['lr']:g}")
+    return fig
+
+
+def _init_order(init: str) -> int:
+    order = ("identity", "orthogonal", "xavier", "he")
+    return order.index(init) if init in order else len(order)
+
+
+def _nearest(values: np.ndarray, target: float, log: bool) -> int:
+    v = np.log(values) if log else values
+    t = math.log(target) if log else target
+    return int(np.argmin(np.abs(v - t)))
+
+
+def depth_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
+                 eps: float = 0.05, kappa: float = 2.0) -> Figure:
+    r"""``metric`` against depth at the grid point nearest to the recommended
+    :math:`(\sigma, q_0)` of :func:`idmlp.theory.isometry_region` (nearest :math:`\sigma`,
+    nearest :math:`\log q_0`), mean :math:`\pm` standard deviation over seeds, one line per
+    initialization (and activation). The grid point used is printed under each depth."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+    ok = _ok_rows(rows)
+    grids = _grid(ok, metric)
+    depths = sorted({k[0] for k in grids})
+    lines = sorted({k[1:] for k in grids}, key=lambda c: (c[0], _init_order(c[1])))
+    several_acts = len({c[0] for c in lines}) > 1
+    any_grid = next(iter(grids.values()))
+    picked = {}
+    for depth in depths:
+        s_rec, q_rec = isometry_region(depth, eps, kappa).recommended()
+        picked[depth] = (_nearest(any_grid["sigma"], s_rec, log=False),
+                         _nearest(any_grid["q0"], q_rec, log=True))
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(4.8, 3.4), layout="constrained")
+        ax = fig.subplots()
+        for n, (act, init) in enumerate(lines):
+            mean, std = [], []
+            for depth in depths:
+                g, (j, i) = grids.get((depth, act, init)), picked[depth]
+                mean.append(g["mean"][i, j] if g is not None else np.nan)
+                std.append(g["std"][i, j] if g is not None else np.nan)
+            label = init + (f" ({act})" if several_acts else "")
+            ax.errorbar(depths, mean, yerr=std, marker="o", markersize=4, capsize=3,
+                        color=f"C{n}", label=label)
+        num_classes = ok[0].get("num_classes")
+        if num_classes:
+            ax.axhline(1 / num_classes, color="0.5", linestyle=":", linewidth=1,
+                       label="chance")
+        ax.set_xticks(depths)
+        ax.set_xticklabels([
+            f"{d}\nσ={any_grid['sigma'][picked[d][0]]:g}\n$q_0$={any_grid['q0'][picked[d][1]]:.2g}"
+            for d in depths
+        ])
+        ax.set_xlabel("depth L (grid point nearest to the recommended σ, $q_0$)")
+        ax.set_ylabel(f"{_LABELS[metric]} (mean ± sd over seeds)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left")
+        ax.set_title(f"{_LABELS[metric].capitalize()} against depth at the recommended "
+                     f"(σ, $q_0$), ε={eps:g}")
+    return fig
+
+
+def spectra_figure(width: int, depth: int, sigma: float, q0: float, *,
+                   inits: Sequence[str] = ("identity", "orthogonal", "xavier"),
+                   activation: str = "hardtanh", samples: int = 32, seed: int = 0,
+                   bins: int = 40) -> Figure:
+    r"""Eigenvalues of :math:`J J^T` at initialization for several inits, side by side.
+
+    For each init, a square :class:`~idmlp.models.MLP` of the given width and depth
+    (gain ``sigma``) at ``samples`` Gaussian inputs :math:`u \sim N(0, q_0 I)`,
+    through :func:`idmlp.jacobian.singular_values` in float64. Each panel is a histogram
+    of :math:`\log_{10}\lambda` over the eigenvalues above :math:`10^{-9} \lambda_{\max}`
+    (bars sum to that fraction); the fraction below is printed. For identity init the
+    theory's atom at :math:`\sigma^{2L}` with mass :math:`a` is marked (hard-tanh).
+    """
+    width = check_int("width", width, minimum=1)
+    depth = check_int("depth", depth, minimum=1)
+    sigma, q0 = check_positive("sigma", sigma), check_positive("q0", q0)
+    samples = check_int("samples", samples, minimum=1)
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(samples, width, generator=gen, dtype=torch.float64) * math.sqrt(q0)
+    lams = {}
+    for init in inits:
+        net = MLP(width, depth, sigma, activation, init=init, generator=gen)
+        lam = (singular_values(net, u, dtype=torch.float64) ** 2).numpy().ravel()
+        lams[init] = lam
+    logs = [np.log10(lam[lam > 1e-9 * lam.max()]) for lam in lams.values() if lam.max() > 0]
+    logs = [x for x in logs if x.size]
+    lo, hi = (min(x.min() for x in logs), max(x.max() for x in logs)) if logs else (-1, 1)
+    lo, hi = min(lo, 0.0) - 0.5, max(hi, 0.0) + 0.5
+    step = (hi - lo) / bins  # bins centred on multiples of step, so an atom never straddles
+    edges = (np.arange(math.floor(lo / step), math.ceil(hi / step) + 1) + 0.5) * step
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(2.6 * len(inits) + 0.4, 2.7), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(inits), sharey=True))
+        for ax, (init, lam) in zip(axes, lams.items(), strict=True):
+            nonzero = lam > 1e-9 * lam.max() if lam.max() > 0 else np.zeros_like(lam, bool)
+            ax.hist(np.log10(lam[nonzero]), bins=edges,
+                    weights=np.full(nonzero.sum(), 1 / lam.size), color="C0", alpha=0.8,
+                    label="empirical")
+            ax.axvline(0.0, color="0.4", linestyle=":", linewidth=1)
+            text = f"λ ≤ 1e-9 max: {1 - nonzero.mean():.1%}\nmean λ: {lam.mean():.3g}"
+            if init == "identity" and activation == "hardtanh":
+                a, top = alpha(sigma, q0, depth), sigma ** (2 * depth)
+                ax.axvline(math.log10(top), color="tab:red", linestyle="--", linewidth=1,
+                           label=f"theory: mass {a:.2f} at $\\sigma^{{2L}}$")
+                text += f"\ntheory λ = 0: {1 - a:.1%}"
+                ax.legend(loc="center left")
+            ax.text(0.03, 0.97, text, transform=ax.transAxes, ha="left", va="top",
+                    fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0})
+            ax.set_title(f"{init}")
+            ax.set_xlabel(r"$\log_{10} \lambda$")
+        axes[0].set_ylabel("fraction of eigenvalues")
+        fig.suptitle(f"Eigenvalues λ of $JJ^T$ at initialization ({activation}, N={width}, "
+                     f"L={depth}, σ={sigma:g}, $q_0$={q0:.3g}, {samples} inputs)")
+    return fig
+
+
+def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc",
+               eps: float = 0.05, kappa: float = 2.0, spectra: dict[str, Any] | None = None,
+               formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write the three sweep figures into the existing folder ``out``.
+
+    Args:
+        results: a sweep folder or its ``results.csv``.
+        out: the folder to write into.
+        metric: ``test_acc`` or ``train_acc`` for the heat maps and the depth plot.
+        eps, kappa: the isometry region's tolerances.
+        spectra: keyword arguments of :func:`spectra_figure`; by default the sweep's width,
+            its largest depth, :math:`\\sigma = 1` and the recommended :math:`q_0`.
+        formats: file formats.
+
+    Returns:
+        The written paths.
+    """
+    rows = read_results(results)
+    _ok_rows(rows)
+    out = Path(out)
+    spec_args = {"width": rows[0]["width"], "depth": max(r["depth"] for r in rows),
+                 "sigma": 1.0, **(spectra or {})}
+    spec_args.setdefault("q0", isometry_region(spec_args["depth"], eps, kappa).recommended()[1])
+    figures = {
+        f"heatmap_{metric}": heatmap_figure(rows, metric=metric, eps=eps, kappa=kappa),
+        f"{metric}_vs_depth": depth_figure(rows, metric=metric, eps=eps, kappa=kappa),
+        "init_spectra": spectra_figure(**spec_args),
+    }
+    written = []
+    for name, fig in figures.items():
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            fig.savefig(path, dpi=200)
+            written.append(path)
+    return written

@@ -1,0 +1,399 @@
+"""Run a sweep: plan batches, hand them to a backend, write each row as its batch ends.
+
+A sweep folder holds two files::
+
+    OUT/
+      sweep.json    the full SweepConfig, dataset facts and versions (written first)
+      results.csv   one row per run (configuration x seed), tidy: config columns, status,
+                    metrics; appended whole rows at a time (flush + fsync) by the driver
+                    as each batch finishes
+
+An interrupted sweep resumes with ``resume=True`` (``--resume``): a partial trailing line
+left by a crash is dropped, failed rows are dropped (so they run again), and finished
+runs are skipped. The training settings and the dataset must be the same; the grid may
+grow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from .._io import OutputExistsError, atomic_write_text, save_json
+from .._validation import check_choice, check_int
+from ..data import load_dataset
+from .engine import METRIC_COLUMNS, TrainData, TrainSettings, train_batch
+from .grid import RunSpec, SweepConfig
+
+__all__ = [
+    "BACKENDS",
+    "COLUMNS",
+    "CONFIG_FILE",
+    "RESULTS_FILE",
+    "plan_batches",
+    "read_results",
+    "results_path",
+    "run",
+]
+
+RESULTS_FILE = "results.csv"
+CONFIG_FILE = "sweep.json"
+BACKENDS: tuple[str, ...] = ("inprocess", "ray")
+
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "dataset", "width", "num_classes", "depth", "activation", "init", "sigma", "q0", "seed",
+    "steps", "batch_size", "lr", "optimizer", "momentum", "logit_scale", "eval_every",
+    "target_acc", "dtype",
+)
+#: The columns of ``results.csv``, in order.
+COLUMNS: tuple[str, ...] = CONFIG_COLUMNS + ("status", "error") + METRIC_COLUMNS
+
+_INT = {"width", "num_classes", "depth", "seed", "steps", "batch_size", "eval_every",
+        "diverged_step", "steps_to_target"}
+_FLOAT = {"sigma", "q0", "lr", "momentum", "logit_scale", "target_acc", "train_acc",
+          "train_loss", "test_acc", "test_loss", "init_nonzero_frac", "init_mean_eig",
+          "theory_nonzero_frac", "theory_mean_eig"}
+_BOOL = {"diverged"}
+
+TrainFn = Callable[..., list[dict]]
+Outcome = tuple[list[RunSpec], "list[dict] | BaseException"]
+
+
+# -- the results file ----------------------------------------------------------------------
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _parse(column: str, text: str) -> Any:
+    if column in _FLOAT:
+        return float(text) if text else math.nan
+    if column in _INT:
+        return int(text) if text else None
+    if column in _BOOL:
+        if text not in ("true", "false", ""):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return None if not text else text == "true"
+    return text
+
+
+def _csv_lines(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_format(row.get(c)) for c in COLUMNS])
+    return buf.getvalue()
+
+
+def _append(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Append whole rows in one write, then flush and fsync (a crash leaves at most one
+    partial trailing line, which :func:`read_results` drops)."""
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        fh.write(_csv_lines(rows))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def results_path(path: str | Path) -> Path:
+    """``path`` if it is a file, else ``path/results.csv``."""
+    path = Path(path)
+    return path / RESULTS_FILE if path.is_dir() else path
+
+
+def _load(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of a results file, and whether a partial trailing line was dropped."""
+    text = path.read_text(encoding="utf-8")
+    partial = bool(text) and not text.endswith("\n")
+    if partial:
+        text = text[: text.rfind("\n") + 1]
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        return [], partial
+    if tuple(lines[0]) != COLUMNS:
+        raise ValueError(f"{path} is not an idmlp sweep results file (its columns differ from "
+                         "this version's); start a new sweep with another --out")
+    rows = []
+    for lineno, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(COLUMNS):
+            raise ValueError(f"{path}, line {lineno}: expected {len(COLUMNS)} fields, got "
+                             f"{len(fields)}; the file is corrupt")
+        try:
+            rows.append({c: _parse(c, f) for c, f in zip(COLUMNS, fields, strict=True)})
+        except ValueError as err:
+            raise ValueError(f"{path}, line {lineno}: {err}; the file is corrupt") from None
+    return rows, partial
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Read a sweep's ``results.csv`` (or its folder) as a list of typed row dicts.
+
+    Empty float cells become NaN, empty integer cells ``None``; a partial trailing line
+    (from a crash) is ignored.
+    """
+    path = results_path(path)
+    if not path.is_file():
+        raise ValueError(f"results file {path} not found; give a sweep folder or its "
+                         f"{RESULTS_FILE}")
+    return _load(path)[0]
+
+
+def _key(row: dict[str, Any]) -> RunSpec:
+    return RunSpec(row["depth"], row["activation"], row["init"], row["sigma"], row["q0"],
+                   row["seed"])
+
+
+# -- planning and backends -----------------------------------------------------------------
+
+
+def plan_batches(runs: Sequence[RunSpec], batch_configs: int) -> list[list[RunSpec]]:
+    """Group runs by (depth, activation), in order, and split each group into nearly
+    equal batches of at most ``batch_configs`` runs."""
+    batch_configs = check_int("batch_configs", batch_configs, minimum=1)
+    groups: dict[tuple[int, str], list[RunSpec]] = {}
+    for r in runs:
+        groups.setdefault((r.depth, r.activation), []).append(r)
+    batches = []
+    for group in groups.values():
+        parts = math.ceil(len(group) / batch_configs)
+        size = math.ceil(len(group) / parts)
+        batches += [group[i:i + size] for i in range(0, len(group), size)]
+    return batches
+
+
+def _one_line(err: BaseException) -> str:
+    cause = getattr(err, "cause", None)  # a RayTaskError wraps the task's own exception
+    err = cause if isinstance(cause, BaseException) else err
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text[:300]
+
+
+class InProcessBackend:
+    """Trains the batches one after the other in this process (no Ray import)."""
+
+    def __init__(self, device: torch.device, progress: bool) -> None:
+        self.device, self.progress = device, progress
+
+    def map(self, batches: Sequence[list[RunSpec]], data: TrainData,
+            settings: TrainSettings, train_fn: TrainFn) -> Iterator[Outcome]:
+        for batch in batches:
+            try:
+                result = train_fn(batch, data, settings, device=self.device,
+                                  progress=self.progress)
+            except Exception as err:  # recorded as failed rows; the sweep goes on
+                result = err
+            yield batch, result
+
+    def close(self) -> None:
+        pass
+
+
+def _backend(name: str, address: str | None, max_retries: int, device: torch.device,
+             progress: bool) -> Any:
+    if name == "ray":
+        from .ray_backend import RayBackend
+
+        return RayBackend(address=address, max_retries=max_retries, device=device)
+    if address is not None:
+        raise ValueError("--address needs --backend ray")
+    return InProcessBackend(device, progress)
+
+
+# -- the sweep -----------------------------------------------------------------------------
+
+
+def _build_config(config: SweepConfig | None, overrides: dict[str, Any]) -> SweepConfig:
+    config = config if config is not None else SweepConfig()
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    sweep_fields = {f.name for f in dataclasses.fields(SweepConfig)}
+    unknown = sorted(set(overrides) - train_fields - sweep_fields)
+    if unknown:
+        raise ValueError(f"unknown sweep option(s): {', '.join(unknown)}")
+    train = {k: v for k, v in overrides.items() if k in train_fields}
+    rest = {k: v for k, v in overrides.items() if k in sweep_fields}
+    if train:
+        rest["train"] = dataclasses.replace(rest.get("train", config.train), **train)
+    return dataclasses.replace(config, **rest) if rest else config
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(old.keys() | new.keys()):
+            if old.get(k) != new.get(k):
+                return _first_difference(old.get(k), new.get(k), f"{prefix}{k}" if not prefix
+                                         else f"{prefix}.{k}")
+    return f"{prefix.removeprefix('train.')}={old!r} there but {new!r} now"
+
+
+def _prepare_output(out: Path, config: SweepConfig, resume: bool,
+                    overwrite: bool) -> tuple[list[dict], bool]:
+    """Check ``out`` (writing nothing); return the finished rows to keep and whether the
+    results file must be rewritten (a partial line or failed rows were dropped)."""
+    if resume and overwrite:
+        raise ValueError("choose one of --resume and --overwrite")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"output path {out} exists and is not a folder")
+    csv_path, json_path = out / RESULTS_FILE, out / CONFIG_FILE
+    existing = csv_path.exists() or json_path.exists()
+    if not existing or overwrite:
+        return [], False
+    if not resume:
+        raise OutputExistsError(f"output folder {out} already holds a sweep; pass --resume to "
+                                "continue it or --overwrite to start over")
+    if json_path.exists():
+        try:
+            stored = SweepConfig.from_dict(json.loads(json_path.read_text())["config"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"--resume: cannot read {json_path} ({err}); use --overwrite"
+                             ) from None
+        if stored.data_key() != config.data_key():
+            diff = _first_difference(stored.data_key(), config.data_key())
+            raise ValueError(f"--resume: {out} was run with {diff}; use the same dataset and "
+                             "training settings, or --overwrite / another --out")
+    if not csv_path.exists():
+        return [], False
+    rows, partial = _load(csv_path)
+    kept = [r for r in rows if r["status"] == "ok"]
+    return kept, partial or len(kept) != len(rows)
+
+
+def _config_columns(spec: RunSpec, config: SweepConfig, data: TrainData) -> dict[str, Any]:
+    t = config.train
+    return {
+        "dataset": config.dataset, "width": data.width, "num_classes": data.num_classes,
+        **spec.to_dict(), "steps": t.steps, "batch_size": t.batch_size, "lr": t.lr,
+        "optimizer": t.optimizer, "momentum": t.momentum, "logit_scale": t.logit_scale,
+        "eval_every": t.eval_every, "target_acc": t.target_acc, "dtype": t.dtype,
+    }
+
+
+def _rows(batch: list[RunSpec], result: list[dict] | BaseException, config: SweepConfig,
+          data: TrainData) -> list[dict[str, Any]]:
+    """The result rows of a batch, typed exactly as :func:`read_results` reads them back."""
+    if isinstance(result, BaseException):
+        status = {"status": "failed", "error": _one_line(result)}
+        rows = [{**_config_columns(s, config, data), **status} for s in batch]
+    else:
+        rows = [{**_config_columns(s, config, data), "status": "ok", "error": "", **m}
+                for s, m in zip(batch, result, strict=True)]
+    return [{c: _parse(c, _format(r.get(c))) for c in COLUMNS} for r in rows]
+
+
+def run(
+    config: SweepConfig | None = None,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    backend: str = "inprocess",
+    address: str | None = None,
+    max_retries: int = 2,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    train_fn: TrainFn = train_batch,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Run a trainability sweep; return one row dict per run of the grid, in grid order.
+
+    Everything is validated (grid, sizes, dataset, output folder, backend) before any
+    file is written or any run starts.
+
+    Args:
+        config: the sweep (default :class:`SweepConfig()`); ``options`` override its
+            fields or those of its :class:`TrainSettings`, e.g.
+            ``run(sigma="0.8:1.2:9", q0="1e-3:10:9:log", depth=[10, 30], steps=300)``.
+        out: the sweep folder (``sweep.json`` and ``results.csv``); ``None`` keeps the
+            results in memory only.
+        resume: continue the sweep in ``out``, skipping finished runs and rerunning
+            failed ones.
+        overwrite: start over in ``out``, replacing its ``sweep.json`` and ``results.csv``.
+        backend: ``inprocess`` (default; never imports Ray) or ``ray``: every batch is a
+            Ray task on the cluster at ``address`` (or a local Ray instance; an already
+            initialized Ray is used as it is).
+        address: the Ray cluster address (``--backend ray`` only).
+        max_retries: Ray retries of a batch whose task raised or whose worker died;
+            a batch that still fails is written as ``status=failed`` rows.
+        device: ``cpu`` or ``cuda``.
+        progress: tqdm bars over the runs (and the steps of the current batch).
+        train_fn: trains one batch (default :func:`~idmlp.sweep.engine.train_batch`);
+            any function with its signature (custom engines, fault injection in tests).
+
+    Returns:
+        The rows (see :data:`COLUMNS`); failed runs have ``status == "failed"``.
+
+    Examples:
+        >>> rows = run(sigma="0.9,1.1", q0="0.01,1", depth=[5], steps=50,
+        ...            progress=False)  # doctest: +SKIP
+    """
+    config = _build_config(config, options)
+    check_choice("backend", backend, BACKENDS)
+    max_retries = check_int("max_retries", max_retries, minimum=0)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be cpu or cuda, got {device!r}") from None
+    if backend == "ray":
+        from .ray_backend import import_ray
+
+        import_ray()  # one clear line if Ray is missing, before any work
+    data = TrainData.from_dataset(load_dataset(
+        config.dataset, data_dir=config.data_dir, test_size=config.test_size,
+        seed=config.data_seed,
+    ))
+    if config.train.batch_size > data.n_train:
+        raise ValueError(f"batch_size {config.train.batch_size} exceeds the {data.n_train} "
+                         f"training samples of {config.dataset}")
+    out = Path(out) if out is not None else None
+    kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
+    done = {_key(r): r for r in kept}
+    pending = [r for r in config.runs() if r not in done]
+    batches = plan_batches(pending, config.batch_configs)
+
+    engine = _backend(backend, address, max_retries, dev, progress)
+    try:
+        csv_path = out / RESULTS_FILE if out else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            save_json(out / CONFIG_FILE, {
+                "idmlp_version": __version__, "torch_version": torch.__version__,
+                "config": config.to_dict(),
+                "data": {"name": data.name, "n_train": data.n_train,
+                         "n_test": int(len(data.y_test)), "in_features": data.in_features,
+                         "num_classes": data.num_classes, "width": data.width},
+                "backend": backend, "device": str(dev),
+            })
+            if overwrite or rewrite or not csv_path.exists():
+                atomic_write_text(csv_path, ",".join(COLUMNS) + "\n" + _csv_lines(kept))
+        new: dict[RunSpec, dict] = {}
+        with tqdm(total=len(pending), unit="run", desc="sweep", disable=not progress) as bar:
+            for batch, result in engine.map(batches, data, config.train, train_fn):
+                rows = _rows(batch, result, config, data)
+                if csv_path is not None:
+                    _append(csv_path, rows)
+                new.update(zip(batch, rows, strict=True))
+                bar.update(len(batch))
+    finally:
+        with contextlib.suppress(Exception):
+            engine.close()
+    rows_by_key = {**done, **new}
+    return [rows_by_key[r] for r in config.runs()]

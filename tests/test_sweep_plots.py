@@ -1,0 +1,94 @@
+"""Sweep figures, from synthetic result rows (no training)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.collections import QuadMesh
+
+from idmlp.plots.sweep import depth_figure, heatmap_figure, plot_sweep, spectra_figure
+from idmlp.sweep.runner import COLUMNS, _csv_lines
+from idmlp.theory import alpha, isometry_region
+
+SIGMAS = (0.8, 0.9, 1.0, 1.1)
+Q0S = (1e-3, 1e-2, 0.1, 1.0)
+DEPTHS = (5, 20)
+INITS = ("identity", "orthogonal")
+
+
+def fake_rows() -> list[dict]:
+    """Accuracy = alpha(sigma, q0, L) * 0.9 for identity, a constant for orthogonal, seed
+    0 and 1 offset by -/+0.02; one failed row that plots must ignore."""
+    rows = []
+    for depth, init, s, q, seed in itertools.product(DEPTHS, INITS, SIGMAS, Q0S, (0, 1)):
+        acc = 0.9 * alpha(s, q, depth) if init == "identity" else 0.5
+        row = dict.fromkeys(COLUMNS)
+        row.update(dataset="digits", width=74, num_classes=10, depth=depth,
+                   activation="hardtanh", init=init, sigma=s, q0=q, seed=seed, steps=100,
+                   lr=1e-3, status="ok", error="", diverged=False,
+                   test_acc=acc + (0.02 if seed else -0.02), train_acc=acc)
+        rows.append(row)
+    rows.append({**rows[0], "status": "failed", "test_acc": math.nan, "seed": 7})
+    return rows
+
+
+def test_heatmap_cells_are_seed_means_over_log_q0() -> None:
+    fig = heatmap_figure(fake_rows())
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [
+        "identity, L=5", "orthogonal, L=5", "identity, L=20", "orthogonal, L=20"]
+    assert all(ax.get_yscale() == "log" for ax in panels)
+    mesh = next(c for c in panels[2].collections if isinstance(c, QuadMesh))
+    cells = np.asarray(mesh.get_array()).reshape(len(Q0S), len(SIGMAS))
+    expected = 0.9 * alpha(np.array(SIGMAS)[None, :], np.array(Q0S)[:, None], 20)
+    np.testing.assert_allclose(cells, expected, atol=1e-12)  # the failed row is ignored
+    region = isometry_region(20)
+    vlines = [ln.get_xdata()[0] for ln in panels[2].lines if len(ln.get_xdata()) == 2
+              and ln.get_xdata()[0] == ln.get_xdata()[1]]
+    assert vlines == pytest.approx([region.sigma_min, region.sigma_max])
+    assert any("accuracy" in ax.get_ylabel() for ax in fig.axes if not ax.get_title())
+
+
+def test_depth_figure_uses_nearest_grid_point_to_recommended() -> None:
+    fig = depth_figure(fake_rows())
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    for depth, label in zip(DEPTHS, labels, strict=True):
+        s, q = isometry_region(depth).recommended()
+        q_grid = min(Q0S, key=lambda v: abs(math.log(v / q)))
+        assert label.startswith(f"{depth}\n") and f"σ={s:g}" in label and f"{q_grid:.2g}" in label
+    ident = next(c.lines[0] for c in ax.containers if c.get_label() == "identity")
+    expected = [0.9 * alpha(1.0, min(Q0S, key=lambda v: abs(math.log(
+        v / isometry_region(d).recommended()[1]))), d) for d in DEPTHS]
+    np.testing.assert_allclose(np.asarray(ident.get_ydata(), float), expected, atol=1e-12)
+
+
+def test_spectra_figure_identity_panel_matches_theory_location() -> None:
+    fig = spectra_figure(24, 6, 1.05, 0.2, samples=8)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["identity", "orthogonal", "xavier"]
+    theory = [ln for ln in fig.axes[0].lines if "theory" in str(ln.get_label())]
+    assert theory and theory[0].get_xdata()[0] == pytest.approx(math.log10(1.05**12))
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert sum(heights) == pytest.approx(max(heights))  # identity: one atom, one bar
+    assert 0 < sum(heights) <= 1
+
+
+def test_plot_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
+    (tmp_path / "results.csv").write_text(",".join(COLUMNS) + "\n" + _csv_lines(fake_rows()))
+    written = plot_sweep(tmp_path, tmp_path, spectra={"samples": 4, "width": 16})
+    assert {p.name for p in written} == {
+        f"{n}.{e}" for n in ("heatmap_test_acc", "test_acc_vs_depth", "init_spectra")
+        for e in ("png", "pdf")}
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_plots_refuse_bad_input() -> None:
+    with pytest.raises(ValueError, match="metric"):
+        heatmap_figure(fake_rows(), metric="loss")
+    with pytest.raises(ValueError, match="no finished runs"):
+        depth_figure([{**fake_rows()[0], "status": "failed"}])
