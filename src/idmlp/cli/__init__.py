@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import interpret, sweep, theory, train
+from . import interpret, reproduce, sweep, theory, train
 
 __all__ = ["main"]
 
-_COMMANDS = [theory, train, interpret, sweep]
+_COMMANDS = [reproduce, theory, train, interpret, sweep]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -18,7 +18,7 @@ from pathlib import Path
 from .._io import atomic_output_dir, check_output_dir
 from ..interpret import interpret, pick_samples
 from ..plots.interpret import save_interpretation_figures
-from ..report import Section, config_section, interpretation_sections, write_report
+from ..report import config_section, interpretation_sections, training_section, write_report
 from ..train import load_config, load_run
 from ._common import add_device, positive_int, resolve_device
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         ds = trained.dataset
         sections = [
             *interpretation_sections(interp, split=args.split, figures=figures),
-            _training_section(trained.metrics),
+            training_section(trained.metrics),
             config_section({"run": str(run_dir), "train": config.to_dict(),
                             "model": model.config.to_dict()}),
         ]
@@ -95,12 +95,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"last layer: accuracy {interp.accuracy[-1]:.4f} on the {args.split} split "
           f"({interp.n} examples); wrote {out}")
     return 0
-
-
-def _training_section(metrics: list[dict]) -> Section:
-    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
-    rows = [[r.get(k) for k in keys] for r in metrics]
-    sec = Section("Training")
-    if not rows:
-        return sec.text("No completed epoch is recorded in this run.")
-    return sec.table(rows, list(keys), caption="Per-epoch metrics (from the checkpoint)")
