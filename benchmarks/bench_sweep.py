@@ -10,7 +10,7 @@ The one-by-one side is slow, so by default it times an evenly spread subset of t
 (``--subset``, every init represented) and extrapolates per configuration to all 64; the
 printout says so. ``--subset 64`` times them all.
 
-    python benchmarks/bench_sweep.py [--subset 16] [--threads 1] [--steps 200]
+    python benchmarks/bench_sweep.py [--subset 16] [--threads N] [--steps 200]
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ def main() -> None:
                         help="one-by-one runs timed (1..64; default 16)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--depth", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both sides (default 1: the machine is shared)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both sides (default: torch's, all cores)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternate the two sides this many times, keep each side's "
                         "fastest (shared machines drift; default 1)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     settings = TrainSettings(steps=args.steps, batch_size=64, lr=1e-3, eval_every=10)
     grid = SweepConfig(sigma="0.9:1.1:4", q0="1e-2:1:4:log", depth=[args.depth],

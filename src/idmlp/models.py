@@ -92,8 +92,11 @@ class MLP(nn.Module):
         check_int("width", width, minimum=1)
         _check_common(depth, sigma, activation, init)
         self.width, self.depth, self.sigma, self.init_scheme = width, depth, float(sigma), init
+        # skip_init: nn.Linear's own random init would be overwritten by reset_parameters.
+        device = device if device is not None else torch.get_default_device()
         self.layers = nn.ModuleList(
-            nn.Linear(width, width, bias=bias, dtype=dtype, device=device) for _ in range(depth)
+            nn.utils.skip_init(nn.Linear, width, width, bias=bias, dtype=dtype, device=device)
+            for _ in range(depth)
         )
         self.act = Activation(activation)
         self.reset_parameters(generator)

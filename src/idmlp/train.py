@@ -250,12 +250,16 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("model has no trainable parameters")
+        # The fused kernels update all tensors in one pass: on CPU, Adam's step over the
+        # 12.6M weights of a depth-20 width-794 network is about 5x faster.
+        fused = self.device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
         if self.optimizer_name == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                params, lr=self.lr, weight_decay=o["weight_decay"])
+                params, lr=self.lr, weight_decay=o["weight_decay"], fused=fused)
         else:
             self.optimizer = torch.optim.SGD(
-                params, lr=self.lr, momentum=o["momentum"], weight_decay=o["weight_decay"])
+                params, lr=self.lr, momentum=o["momentum"], weight_decay=o["weight_decay"],
+                fused=fused)
         self.steps_per_epoch = math.ceil(len(y_train) / self.batch_size)
         total = self.epochs * self.steps_per_epoch
         warmup = round(o["warmup_epochs"] * self.steps_per_epoch)
@@ -576,17 +580,18 @@ class TrainConfig:
 
     The defaults are the paper's main job on ``mnist5k`` (80/20 stratified split, 784
     pixels, 10 classes, width 794): 20 hard-tanh layers with :math:`W^\ell = I`, Adam
-    (lr 3e-4, cosine decay, batch 128) for 15 epochs: test accuracy 0.948 / 0.947 at the
-    last layer for seeds 0 / 1, rising layer by layer from about 0.6 at layer 1, with every
-    block identity distance below 0.09; about 4-5 s per epoch on 2 idle CPU cores. Three
-    choices matter:
+    (lr 3e-4, cosine decay, batch 128) for 15 epochs: last-layer test accuracy 0.944,
+    0.942, 0.942 for seeds 0, 1, 2, rising layer by layer from about 0.6 at layer 1, with
+    every block identity distance below 0.09; 52-62 s of training on 2 idle CPU cores.
+    Three choices matter:
 
     * ``logit_scale = 8``: hard-tanh bounds the class block to ``[-1, 1]``, so with
       :math:`s = 1` the softmax can never be confident;
     * ``q0 = 1``: at :math:`q_0 = 0.1` nearly every unit stays in the linear part of
       hard-tanh and the network is close to a linear classifier (about 0.90); at
       :math:`q_0 = 1` about a third of the inputs sit on the clipping boundary, where
-      small weight changes act as kinks, and accuracy rises layer by layer;
+      small weight changes act as kinks, and accuracy rises layer by layer
+      (:math:`q_0 = 1.5` reaches 0.949-0.950 but its middle layers lose accuracy);
     * ``label_smoothing = 0.1``: 4,000 training images are memorized within a few
       epochs; smoothing the targets is the regularizer that keeps test accuracy rising
       (0.927 without it at ``q0 = 1``, 10 epochs). ``lr = 5e-4`` is already unstable.
