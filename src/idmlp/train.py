@@ -80,6 +80,7 @@ __all__ = [
     "fit_model",
     "load_config",
     "load_run",
+    "resolve_device",
 ]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
@@ -726,15 +727,10 @@ def _load_data(config: TrainConfig) -> Dataset:
 
 
 def _build(config: TrainConfig, dataset: Dataset) -> InterpretableMLP:
-    # nn.Linear draws a random init before the identity overwrites it: keep that draw off
-    # the caller's RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return InterpretableMLP(
-            dataset.n_features, dataset.num_classes, config.depth, config.sigma,
-            config.activation, config.bias, dataset.image_shape, config.logit_scale,
-            config.learn_logit_scale,
-        )
+    return InterpretableMLP(
+        dataset.n_features, dataset.num_classes, config.depth, config.sigma, config.activation,
+        config.bias, dataset.image_shape, config.logit_scale, config.learn_logit_scale,
+    )
 
 
 def _run_info(config: TrainConfig, model: InterpretableMLP, dataset: Dataset,
