@@ -7,6 +7,7 @@ output folders are built under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -75,19 +76,11 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` to memory, then :func:`atomic_write_bytes` (temporary file, fsync,
+    rename): a crash never leaves a truncated checkpoint under ``path``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def check_output_dir(out: str | Path, overwrite: bool) -> Path:

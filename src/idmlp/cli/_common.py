@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+from ..train import resolve_device
 
 __all__ = ["add_device", "add_output", "positive_float", "positive_int", "resolve_device"]
 
@@ -41,12 +41,3 @@ def add_device(parser: argparse.ArgumentParser) -> None:
         "--device", default="cpu", choices=("cpu", "cuda", "auto"),
         help="where to compute: cpu, cuda, or auto (cuda when available; default: cpu)",
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; asking for CUDA without it is a usage error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available; use --device cpu")
-    return torch.device(name)

@@ -1,0 +1,91 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from idmlp.cli import main
+from idmlp.reproduce import reproduce
+from idmlp.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("repro") / "run"
+    rc = main(["reproduce", "--dataset", "digits", "--depth", "4", "--epochs", "2",
+               "--probe-epochs", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_reproduce_writes_a_complete_run_folder(small_run: Path) -> None:
+    names = {p.name for p in small_run.iterdir()}
+    assert {"config.json", "metrics.jsonl", "checkpoint.pt", "report.html", "reproduce.json",
+            "interpretation.json", "interpretation.npz", "contribution_maps.png",
+            "layer_accuracy.png", "identity_distance.png", "confusion_matrix.png"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    summary = json.loads((small_run / "reproduce.json").read_text())
+    acc = summary["per_layer_test_accuracy"]
+    assert len(acc) == 4 and all(0.0 <= a <= 1.0 for a in acc)
+    assert summary["last_layer_test_accuracy"] == acc[-1]
+    assert acc[-1] > 0.5  # 2 epochs on digits already beat chance (0.1) by far
+    base = summary["baselines"]
+    assert any(k.startswith("LogisticRegression") for k in base)
+    assert any(k.startswith("MLPClassifier") for k in base)
+    assert all(0.5 < v["test accuracy"] <= 1.0 for v in base.values())
+    probes = summary["probes"]
+    assert len(probes["readout_accuracy"]) == 4
+    metrics = [json.loads(line) for line in (small_run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+
+
+def test_report_is_self_contained(small_run: Path) -> None:
+    html = (small_run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 6
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    for title in ("Summary", "Per-layer accuracy", "Contribution maps", "Linear probes",
+                  "Accuracy cost of interpretability"):
+        assert title in html
+
+
+def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(dataset="digits", depth=4, epochs=2)
+    res = reproduce(tmp_path / "again", config=cfg, probes=False, progress=False)
+    first = torch.load(small_run / "checkpoint.pt", weights_only=False)["model"]
+    again = torch.load(res.path / "checkpoint.pt", weights_only=False)["model"]
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert res.probes is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--dataset", "cifar"],
+        ["--dataset", "npz:/nonexistent/file.npz"],
+        ["--epochs", "0"],
+        ["--depth", "-3"],
+        ["--probe-epochs", "0"],
+        ["--device", "tpu"],
+    ],
+)
+def test_bad_input_exit_2_one_line_nothing_written(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "never"
+    try:
+        rc = main(["reproduce", *argv, "--out", str(out), "--quiet"])
+    except SystemExit as exc:  # argparse errors
+        rc = exc.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_refused(small_run: Path, capsys: pytest.CaptureFixture) -> None:
+    before = sorted(p.name for p in small_run.iterdir())
+    rc = main(["reproduce", "--dataset", "digits", "--out", str(small_run), "--quiet"])
+    assert rc == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in small_run.iterdir()) == before
