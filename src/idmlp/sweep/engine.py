@@ -38,9 +38,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .._validation import check_choice, check_int, check_positive, check_probability, check_real
-from ..activations import Activation, value_and_derivative
+from ..activations import Activation
 from ..init import init_weight_
-from ..jacobian import singular_values
+from ..jacobian import singular_values, stacked_mlp_jacobian
 from ..models import MLP
 from ..theory import spectrum
 
@@ -311,19 +311,7 @@ def jacobian_eigenvalues(weights: Tensor, activation: str, x: Tensor) -> Tensor:
     out = []
     chunk = max(1, _JACOBIAN_ELEMENTS // (x.shape[1] * x.shape[2] ** 2))
     for w_c, x_c in zip(weights.split(chunk), x.split(chunk), strict=True):
-        k, m, width = x_c.shape
-        jac = torch.empty(k, width, m, width, dtype=x.dtype, device=x.device)
-        spare = torch.empty_like(jac)
-        h = x_c
-        for layer, w in enumerate(w_c.unbind(1)):
-            h, d = value_and_derivative(fn, torch.bmm(h, w.mT))
-            d = d.transpose(1, 2)[..., None]  # (K, W_out, M, 1)
-            if layer == 0:
-                torch.mul(w[:, :, None, :], d, out=jac)
-            else:
-                torch.bmm(w, jac.view(k, width, m * width), out=spare.view(k, width, m * width))
-                jac, spare = spare.mul_(d), jac
-        jac = jac.permute(0, 2, 1, 3)
+        jac = stacked_mlp_jacobian(w_c, x_c, fn)
         finite = jac.isfinite().flatten(1).all(1)
         if not finite.all():
             jac = torch.where(finite[:, None, None, None], jac, 0.0)
