@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -253,7 +254,7 @@ def test_checksum_table_is_complete():
     for name in ("mnist", "fashion-mnist", "kmnist"):
         md5 = data._IDX_SOURCES[name].md5
         assert set(md5) == set(IDX_NAMES)
-        assert all(len(h) == 32 and int(h, 16) >= 0 for h in md5.values())
+        assert all(re.fullmatch("[0-9a-f]{32}", h) for h in md5.values()), md5
 
 
 # -- bundled datasets -----------------------------------------------------------------------
@@ -321,7 +322,6 @@ def test_unknown_name_lists_valid_names():
     assert "cifar10" in msg
     for name in DATASETS:
         assert name in msg
-    assert "npz:PATH" in DATASETS
 
 
 # -- npz datasets ---------------------------------------------------------------------------
@@ -426,13 +426,14 @@ def test_dataset_constructor_validates():
         ds.name = "other"  # frozen
 
 
-def test_dataset_scaled_uses_train_statistics():
+def test_fit_scaler_uses_train_statistics():
     ds = load_dataset("digits")
-    X_tr, X_te, scaler = ds.scaled(q0=2.0)
+    scaler = ds.fit_scaler("feature")
+    X_tr, X_te = scaler.transform(ds.X_train), scaler.transform(ds.X_test)
     assert X_tr.dtype == np.float32 and X_te.dtype == np.float32
     np.testing.assert_allclose(scaler.mean_, ds.X_train.mean(axis=0, dtype=np.float64))
     live = ~scaler.constant_mask_
-    np.testing.assert_allclose(X_tr[:, live].var(axis=0), 2.0, rtol=1e-4)
+    np.testing.assert_allclose(X_tr[:, live].var(axis=0), 1.0, rtol=1e-4)
     assert np.all(X_tr[:, ~live] == 0) and np.all(X_te[:, ~live] == 0)
     assert np.isfinite(X_te).all()
 
@@ -441,21 +442,43 @@ def test_dataset_scaled_uses_train_statistics():
 
 
 @settings(max_examples=30, deadline=None)
-@given(
-    q0=st.floats(min_value=1e-3, max_value=1e3),
-    seed=st.integers(0, 2**16),
-)
-def test_scaler_mean_zero_variance_q0(q0, seed):
+@given(seed=st.integers(0, 2**16), scaling=st.sampled_from(["feature", "global"]))
+def test_scaler_mean_zero_variance_one(seed, scaling):
     rng = np.random.default_rng(seed)
     X = rng.normal(loc=rng.normal(size=5) * 10, scale=rng.uniform(0.1, 10, size=5), size=(200, 5))
-    U = InputScaler(q0).fit_transform(X)
-    np.testing.assert_allclose(U.mean(axis=0), 0.0, atol=1e-9 * math.sqrt(q0))
-    np.testing.assert_allclose(U.var(axis=0), q0, rtol=1e-9)
+    U = InputScaler(scaling).fit_transform(X)
+    if scaling == "feature":
+        np.testing.assert_allclose(U.mean(axis=0), 0.0, atol=1e-9)
+        np.testing.assert_allclose(U.var(axis=0), 1.0, rtol=1e-9)
+    else:  # one mean and deviation over all entries: the features keep their relations
+        assert abs(U.mean()) < 1e-9 and U.var() == pytest.approx(1.0, rel=1e-9)
+        np.testing.assert_allclose(np.diff(U, axis=1), np.diff(X, axis=1) / X.std(),
+                                   rtol=1e-9, atol=1e-9)
+
+
+def test_global_scaling_keeps_an_image_and_bounds_the_largest_input():
+    ds = load_dataset("mnist5k")
+    per_pixel = ds.fit_scaler("feature").transform(ds.X_test)
+    whole = ds.fit_scaler("global").transform(ds.X_test)
+    assert np.abs(per_pixel).max() > 100  # near-constant border pixels get huge gains
+    assert np.abs(whole).max() < 10
+    floored = ds.fit_scaler("feature", std_floor=0.1).transform(ds.X_test)
+    assert np.abs(floored).max() < np.abs(per_pixel).max() / 10
+
+
+def test_std_floor_lifts_only_small_deviations():
+    X = np.column_stack([np.linspace(0, 1, 50), np.linspace(0, 1e-4, 50),
+                         np.full(50, 2.0)])
+    plain, floored = InputScaler("feature").fit(X), InputScaler("feature", 0.1).fit(X)
+    rms = math.sqrt(np.mean(X.std(axis=0) ** 2))
+    assert floored.std_[0] == plain.std_[0]  # large enough already
+    assert floored.std_[1] == pytest.approx(0.1 * rms) and floored.std_[1] > plain.std_[1]
+    assert floored.constant_mask_.tolist() == [False, False, True]  # constants stay 0
 
 
 def test_scaler_constant_feature_maps_to_zero():
     X = np.column_stack([np.full(50, 3.7), np.linspace(0, 1, 50), np.zeros(50)]).astype(np.float32)
-    scaler = InputScaler(0.5).fit(X)
+    scaler = InputScaler().fit(X)
     U = scaler.transform(X)
     assert U.dtype == np.float32
     assert np.isfinite(U).all()
@@ -471,17 +494,18 @@ def test_scaler_fitted_on_train_only():
     rng = np.random.default_rng(0)
     X_train = rng.normal(2.0, 3.0, size=(500, 4))
     X_test = rng.normal(10.0, 1.0, size=(100, 4))
-    scaler = InputScaler(1.0).fit(X_train)
+    scaler = InputScaler().fit(X_train)
     U_test = scaler.transform(X_test)
     expected = (X_test - X_train.mean(axis=0)) / X_train.std(axis=0)
     np.testing.assert_allclose(U_test, expected, rtol=1e-12)
     assert U_test.mean() > 2.0  # test data are not re-centred
 
 
-def test_scaler_inverse_round_trip():
+@pytest.mark.parametrize("scaling", ["feature", "global"])
+def test_scaler_inverse_round_trip(scaling):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(30, 7)) * 5 + 1
-    scaler = InputScaler(4.0).fit(X)
+    scaler = InputScaler(scaling).fit(X)
     np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(X)), X, rtol=1e-12)
 
 
@@ -489,20 +513,22 @@ def test_scaler_state_dict_round_trip_via_json():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(40, 3))
     X[:, 1] = 5.0
-    scaler = InputScaler(2.5).fit(X)
+    scaler = InputScaler("feature", 0.05).fit(X)
     state = json.loads(json.dumps(scaler.state_dict()))
     clone = InputScaler.from_state_dict(state)
-    assert clone.q0 == 2.5
+    assert (clone.scaling, clone.std_floor) == ("feature", 0.05)
     np.testing.assert_array_equal(clone.transform(X), scaler.transform(X))
     np.testing.assert_array_equal(clone.constant_mask_, scaler.constant_mask_)
-    unfitted = InputScaler.from_state_dict(InputScaler(3.0).state_dict())
-    assert not unfitted.is_fitted and unfitted.q0 == 3.0
+    unfitted = InputScaler.from_state_dict(InputScaler("global").state_dict())
+    assert not unfitted.is_fitted and unfitted.scaling == "global"
+    legacy = InputScaler.from_state_dict({"q0": 2.0, "mean": state["mean"], "std": state["std"]})
+    np.testing.assert_array_equal(legacy.transform(X), scaler.transform(X))  # 0.1 state
 
 
 def test_scaler_torch_in_torch_out():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(64, 5)).astype(np.float32)
-    scaler = InputScaler(2.0).fit(torch.from_numpy(X))
+    scaler = InputScaler().fit(torch.from_numpy(X))
     T = torch.from_numpy(X).requires_grad_(True)
     U = scaler.transform(T)
     assert isinstance(U, torch.Tensor) and U.dtype == torch.float32
@@ -516,10 +542,13 @@ def test_scaler_torch_in_torch_out():
     assert ints.dtype == torch.get_default_dtype()
 
 
-@pytest.mark.parametrize("q0", [0.0, -1.0, float("nan"), float("inf"), "1", True])
-def test_scaler_rejects_bad_q0(q0):
-    with pytest.raises(ValueError, match="q0"):
-        InputScaler(q0)
+@pytest.mark.parametrize(("args", "match"), [
+    (("minmax",), "scaling"), (("feature", -0.1), "std_floor"), (("feature", 2.0), "std_floor"),
+    (("feature", float("nan")), "std_floor"), (("feature", "1"), "std_floor"),
+])
+def test_scaler_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        InputScaler(*args)
 
 
 def test_scaler_errors():
@@ -533,6 +562,6 @@ def test_scaler_errors():
     with pytest.raises(ValueError, match="NaN"):
         InputScaler().fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
     with pytest.raises(ValueError, match="state"):
-        InputScaler.from_state_dict({"q0": 1.0, "mean": [0.0, 1.0], "std": [1.0]})
+        InputScaler.from_state_dict({"scaling": "feature", "mean": [0.0, 1.0], "std": [1.0]})
     with pytest.raises(ValueError, match="at least one sample"):
         InputScaler().fit(np.zeros((0, 3)))

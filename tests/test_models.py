@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from idmlp.config import ModelConfig
 from idmlp.models import MLP, IdentityMLP, InterpretableMLP, build_model
 
 
@@ -51,7 +52,7 @@ def test_interpretable_readout_rule_is_the_same_at_every_layer() -> None:
         for layer in net.layers:
             layer.weight.add_(0.1 * torch.randn_like(layer.weight))
     x = torch.randn(5, 12) * 0.3
-    hs = net.forward_layers(net.pad(x))
+    hs = net.forward_layers(net.embed(x))
     r = net.readout(x)
     torch.testing.assert_close(r.logits, 3.0 * hs[:, 1:, 12:])
     y = torch.tensor([0, 1, 2, 0, 1])
@@ -67,13 +68,34 @@ def test_interpretable_readout_rule_is_the_same_at_every_layer() -> None:
 
 def test_config_round_trip() -> None:
     net = InterpretableMLP(6, 2, depth=3, sigma=0.9, activation="tanh", image_shape=(2, 3),
-                           logit_scale=5.0, learn_logit_scale=True)
-    clone = build_model(net.config.to_dict())
+                           logit_scale=5.0, learn_logit_scale=True, q0=0.3)
+    clone = build_model(net.config)
     assert isinstance(clone, InterpretableMLP)
-    assert clone.config == net.config
+    assert clone.config == net.config and clone.q0 == 0.3
     clone.load_state_dict(net.state_dict())
-    plain = MLP(5, 4, sigma=1.1, init="he")
-    assert build_model(plain.config).config == plain.config
+    same = InterpretableMLP.from_config(ModelConfig(depth=3, sigma=0.9, activation="tanh",
+                                                    logit_scale=5.0, learn_logit_scale=True,
+                                                    q0=0.3).for_data(6, 2, (2, 3)))
+    assert same.config == net.config
+    with pytest.raises(ValueError, match="in_features"):
+        build_model(ModelConfig())  # the data's sizes are missing
+
+
+def test_q0_scales_the_first_state_only() -> None:
+    net = InterpretableMLP(4, 2, depth=2, q0=0.25, dtype=torch.float64)
+    z = torch.randn(3, 4, dtype=torch.float64)
+    x0 = net.readout(z).features[:, 0]
+    torch.testing.assert_close(x0, 0.5 * z, rtol=0, atol=0)
+    plain = InterpretableMLP(4, 2, depth=2, dtype=torch.float64)
+    torch.testing.assert_close(net(z), plain(0.5 * z), rtol=0, atol=0)
+
+
+def test_random_init_of_the_interpretable_structure() -> None:
+    gen = torch.Generator().manual_seed(0)
+    net = InterpretableMLP(6, 2, depth=3, init="orthogonal", generator=gen)
+    w = net.weight_stack()
+    torch.testing.assert_close(w @ w.mT, torch.eye(8).expand(3, 8, 8), atol=1e-5, rtol=0)
+    assert net.config.init == "orthogonal"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +110,7 @@ def test_config_round_trip() -> None:
         (lambda: InterpretableMLP(64, 10, 3, image_shape=(7, 7)), "image_shape"),
         (lambda: InterpretableMLP(64, 10, 3, logit_scale=-1.0), "logit_scale"),
         (lambda: InterpretableMLP(4, 2, 3)(torch.zeros(2, 5)), "4 features"),
+        (lambda: InterpretableMLP(4, 2, 3, q0=0.0), "q0"),
     ],
 )
 def test_bad_arguments(call, match: str) -> None:  # noqa: ANN001

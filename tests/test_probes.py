@@ -43,7 +43,7 @@ def test_probes_separate_separable_features():
     assert res.n_classifiers == 3 and res.layers.tolist() == [1, 2, 3]
     assert res.test_accuracy[1:].min() >= 0.99 and res.train_accuracy[1:].min() == 1.0
     assert res.test_accuracy[0] < 0.6  # noise layer: near chance (1/3)
-    assert (res.fit_seconds > 0).all() and res.total_seconds > 0
+    assert res.total_seconds >= res.fit_seconds.max()  # the wall time covers every fit
     assert res.feature_seconds is None
     assert res.n_train == 300 and res.n_test == 150 and res.n_features == 12
     assert np.array_equal(res.converged, res.n_iter < 200)
@@ -104,8 +104,10 @@ def test_standard_mlp_classifier():
     torch.testing.assert_close(w @ w.T, torch.eye(19), atol=1e-5, rtol=0)  # orthogonal
     x = torch.randn(4, 16)
     assert a(x).shape == (4, 3)
-    h = a.hidden(x)
-    assert h.shape == (4, 5, 19)
+    h = a.hidden_states(x)
+    assert h.shape == (4, 6, 19)
+    torch.testing.assert_close(h[:, 0, :16], x)  # x^0: the input padded with C zeros
+    assert torch.count_nonzero(h[:, 0, 16:]) == 0
     torch.testing.assert_close(a.head(h[:, -1]), a(x))
     assert StandardMLPClassifier(16, 3, 2, activation="relu").body.init_scheme == "he"
     assert a.config["init"] == "orthogonal" and a.config["depth"] == 5
@@ -121,7 +123,7 @@ def test_hidden_features_of_each_model_kind():
     with torch.no_grad():
         for layer in net.layers:
             layer.weight.add_(0.1 * torch.randn_like(layer.weight))
-        ref = net.forward_layers(net.pad(x))[:, 1:]
+        ref = net.forward_layers(net.embed(x))[:, 1:]
     h = hidden_features(net, x, batch_size=2)
     assert h.shape == (9, 4, 19) and h.dtype == torch.float32
     torch.testing.assert_close(h, ref)
@@ -154,8 +156,7 @@ def test_compare_probes_end_to_end(tmp_path):
     assert isinstance(std, StandardMLPClassifier) and len(metrics) == 3
     cmp = compare_probes(net, Xtr, ytr, Xte, yte, standard_model=std, max_iter=50)
     np.testing.assert_allclose(cmp.readout_accuracy, interpret(net, Xte, yte).accuracy)
-    assert cmp.readout_seconds > 0 and cmp.num_classes == 3 and cmp.depth == 4
-    assert cmp.standard.feature_seconds > 0 and cmp.own.n_features == 19
+    assert cmp.num_classes == 3 and cmp.depth == 4 and cmp.own.n_features == 19
     assert cmp.standard_head_accuracy == pytest.approx(metrics[-1]["test_acc"])
     assert cmp.own.test_accuracy.min() > 0.9  # separable toy data
     header, rows = cmp.table()
@@ -163,7 +164,8 @@ def test_compare_probes_end_to_end(tmp_path):
     assert [r[0] for r in rows] == [1, 2, 3, 4]
     _, cost = cmp.cost_table()
     assert [r[1] for r in cost] == [0, 4, 4]
-    json.dumps(cmp.to_dict())
+    assert json.loads(json.dumps(cmp.to_dict()))["readout_accuracy"] == pytest.approx(
+        cmp.readout_accuracy.tolist())
     fig = plot_probe_comparison(cmp, tmp_path / "probes.png")
     assert (tmp_path / "probes.png").read_bytes().startswith(PNG)
     assert len(fig.axes[0].lines) >= 4
@@ -180,7 +182,7 @@ def test_probe_model_layer_numbering():
     Xtr, ytr, Xte, yte = _toy_problem()
     net = InterpretableMLP(16, 3, 5)
     res = probe_model(net, Xtr, ytr, Xte, yte, layers=[5, 3], max_iter=20)
-    assert res.layers.tolist() == [3, 5] and res.feature_seconds > 0
+    assert res.layers.tolist() == [3, 5] and res.n_classifiers == 2
 
 
 def test_compare_probes_bad_input():

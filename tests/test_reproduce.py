@@ -6,7 +6,9 @@ import torch
 
 from idmlp.cli import main
 from idmlp.reproduce import reproduce
-from idmlp.train import TrainConfig
+from idmlp.runs import RunConfig
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def test_report_is_self_contained(small_run: Path) -> None:
 
 
 def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(dataset="digits", depth=4, epochs=2)
+    cfg = RunConfig().replace(dataset="digits", depth=4, epochs=2)
     res = reproduce(tmp_path / "again", config=cfg, probes=False, progress=False)
     first = torch.load(small_run / "checkpoint.pt", weights_only=False)["model"]
     again = torch.load(res.path / "checkpoint.pt", weights_only=False)["model"]

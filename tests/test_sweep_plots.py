@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from matplotlib.collections import QuadMesh
 
-from idmlp.plots.sweep import depth_figure, heatmap_figure, plot_sweep, spectra_figure
-from idmlp.sweep.runner import COLUMNS, _csv_lines
+from idmlp.jacobian import empirical_spectrum
+from idmlp.plots.sweep import depth_figure, heatmap_figure, spectra_figure
+from idmlp.sweep import COLUMNS, write_results
+from idmlp.sweep.figures import SPECTRA_INITS, plot_sweep
 from idmlp.theory import alpha, isometry_region
 
 SIGMAS = (0.8, 0.9, 1.0, 1.1)
@@ -68,7 +70,8 @@ def test_depth_figure_uses_nearest_grid_point_to_recommended() -> None:
 
 
 def test_spectra_figure_identity_panel_matches_theory_location() -> None:
-    fig = spectra_figure(24, 6, 1.05, 0.2, samples=8)
+    lams = {i: empirical_spectrum(24, 6, 1.05, 0.2, init=i, samples=8) for i in SPECTRA_INITS}
+    fig = spectra_figure(lams, width=24, depth=6, sigma=1.05, q0=0.2)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["identity", "orthogonal", "xavier"]
     theory = [ln for ln in fig.axes[0].lines if "theory" in str(ln.get_label())]
@@ -79,7 +82,7 @@ def test_spectra_figure_identity_panel_matches_theory_location() -> None:
 
 
 def test_plot_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
-    (tmp_path / "results.csv").write_text(",".join(COLUMNS) + "\n" + _csv_lines(fake_rows()))
+    write_results(tmp_path / "results.csv", fake_rows())
     written = plot_sweep(tmp_path, tmp_path, spectra={"samples": 4, "width": 16})
     assert {p.name for p in written} == {
         f"{n}.{e}" for n in ("heatmap_test_acc", "test_acc_vs_depth", "init_spectra")

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from idmlp.sweep import SweepConfig, TrainSettings, read_results, run, train_batch
 
@@ -19,8 +18,10 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'idml
 
 GRID = {"sigma": "0.9,1.1", "q0": "0.1,1", "depth": "2,3", "init": "identity,he",
         "batch_configs": 4,
-        "train": TrainSettings(steps=12, batch_size=16, eval_every=4, target_acc=0.3,
-                               eval_size=256, jacobian_samples=4, dtype="float64")}
+        "train": TrainSettings.make(steps=12, batch_size=16, eval_every=4, target_acc=0.3,
+                                    eval_size=256, jacobian_samples=4, dtype="float64")}
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,8 @@ def local_ray():
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> list[dict]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run(SweepConfig(**GRID), tmp_path_factory.mktemp("inprocess"), progress=False)
-    finally:
-        torch.set_num_threads(before)
+def reference(tmp_path_factory, one_thread) -> list[dict]:
+    return run(SweepConfig(**GRID), tmp_path_factory.mktemp("inprocess"), progress=False)
 
 
 def grid_order(row: dict) -> tuple:

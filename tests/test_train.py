@@ -1,4 +1,5 @@
-"""Tests of idmlp.train and ``idmlp train``: run folders, resume, determinism, failures."""
+"""Tests of idmlp.train (the loop), idmlp.runs (run folders) and ``idmlp train``: resume,
+determinism, layer losses, failures."""
 
 from __future__ import annotations
 
@@ -16,32 +17,24 @@ from torch import nn
 
 from idmlp._io import OutputExistsError
 from idmlp.cli import main
+from idmlp.config import DataConfig, ModelConfig, OptimConfig
 from idmlp.models import InterpretableMLP
-from idmlp.train import (
+from idmlp.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    _lr_factor,
+    RunConfig,
     fit,
-    fit_model,
     load_config,
     load_run,
 )
+from idmlp.train import Trainer, TrainingDiverged, fit_model, layer_cross_entropy
 
 # digits: 1437 train / 360 test images of 8x8; a 3-layer net trains in well under a second.
-SMALL = TrainConfig(dataset="digits", depth=3, epochs=2, batch_size=256, lr=1e-3)
+SMALL = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),
+                  OptimConfig(epochs=2, batch_size=256, lr=1e-3))
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny matrices: a second thread only adds contention on shared cores.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _without_elapsed(metrics: list[dict]) -> list[dict]:
@@ -75,13 +68,13 @@ def test_run_folder_layout_and_metrics(small_run):
     assert [r["epoch"] for r in lines] == [1, 2]
     assert lines == run.metrics
     for r in lines:
-        assert len(r["layer_test_acc"]) == SMALL.depth
+        assert len(r["layer_test_acc"]) == SMALL.model.depth
         assert r["layer_test_acc"][-1] == r["test_acc"]
         assert set(r["identity_distance"]) == {"feature", "class"}
-        assert all(len(v) == SMALL.depth for v in r["identity_distance"].values())
+        assert all(len(v) == SMALL.model.depth for v in r["identity_distance"].values())
         assert 0 <= r["train_acc"] <= 1 and 0 <= r["test_acc"] <= 1
         assert r["train_loss"] > 0 and r["test_loss"] > 0 and r["lr"] > 0
-        assert r["logit_scale"] == pytest.approx(SMALL.logit_scale)
+        assert r["logit_scale"] == pytest.approx(SMALL.model.logit_scale)
     assert lines[1]["elapsed"] > lines[0]["elapsed"] > 0
     assert lines[1]["lr"] < lines[0]["lr"]  # cosine schedule
     # The weights moved away from the identity, but stayed close to it.
@@ -94,12 +87,12 @@ def test_run_folder_layout_and_metrics(small_run):
 def test_config_json_records_everything(small_run):
     out, run = small_run
     info = json.loads((out / CONFIG_FILE).read_text())
-    assert TrainConfig.from_dict(info["train"]) == SMALL == load_config(out)
-    assert info["model"] == run.model.config.to_dict()
-    assert info["model"]["width"] == 64 + 10 and info["model"]["image_shape"] == [8, 8]
+    assert RunConfig.from_dict(info["config"]) == SMALL == load_config(out)
+    assert ModelConfig(**{**info["model"], "image_shape": (8, 8)}) == run.model.config
+    assert info["model"]["in_features"] == 64 and info["model"]["image_shape"] == [8, 8]
     assert info["dataset"]["n_train"] + info["dataset"]["n_test"] == 1797
     assert info["versions"]["torch"] == torch.__version__
-    assert info["scaler"]["q0"] == SMALL.q0 and len(info["scaler"]["mean"]) == 64
+    assert info["scaler"]["scaling"] == SMALL.data.scaling and len(info["scaler"]["mean"]) == 64
 
 
 def test_load_run_round_trip(small_run):
@@ -110,7 +103,7 @@ def test_load_run_round_trip(small_run):
     assert _states_equal(loaded.model, run.model) and not loaded.model.training
     x, y = loaded.test_tensors()
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (360, 64)
-    assert float(x.var()) == pytest.approx(SMALL.q0, rel=0.3)  # train stats, test data
+    assert float(x.var()) == pytest.approx(SMALL.model.q0, rel=0.3)  # train stats, test data
     with torch.no_grad():
         acc = loaded.model.readout(x).accuracy(y)
     np.testing.assert_allclose(acc.numpy(), run.metrics[-1]["layer_test_acc"], atol=1e-6)
@@ -238,7 +231,7 @@ def test_absurd_learning_rate_diverges():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
     X, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-    with pytest.raises(TrainingDiverged, match="lower the learning rate") as err:
+    with pytest.raises(TrainingDiverged, match="new run with a lower learning rate") as err:
         fit_model(net, X * 1e30, y, X, y, optimizer="sgd", lr=1e30, epochs=5, progress=False)
     _one_line(err)
 
@@ -276,7 +269,7 @@ def test_load_run_of_a_non_run_folder(tmp_path):
     _one_line(err)
 
 
-# -- TrainConfig -----------------------------------------------------------------------
+# -- RunConfig -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -288,12 +281,13 @@ def test_load_run_of_a_non_run_folder(tmp_path):
         ("weight_decay", -0.1), ("test_size", 1.0), ("label_smoothing", 1.0), ("gamma", 0.0),
         ("warmup_epochs", 99.0),
         ("dataset", "cifar"), ("activation", "swish"), ("optimizer", "lbfgs"),
-        ("schedule", "linear"), ("device", "tpu"), ("bias", "yes"),
+        ("schedule", "linear"), ("device", "tpu"), ("bias", "yes"), ("layer_loss", "first"),
+        ("scaling", "minmax"), ("val_size", 1.0), ("std_floor", 2.0),
     ],
 )
 def test_config_rejects_bad_fields_in_one_line(field, value):
     with pytest.raises(ValueError, match=field) as err:
-        TrainConfig(**{field: value})
+        RunConfig().replace(**{field: value})
     _one_line(err)
 
 
@@ -304,7 +298,7 @@ def test_config_rejects_bad_fields_in_one_line(field, value):
 )
 def test_config_rejects_non_positive_sizes(field, value):
     with pytest.raises(ValueError, match=field):
-        TrainConfig(**{field: value})
+        RunConfig().replace(**{field: value})
 
 
 @settings(max_examples=50, deadline=None)
@@ -314,14 +308,18 @@ def test_config_rejects_non_positive_sizes(field, value):
     epochs=st.integers(1, 50), learn=st.booleans(),
 )
 def test_config_dict_round_trip(depth, sigma, q0, lr, schedule, epochs, learn):
-    config = TrainConfig(depth=depth, sigma=sigma, q0=q0, lr=lr, schedule=schedule,
-                         epochs=epochs, learn_logit_scale=learn)
-    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    config = RunConfig().replace(depth=depth, sigma=sigma, q0=q0, lr=lr, schedule=schedule,
+                                 epochs=epochs, learn_logit_scale=learn)
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-def test_config_from_dict_refuses_unknown_fields():
-    with pytest.raises(ValueError, match="unknown TrainConfig field"):
-        TrainConfig.from_dict({"depht": 3})
+def test_config_refuses_unknown_fields():
+    with pytest.raises(ValueError, match="unknown RunConfig field"):
+        RunConfig.from_dict({"depht": 3})
+    with pytest.raises(ValueError, match="unknown OptimConfig field"):
+        RunConfig.from_dict({"optim": {"depht": 3}})
+    with pytest.raises(ValueError, match="unknown run setting 'depht'"):
+        RunConfig().replace(depht=3)
 
 
 @settings(max_examples=100, deadline=None)
@@ -331,8 +329,14 @@ def test_config_from_dict_refuses_unknown_fields():
 )
 def test_schedules_are_bounded_and_shaped(total, warmup_frac, decay_every, gamma):
     warmup = int(warmup_frac * total)
+
+    def factor(schedule: str, gamma: float = gamma):  # one step per epoch
+        optim = OptimConfig(schedule=schedule, warmup_epochs=warmup, step_epochs=decay_every,
+                            gamma=gamma, epochs=total)
+        return optim.lr_factor(steps_per_epoch=1, total_steps=total)
+
     for schedule in ("constant", "cosine", "step"):
-        f = [_lr_factor(schedule, total, warmup, decay_every, gamma)(t) for t in range(total)]
+        f = [factor(schedule)(t) for t in range(total)]
         assert all(0 <= v <= 1 for v in f)
         if schedule != "step":  # a step decay may fall inside the warmup
             assert all(a < b for a, b in zip(f[:warmup], f[1:warmup], strict=False))
@@ -340,7 +344,7 @@ def test_schedules_are_bounded_and_shaped(total, warmup_frac, decay_every, gamma
         assert all(b <= a + 1e-12 for a, b in zip(after, after[1:], strict=False))
         if schedule == "constant":
             assert after == [1.0] * len(after)
-    assert _lr_factor("cosine", total, warmup, 1, 1.0)(warmup) == pytest.approx(1.0)
+    assert factor("cosine", 1.0)(warmup) == pytest.approx(1.0)
 
 
 # -- the generic loop --------------------------------------------------------------------
@@ -450,3 +454,104 @@ def test_cli_refuses_existing_out_and_bad_resume(small_run, tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1, err
     assert (out / CHECKPOINT_FILE).read_bytes() == before
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the loss over layers, the validation split, the step budget, 0.1 run folders -------
+
+
+@pytest.mark.parametrize("kind", ["last", "all", "ramp"])
+def test_each_layer_loss_puts_gradient_on_its_layers_only(kind):
+    depth = 5
+    weights = torch.tensor(OptimConfig(layer_loss=kind).layer_weights(depth), dtype=torch.float64)
+    assert float(weights.sum()) == pytest.approx(1.0)
+    logits = torch.randn(8, depth, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.arange(8) % 4
+    layer_cross_entropy(logits, y, weights).backward()
+    touched = logits.grad.abs().sum(dim=(0, 2)) > 0
+    assert touched.tolist() == [bool(w > 0) for w in weights]
+    expected = {"last": [False] * 4 + [True], "all": [True] * 5, "ramp": [True] * 5}[kind]
+    assert touched.tolist() == expected
+    if kind == "ramp":
+        assert all(a < b for a, b in zip(weights, weights[1:], strict=False))
+
+
+@pytest.mark.parametrize("kind", ["last", "all", "ramp"])
+def test_trainer_loss_is_the_weighted_sum_of_layer_losses(kind):
+    torch.manual_seed(0)
+    net = InterpretableMLP(6, 3, depth=4, logit_scale=4.0, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.add_(0.1 * torch.randn_like(layer.weight))
+    X, y = torch.randn(32, 6, dtype=torch.float64), torch.arange(32) % 3
+    trainer = Trainer(net, X, y, {"test": (X, y)},
+                      optim=OptimConfig(layer_loss=kind, label_smoothing=0.1))
+    loss, last = trainer.loss(X, y)
+    per_layer = torch.stack([torch.nn.functional.cross_entropy(
+        net.readout(X).logits[:, l], y, label_smoothing=0.1) for l in range(4)])
+    w = torch.tensor(OptimConfig(layer_loss=kind).layer_weights(4), dtype=torch.float64)
+    eps = torch.finfo(torch.float64).eps
+    assert loss.item() == pytest.approx((per_layer @ w).item(), rel=100 * eps)
+    torch.testing.assert_close(last, net(X), rtol=0, atol=100 * eps)
+
+
+def test_layer_loss_needs_a_layerwise_model():
+    X, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    with pytest.raises(ValueError, match="layer_logits") as err:
+        fit_model(nn.Linear(4, 2), X, y, X, y, layer_loss="all", progress=False)
+    _one_line(err)
+
+
+def test_loss_on_all_layers_makes_every_layer_a_classifier(tmp_path):
+    run = fit(SMALL.replace(layer_loss="all", depth=4), tmp_path / "run", progress=False)
+    acc = run.metrics[-1]["layer_test_acc"]
+    assert min(acc) > 0.5, acc  # every layer's readout is trained, not only the last
+
+
+def test_validation_split_is_scored_and_never_overlaps_test(tmp_path):
+    config = SMALL.replace(val_size=0.2, epochs=1)
+    run = fit(config, tmp_path / "run", progress=False)
+    record = run.metrics[-1]
+    assert {"val_loss", "val_acc", "layer_val_acc", "test_acc"} <= record.keys()
+    ds, full = run.dataset, DataConfig(dataset="digits").load()
+    assert len(ds.y_val) == math.ceil(0.2 * len(full.y_train))
+    assert len(ds.y_train) + len(ds.y_val) == len(full.y_train)
+    np.testing.assert_array_equal(ds.X_test, full.X_test)  # the test split is untouched
+    # train and val partition the original training split (as multisets of rows)
+    rows = np.concatenate([ds.X_train, ds.X_val])
+    order = np.lexsort(rows.T)
+    order_full = np.lexsort(full.X_train.T)
+    np.testing.assert_array_equal(rows[order], full.X_train[order_full])
+    stratified = np.abs(np.bincount(ds.y_val) - 0.2 * np.bincount(full.y_train))
+    assert stratified.max() <= 1
+    assert load_run(run.path).dataset.X_val.shape == ds.X_val.shape
+
+
+def test_step_budget_stops_mid_epoch(tmp_path):
+    X, y = torch.randn(100, 4), torch.randint(0, 2, (100,))
+    hist = fit_model(nn.Linear(4, 2), X, y, X, y, batch_size=10, steps=25, progress=False)
+    assert [r["epoch"] for r in hist] == [1, 2, 3]  # 10 + 10 + 5 steps
+
+
+def test_a_run_folder_of_idmlp_0_1_loads(small_run, tmp_path):
+    """A 0.1 run folder (flat train config, q0 inside the scaler) loads and resumes."""
+    src, run = small_run
+    out = tmp_path / "old"
+    shutil.copytree(src, out)
+    info = json.loads((out / CONFIG_FILE).read_text())
+    train = {**{k: v for k, v in info["config"]["data"].items()
+                if k not in ("val_size", "scaling", "std_floor")},
+             **{k: v for k, v in info["config"]["model"].items()
+                if k not in ("arch", "init", "in_features", "num_classes", "image_shape")},
+             **{k: v for k, v in info["config"]["optim"].items()
+                if k not in ("layer_loss", "steps")},
+             "device": "cpu"}
+    legacy = {"train": train, "model": {"kind": "interpretable"},
+              "scaler": {"q0": 1.0, "mean": info["scaler"]["mean"], "std": info["scaler"]["std"]}}
+    (out / CONFIG_FILE).write_text(json.dumps(legacy))
+    loaded = load_run(out)
+    assert loaded.config == SMALL
+    assert _states_equal(loaded.model, run.model)
+    x, y = loaded.test_tensors()
+    np.testing.assert_array_equal(x.numpy(), run.test_tensors()[0].numpy())
+    assert fit(None, out, resume=True, progress=False).epochs_done == 2
+    assert "config" in json.loads((out / CONFIG_FILE).read_text())  # rewritten as 0.2

@@ -3,23 +3,32 @@
 Theory of the input-output Jacobian at identity initialization, trainability sweeps,
 and the layer-wise interpretable MLP of Kubota, Hayashi, Hayase and Uchida, "Layer-wise
 Interpretation of Deep Neural Networks Using Identity Initialization", ICASSP 2021.
+
+The names below are imported on first use, so ``import idmlp`` (and the command line's
+``--help``) does not load torch.
 """
 
 from __future__ import annotations
 
+from ._lazy import lazy_names
+
 __version__ = "0.1.0"
 
-from .init import identity_, identity_init_, init_weight_  # noqa: E402
-from .models import MLP, IdentityMLP, InterpretableMLP  # noqa: E402
-from .readout import LayerReadout  # noqa: E402
+_LAZY = {
+    "MLP": "models",
+    "IdentityMLP": "models",
+    "InterpretableMLP": "models",
+    "LayerReadout": "readout",
+    "identity_": "init",
+    "identity_init_": "init",
+    "init_weight_": "init",
+    "DataConfig": "config",
+    "ModelConfig": "config",
+    "OptimConfig": "config",
+    "RunConfig": "runs",
+}
 
-__all__ = [
-    "MLP",
-    "IdentityMLP",
-    "InterpretableMLP",
-    "LayerReadout",
-    "__version__",
-    "identity_",
-    "identity_init_",
-    "init_weight_",
-]
+__all__ = ["__version__", *_LAZY]
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -11,6 +11,7 @@ import numbers
 
 __all__ = [
     "check_choice",
+    "check_indices",
     "check_int",
     "check_positive",
     "check_probability",
@@ -60,3 +61,22 @@ def check_choice(name: str, value: object, choices: tuple[str, ...] | list[str])
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
     return str(value)
+
+
+def check_indices(name: str, values: object, low: int, high: int, *,
+                  sort: bool = True) -> tuple[int, ...]:
+    """Return ``values`` if it is a non-empty sequence of integers in ``low..high``.
+
+    With ``sort`` (layer numbers) the result is sorted and without repeats; otherwise
+    (example indices) the order and repeats are kept.
+    """
+    from collections.abc import Sequence
+
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{name} must be a non-empty list of integers in {low}..{high}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not low <= v <= high:
+            raise ValueError(f"{name} must hold integers in {low}..{high}, got {v!r}")
+        out.append(int(v))
+    return tuple(sorted(set(out))) if sort else tuple(out)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._validation import check_choice
+from .config import ACTIVATIONS
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation", "value_and_derivative"]
 
@@ -29,7 +30,7 @@ _FUNCTIONS: dict[str, ActivationFn] = {
     "selu": F.selu,
 }
 
-ACTIVATIONS: tuple[str, ...] = tuple(_FUNCTIONS)
+assert tuple(_FUNCTIONS) == ACTIVATIONS  # the names live in idmlp.config
 
 
 def get_activation(name: str) -> ActivationFn:

@@ -1,11 +1,12 @@
-"""Datasets, the IDX file format and the input scaling of the identity-initialized MLPs.
+"""Datasets, the IDX file format and the input standardization.
 
 The theory of identity-initialized deep MLPs (Kubota et al., ICASSP 2021) assumes that
-every input feature is distributed as :math:`u_i \\sim \\mathcal{N}(0, q_0)`. This module
-provides
+every input feature is distributed as :math:`u_i \\sim \\mathcal{N}(0, q_0)`: the inputs
+are standardized here (fitted on the training split) and the network multiplies them by
+:math:`\\sqrt{q_0}`. This module provides
 
-* :class:`InputScaler`, a per-feature standardization fitted on the training split only,
-  scaled so that the transformed features have variance :math:`q_0`;
+* :class:`InputScaler`, a global or per-feature standardization fitted on the training
+  split only;
 * :class:`Dataset`, a frozen container of raw (unscaled) train/test arrays;
 * :func:`load_dataset`, which returns a :class:`Dataset` by name (see :data:`DATASETS`);
 * :func:`read_idx` / :func:`write_idx` for the IDX format used by MNIST, Fashion-MNIST
@@ -33,7 +34,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ._validation import check_int, check_positive, check_probability
+from ._validation import check_choice, check_int, check_probability, check_real
+from .config import DATASETS, SCALINGS
 
 __all__ = [
     "DATASETS",
@@ -45,8 +47,6 @@ __all__ = [
     "write_idx",
 ]
 
-#: Valid names for :func:`load_dataset`; ``"npz:PATH"`` stands for any ``npz:`` + file path.
-DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmnist", "npz:PATH")
 
 
 class DataError(ValueError):
@@ -65,54 +65,73 @@ _CONSTANT_RTOL = 1e-12
 
 
 class InputScaler:
-    r"""Per-feature standardization to variance ``q0``, fitted on training data.
-
-    For feature :math:`i` with training mean :math:`\mu_i` and (population) standard
-    deviation :math:`\sigma_i`,
+    r"""Standardization fitted on the training split only (the network then scales by
+    :math:`\sqrt{q_0}`, :class:`~idmlp.core.ClassCoordinates`).
 
     .. math::
 
-        u_i = \frac{x_i - \mu_i}{\sigma_i} \sqrt{q_0},
+        z_i = \frac{x_i - \mu_i}{s_i}
 
-    so that on the training data each :math:`u_i` has mean 0 and variance :math:`q_0`, the
-    input assumption :math:`u_i \sim \mathcal{N}(0, q_0)` of the signal-propagation theory.
-    Constant features (:math:`\sigma_i \le 10^{-12} |\mu_i|`, including
-    :math:`\sigma_i = 0`) carry no information and map to 0 instead of NaN.
+    * ``scaling="feature"``: :math:`\mu_i` and :math:`s_i = \max(\sigma_i, f\,\bar\sigma)`
+      per feature, where :math:`\sigma_i` is the feature's (population) standard deviation,
+      :math:`\bar\sigma = (\frac1N \sum_i \sigma_i^2)^{1/2}` and :math:`f` is
+      ``std_floor``. Constant features (:math:`\sigma_i \le 10^{-12} |\mu_i|`) carry no
+      information and map to 0. Without a floor, near-constant pixels get huge gains (on
+      MNIST, border pixels reach gains in the thousands).
+    * ``scaling="global"``: one :math:`\mu` and one :math:`s` over all features and
+      samples, which keeps an image's structure (the default for image data).
+
+    On the training data each ``z`` has mean 0 and variance 1 (per feature, or over all
+    entries for ``global``), the input assumption :math:`u = \sqrt{q_0} z \sim N(0, q_0)` of
+    the signal-propagation theory.
 
     Works on numpy arrays and torch tensors of shape ``(n_samples, n_features)`` and
     returns the same type (floating dtype and device are preserved; integer inputs become
     float64 for numpy and the default float dtype for torch).
 
-    Parameters
-    ----------
-    q0 : float, default 1.0
-        Target variance of every (non-constant) feature; finite and > 0.
+    Args:
+        scaling: ``"feature"`` or ``"global"``.
+        std_floor: :math:`f \in [0, 1]`, the floor on per-feature deviations relative to
+            :math:`\bar\sigma` (``feature`` only).
 
-    Attributes
-    ----------
-    mean_, std_ : numpy.ndarray of float64, shape (n_features,)
-        Training statistics (set by :meth:`fit`).
-    n_features_in_ : int
-        Number of features seen by :meth:`fit`.
+    Attributes:
+        mean_, std_: float64 arrays of shape ``(n_features,)`` (the same value everywhere
+            for ``global``), set by :meth:`fit`; ``std_`` already includes the floor.
+
+    Examples:
+        >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
+        >>> InputScaler("feature").fit_transform(X)[:, 0]
+        array([-1.22474487,  0.        ,  1.22474487])
     """
 
-    def __init__(self, q0: float = 1.0) -> None:
-        self.q0 = check_positive("q0", q0)
+    def __init__(self, scaling: str = "feature", std_floor: float = 0.0) -> None:
+        self.scaling = check_choice("scaling", scaling, SCALINGS)
+        self.std_floor = check_real("std_floor", std_floor)
+        if not 0.0 <= self.std_floor <= 1.0:
+            raise ValueError(f"std_floor must lie in [0, 1], got {std_floor!r}")
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X: np.ndarray | torch.Tensor) -> InputScaler:
-        """Learn per-feature mean and standard deviation (ddof=0) from training data ``X``."""
+        """Learn mean and standard deviation (ddof=0) from training data ``X``."""
         x = _to_numpy_2d(X, "X")
         if x.shape[0] == 0:
             raise ValueError("X must contain at least one sample to fit InputScaler")
         if not np.isfinite(x).all():
             raise ValueError("X contains NaN or inf; clean the data before fitting InputScaler")
         x = x.astype(np.float64, copy=False)
-        self.mean_ = x.mean(axis=0)
-        self.std_ = x.std(axis=0)
+        n = x.shape[1]
+        if self.scaling == "global":
+            self.mean_, self.std_ = np.full(n, x.mean()), np.full(n, x.std())
+            return self
+        mean, std = x.mean(axis=0), x.std(axis=0)
+        if self.std_floor > 0:
+            floor = self.std_floor * math.sqrt(float(np.mean(std**2)))
+            constant = std <= _CONSTANT_RTOL * np.abs(mean)
+            std = np.where(constant, std, np.maximum(std, floor))
+        self.mean_, self.std_ = mean, std
         return self
 
     def fit_transform(self, X: ArrayT) -> ArrayT:
@@ -135,10 +154,17 @@ class InputScaler:
         mean, std = self._stats()
         return std <= _CONSTANT_RTOL * np.abs(mean)
 
+    @property
+    def gain_(self) -> np.ndarray:
+        """The multiplier :math:`1 / s_i` of each feature (0 for constant features)."""
+        _, std = self._stats()
+        constant = self.constant_mask_
+        return np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, std))
+
     # -- transforms ------------------------------------------------------------------
 
     def transform(self, X: ArrayT) -> ArrayT:
-        r"""Return :math:`(X - \mu) / \sigma \cdot \sqrt{q_0}` (constant features -> 0)."""
+        r"""Return :math:`(X - \mu) / s` (constant features -> 0)."""
         mean, gain = self._affine(X)
         if isinstance(X, torch.Tensor):
             x = _float_tensor(X)
@@ -146,16 +172,16 @@ class InputScaler:
         x = _float_array(X)
         return ((x - mean) * gain).astype(x.dtype, copy=False)
 
-    def inverse_transform(self, U: ArrayT) -> ArrayT:
-        r"""Return :math:`U \sigma / \sqrt{q_0} + \mu` (constant features -> their mean)."""
-        mean, _ = self._affine(U)
+    def inverse_transform(self, Z: ArrayT) -> ArrayT:
+        r"""Return :math:`Z s + \mu` (constant features -> their mean)."""
+        mean, _ = self._affine(Z)
         _, std = self._stats()
-        inv_gain = np.where(self.constant_mask_, 0.0, std / math.sqrt(self.q0))
-        if isinstance(U, torch.Tensor):
-            u = _float_tensor(U)
-            return u * _like(inv_gain, u) + _like(mean, u)
-        u = _float_array(U)
-        return (u * inv_gain + mean).astype(u.dtype, copy=False)
+        inv_gain = np.where(self.constant_mask_, 0.0, std)
+        if isinstance(Z, torch.Tensor):
+            z = _float_tensor(Z)
+            return z * _like(inv_gain, z) + _like(mean, z)
+        z = _float_array(Z)
+        return (z * inv_gain + mean).astype(z.dtype, copy=False)
 
     def __call__(self, X: ArrayT) -> ArrayT:
         return self.transform(X)
@@ -165,17 +191,24 @@ class InputScaler:
     def state_dict(self) -> dict[str, Any]:
         """Plain-Python state (floats and lists), suitable for JSON or ``torch.save``."""
         return {
-            "q0": self.q0,
+            "scaling": self.scaling,
+            "std_floor": self.std_floor,
             "mean": None if self.mean_ is None else self.mean_.tolist(),
             "std": None if self.std_ is None else self.std_.tolist(),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> InputScaler:
-        """Rebuild a scaler from :meth:`state_dict` output (exact round trip)."""
-        if not isinstance(state, dict) or not {"q0", "mean", "std"} <= state.keys():
-            raise ValueError("state must be a dict with keys 'q0', 'mean', 'std' (see state_dict)")
-        scaler = cls(state["q0"])
+        """Rebuild a scaler from :meth:`state_dict` output (exact round trip).
+
+        A state written by idmlp 0.1 (keys ``q0``, ``mean``, ``std``: per-feature scaling
+        with the gain :math:`\\sqrt{q_0}` folded in) gives its standardization only; the
+        caller moves ``q0`` to the model.
+        """
+        if not isinstance(state, dict) or not {"mean", "std"} <= state.keys():
+            raise ValueError("state must be a dict with keys 'scaling', 'mean', 'std' "
+                             "(see state_dict)")
+        scaler = cls(state.get("scaling", "feature"), state.get("std_floor", 0.0))
         mean, std = state["mean"], state["std"]
         if mean is None and std is None:
             return scaler
@@ -194,7 +227,7 @@ class InputScaler:
 
     def __repr__(self) -> str:
         fitted = f", n_features={self.n_features_in_}" if self.is_fitted else ", unfitted"
-        return f"InputScaler(q0={self.q0:g}{fitted})"
+        return f"InputScaler({self.scaling!r}{fitted})"
 
     # -- internals -------------------------------------------------------------------
 
@@ -204,7 +237,7 @@ class InputScaler:
         return self.mean_, self.std_
 
     def _affine(self, X: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        mean, std = self._stats()
+        mean, _ = self._stats()
         if not isinstance(X, (np.ndarray, torch.Tensor)):
             raise ValueError(f"X must be a numpy array or torch tensor, got {type(X).__name__}")
         if X.ndim != 2 or X.shape[1] != len(mean):
@@ -212,9 +245,7 @@ class InputScaler:
                 f"X must have shape (n_samples, {len(mean)}) like the data InputScaler was "
                 f"fitted on, got {tuple(X.shape)}"
             )
-        constant = self.constant_mask_
-        gain = np.where(constant, 0.0, math.sqrt(self.q0) / np.where(constant, 1.0, std))
-        return mean, gain
+        return mean, self.gain_
 
 
 def _to_numpy_2d(X: object, name: str) -> np.ndarray:
@@ -282,6 +313,8 @@ class Dataset:
     y_test: np.ndarray
     image_shape: tuple[int, ...]
     class_names: tuple[str, ...] = field(default=())
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         name = str(self.name)
@@ -310,6 +343,18 @@ class Dataset:
             ("class_names", class_names),
         ]:
             object.__setattr__(self, attr, value)
+        if (self.X_val is None) != (self.y_val is None):
+            raise DataError(f"{name}: give both X_val and y_val, or neither")
+        if self.X_val is not None:
+            X_val = _check_features(self.X_val, f"{name}: X_val")
+            y_val = _check_labels(self.y_val, f"{name}: y_val")
+            _check_lengths(X_val, y_val, f"{name}: validation split")
+            if X_val.shape[1] != X_train.shape[1]:
+                raise DataError(f"{name}: X_val has {X_val.shape[1]} features but X_train has "
+                                f"{X_train.shape[1]}")
+            _check_label_range((y_val,), len(class_names), name)
+            object.__setattr__(self, "X_val", X_val)
+            object.__setattr__(self, "y_val", y_val)
 
     @property
     def n_features(self) -> int:
@@ -321,14 +366,25 @@ class Dataset:
         """Number of classes, ``len(class_names)``."""
         return len(self.class_names)
 
-    def scaled(self, q0: float = 1.0) -> tuple[np.ndarray, np.ndarray, InputScaler]:
-        r"""Scale both splits with an :class:`InputScaler` fitted on the training split only.
+    @property
+    def has_validation(self) -> bool:
+        """Whether a validation split was carved from the training split."""
+        return self.X_val is not None
 
-        Returns ``(X_train_scaled, X_test_scaled, scaler)`` with float32 arrays, where
-        :math:`u = (x - \mu_{\mathrm{train}}) / \sigma_{\mathrm{train}} \cdot \sqrt{q_0}`.
-        """
-        scaler = InputScaler(q0).fit(self.X_train)
-        return scaler.transform(self.X_train), scaler.transform(self.X_test), scaler
+    def with_validation(self, val_size: float, seed: int = 0) -> Dataset:
+        """A copy whose training split gives a stratified fraction ``val_size`` in (0, 1)
+        to a validation split (deterministic given ``seed``); the test split is untouched."""
+        if self.has_validation:
+            raise ValueError(f"{self.name} already has a validation split")
+        val_size = check_probability("val_size", val_size)
+        X_tr, X_val, y_tr, y_val = _stratified_split(
+            self.name, self.X_train, self.y_train, val_size, seed, "val_size")
+        return Dataset(self.name, X_tr, y_tr, self.X_test, self.y_test, self.image_shape,
+                       self.class_names, X_val, y_val)
+
+    def fit_scaler(self, scaling: str = "feature", std_floor: float = 0.0) -> InputScaler:
+        """An :class:`InputScaler` fitted on the training split only."""
+        return InputScaler(scaling, std_floor).fit(self.X_train)
 
     def __repr__(self) -> str:
         return (
@@ -674,19 +730,23 @@ def _split_dataset(
     test_size: float,
     seed: int,
 ) -> Dataset:
+    X_tr, X_te, y_tr, y_te = _stratified_split(name, X, y, test_size, seed, "test_size")
+    return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names)
+
+
+def _stratified_split(name: str, X: np.ndarray, y: np.ndarray, size: float, seed: int,
+                      what: str) -> list[np.ndarray]:
+    """``train_test_split(X, y, test_size=size, stratify=y)``, with a one-line error."""
     from sklearn.model_selection import train_test_split
 
     try:
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=seed
-        )
+        # fresh (writeable) copies via fancy indexing
+        return train_test_split(X, y, test_size=size, stratify=y, random_state=seed)
     except ValueError as exc:
         raise DataError(
-            f"{name}: cannot make a stratified split with test_size={test_size}: "
+            f"{name}: cannot make a stratified split with {what}={size}: "
             f"{str(exc).splitlines()[0]}"
         ) from None
-    # train_test_split returns fresh (writeable) copies via fancy indexing.
-    return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names)
 
 
 def _load_npz(name: str, *, test_size: float, seed: int) -> Dataset:

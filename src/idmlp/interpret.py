@@ -21,18 +21,29 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ._io import atomic_write_bytes, save_json
-from ._validation import check_int
+from ._validation import check_indices, check_int
+from .core import ReadoutRule
+from .evaluate import Batch, evaluate
 from .models import InterpretableMLP
 
-__all__ = ["Interpretation", "default_layers", "interpret", "pick_samples"]
+if TYPE_CHECKING:
+    from .runs import TrainedRun
+
+__all__ = [
+    "Interpretation",
+    "default_layers",
+    "interpret",
+    "interpret_run",
+    "pick_samples",
+    "save_interpretation",
+]
 
 
 def default_layers(depth: int, n: int = 8) -> tuple[int, ...]:
@@ -233,15 +244,15 @@ class Interpretation:
 
 
 def _check_inputs(model: object, X: object, y: object) -> tuple[Tensor, Tensor]:
-    if not isinstance(model, InterpretableMLP):
-        raise ValueError(
-            f"model must be an idmlp.models.InterpretableMLP, got {type(model).__name__}"
-        )
+    if not isinstance(getattr(model, "rule", None), ReadoutRule) or not callable(
+            getattr(model, "readout", None)):
+        raise ValueError("model must be an interpretable network (idmlp.models."
+                         f"InterpretableMLP or another with readout()), got {type(model).__name__}")
     X = torch.as_tensor(X)
     y = torch.as_tensor(y)
     if X.ndim != 2 or X.shape[1] != model.in_features:
         raise ValueError(
-            f"X must have shape (n, {model.in_features}) (scaled, flattened inputs), "
+            f"X must have shape (n, {model.in_features}) (standardized, flattened inputs), "
             f"got {tuple(X.shape)}"
         )
     if not X.is_floating_point():
@@ -255,31 +266,6 @@ def _check_inputs(model: object, X: object, y: object) -> tuple[Tensor, Tensor]:
         raise ValueError(f"y must hold labels in 0..{model.num_classes - 1}, "
                          f"got {int(y.min())}..{int(y.max())}")
     return X, y.long().cpu()  # labels are small; results are gathered on the CPU
-
-
-def _check_layers(layers: Sequence[int] | None, depth: int) -> tuple[int, ...]:
-    if layers is None:
-        return default_layers(depth)
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
-        raise ValueError(f"layers must be a non-empty list of layer numbers in 1..{depth}")
-    out = []
-    for v in layers:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= depth:
-            raise ValueError(f"layers must hold integers in 1..{depth} (the model's depth), "
-                             f"got {v!r}")
-        out.append(int(v))
-    return tuple(sorted(set(out)))
-
-
-def _check_samples(sample_indices: Sequence[int], n: int) -> tuple[int, ...]:
-    if isinstance(sample_indices, (str, bytes)) or not isinstance(sample_indices, Sequence):
-        raise ValueError("sample_indices must be a list of example indices")
-    out = []
-    for v in sample_indices:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
-            raise ValueError(f"sample_indices must hold integers in 0..{n - 1}, got {v!r}")
-        out.append(int(v))
-    return tuple(out)
 
 
 @torch.no_grad()
@@ -331,61 +317,47 @@ def interpret(
     X, y = _check_inputs(model, X, y)
     batch_size = check_int("batch_size", batch_size)
     n, depth, c = len(X), model.depth, model.num_classes
-    sel = _check_layers(layers, depth)
+    sel = default_layers(depth) if layers is None else check_indices(
+        "layers", layers, 1, depth)
     chosen = (pick_samples(y, num_classes=c) if sample_indices is None
-              else _check_samples(sample_indices, n))
+              else check_indices("sample_indices", sample_indices, 0, n - 1, sort=False)
+              if len(sample_indices) else ())
     names = tuple(str(i) for i in range(c)) if class_names is None else tuple(map(str, class_names))
     if len(names) != c:
         raise ValueError(f"class_names must have {c} entries (one per class), got {len(names)}")
 
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    was_training = model.training
-    model.eval()
-    sel_idx = torch.tensor(sel, device=device) - 1
-    correct = torch.zeros(depth, dtype=torch.float64, device=device)
-    p_true = torch.zeros_like(correct)
-    loss = torch.zeros_like(correct)
-    confusion = torch.zeros(c * c, dtype=torch.int64, device=device)
-    class_sum = torch.zeros(c, len(sel), model.in_features, dtype=torch.float64, device=device)
+    sel_idx = torch.tensor(sel) - 1
+    class_sum = torch.zeros(c, len(sel), model.in_features, dtype=torch.float64)
     chosen_t = torch.tensor(chosen, dtype=torch.long)
     k, shape = len(chosen), model.image_shape
     s_input = torch.zeros(k, model.in_features)
     s_contrib = torch.zeros(k, depth, model.in_features)
     s_probs = torch.zeros(k, depth, c)
     s_preds = torch.zeros(k, depth, dtype=torch.long)
-    try:
-        for start in range(0, n, batch_size):
-            xb = X[start : start + batch_size].to(device=device, dtype=dtype)
-            yb = y[start : start + batch_size].to(device)
-            r = model.readout(xb)
-            logp = F.log_softmax(r.logits, dim=-1)  # (b, L, C)
-            nll = -logp.gather(-1, yb[:, None, None].expand(-1, depth, 1)).squeeze(-1)
-            correct += (r.preds == yb[:, None]).sum(0)
-            p_true += nll.neg().exp().sum(0)
-            loss += nll.sum(0)
-            confusion += torch.bincount(yb * c + r.preds[:, -1], minlength=c * c)
-            class_sum.index_add_(0, yb, r.contributions[:, sel_idx].double())
-            # positions in `chosen` of the examples that fall in this chunk
-            pos = torch.nonzero((chosen_t >= start) & (chosen_t < start + len(xb))).flatten()
-            if len(pos):
-                local = (chosen_t[pos] - start).to(device)
-                s_input[pos] = r.features[local, 0].float().cpu()
-                s_contrib[pos] = r.contributions[local].float().cpu()
-                s_probs[pos] = logp[local].exp().float().cpu()
-                s_preds[pos] = r.preds[local].cpu()
-    finally:
-        model.train(was_training)
 
+    def collect(batch: Batch) -> None:
+        r, yb = batch.readout, batch.y.cpu()
+        contrib = r.contributions
+        class_sum.index_add_(0, yb, contrib[:, sel_idx.to(contrib.device)].double().cpu())
+        # positions in `chosen` of the examples that fall in this chunk
+        pos = torch.nonzero((chosen_t >= batch.start) & (chosen_t < batch.stop)).flatten()
+        if len(pos):
+            local = (chosen_t[pos] - batch.start).to(contrib.device)
+            s_input[pos] = r.features[local, 0].float().cpu()
+            s_contrib[pos] = contrib[local].float().cpu()
+            s_probs[pos] = r.probs[local].float().cpu()
+            s_preds[pos] = r.preds[local].cpu()
+
+    metrics = evaluate(model, X, y, batch_size=batch_size, on_batch=[collect])
     counts = torch.bincount(y, minlength=c).numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         class_mean = class_sum.cpu().numpy() / counts[:, None, None]
     dist = model.block_identity_distance()
     return Interpretation(
-        accuracy=(correct / n).cpu().numpy(),
-        true_class_prob=(p_true / n).cpu().numpy(),
-        loss=(loss / n).cpu().numpy(),
-        confusion=confusion.reshape(c, c).cpu().numpy(),
+        accuracy=metrics.accuracy.numpy(),
+        true_class_prob=metrics.true_class_prob.numpy(),
+        loss=metrics.loss.numpy(),
+        confusion=metrics.confusion.numpy(),
         identity_distance=model.identity_distance().cpu().double().numpy(),
         feature_distance=dist["feature"].cpu().double().numpy(),
         class_distance=dist["class"].cpu().double().numpy(),
@@ -402,3 +374,31 @@ def interpret(
         image_shape=tuple(shape),
     )
 
+
+
+def interpret_run(
+    run: TrainedRun,
+    *,
+    split: str = "test",
+    samples: int | None = None,
+    layers: Sequence[int] | None = None,
+    batch_size: int = 1024,
+) -> Interpretation:
+    """:func:`interpret` a trained run on one of its splits (``train``, ``val``, ``test``),
+    with :func:`pick_samples` choosing ``samples`` examples (default: one per class) and
+    the run's class names."""
+    X, y = run.tensors(split)
+    chosen = pick_samples(y, samples, run.model.num_classes)
+    return interpret(run.model, X, y, batch_size=batch_size, sample_indices=chosen,
+                     layers=layers, class_names=run.dataset.class_names)
+
+
+def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:
+    """Write ``interpretation.json``, ``interpretation.npz`` and the figures of
+    :mod:`idmlp.plots.interpret` into ``folder``; return the figures' paths by name."""
+    from .plots.interpret import save_interpretation_figures
+
+    folder = Path(folder)
+    interp.save(folder / "interpretation.json")
+    interp.save(folder / "interpretation.npz")
+    return save_interpretation_figures(interp, folder)

@@ -9,13 +9,20 @@ For an MLP, :math:`J = D^L W^L \cdots D^1 W^1` with :math:`D^\ell = \operatornam
 - ``"mlp"``: any :class:`~idmlp.models.MLP`: the product above, one GEMM of shape
   ``N x N`` by ``N x (B N)`` per layer for the whole batch.
 - ``"autograd"``: any differentiable ``model``: ``torch.func.vmap(torch.func.jacrev)``.
+
+The two structured paths differentiate the layer stack :math:`x^0 \mapsto x^L`; for an
+:class:`~idmlp.models.InterpretableMLP` (whose own forward embeds the input and reads the
+logits) ask for them explicitly, with ``x`` the states :math:`x^0` (``model.embed(z)``).
+:func:`stacked_eigenvalues` does the same for ``K`` stacked networks at once (the sweep
+engine), and :func:`empirical_spectrum` measures a freshly initialized network at Gaussian
+inputs, the check of :mod:`idmlp.theory`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,8 +30,8 @@ from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
-from ._validation import check_choice, check_positive
-from .activations import value_and_derivative
+from ._validation import check_choice, check_int, check_positive
+from .activations import get_activation, value_and_derivative
 from .init import is_diagonal
 from .models import MLP
 from .theory import SpectralLaw
@@ -33,10 +40,18 @@ __all__ = [
     "METHODS",
     "SpectrumComparison",
     "compare",
+    "eigenvalue_summary",
+    "empirical_spectrum",
     "jacobian",
     "singular_values",
+    "stacked_eigenvalues",
     "stacked_mlp_jacobian",
 ]
+
+#: Eigenvalues at most this fraction of a network's largest one count as zero.
+ZERO_RTOL = 1e-9
+# Elements per chunk of the stacked Jacobian (keeps memory bounded).
+_JACOBIAN_ELEMENTS = 2**22
 
 METHODS: tuple[str, ...] = ("auto", "diagonal", "mlp", "autograd")
 
@@ -51,13 +66,14 @@ def _check_input(model: nn.Module, x: Tensor) -> None:
 
 def _resolve(model: nn.Module, method: str) -> str:
     check_choice("method", method, METHODS)
-    # The structured paths need the plain MLP forward (InterpretableMLP pads and slices).
-    is_mlp = isinstance(model, MLP) and type(model).forward is MLP.forward
     if method == "auto":
+        # The structured paths differentiate the layer stack; a subclass with its own
+        # forward (InterpretableMLP embeds and reads logits) gets autograd.
+        is_mlp = isinstance(model, MLP) and type(model).forward is MLP.forward
         if is_mlp and all(is_diagonal(layer.weight) for layer in model.layers):
             return "diagonal"
         return "mlp" if is_mlp else "autograd"
-    if method in ("diagonal", "mlp") and not is_mlp:
+    if method in ("diagonal", "mlp") and not isinstance(model, MLP):
         raise ValueError(f"method={method!r} needs an idmlp MLP; use method='autograd'")
     if method == "diagonal" and not all(is_diagonal(layer.weight) for layer in model.layers):
         raise ValueError("method='diagonal' needs diagonal weights (identity initialization)")
@@ -99,6 +115,87 @@ def stacked_mlp_jacobian(
     return jac.permute(0, 2, 1, 3)
 
 
+@torch.no_grad()
+def stacked_eigenvalues(weights: Tensor, x: Tensor, activation: str,
+                        biases: Tensor | None = None) -> Tensor:
+    r"""Eigenvalues of :math:`J J^T` for ``K`` stacked square MLPs at ``M`` inputs each.
+
+    :func:`stacked_mlp_jacobian` in chunks of bounded memory, then the squared singular
+    values. Networks whose ``J`` is not finite get NaN.
+
+    Args:
+        weights: ``(K, L, W, W)`` in the ``nn.Linear`` layout.
+        x: the states :math:`x^0`, ``(K, M, W)``.
+        activation: the activation name.
+        biases: optional ``(K, L, W)``.
+
+    Returns:
+        ``(K, M, W)``, descending along the last dimension.
+
+    Examples:
+        >>> w = torch.eye(3, dtype=torch.float64).expand(2, 4, 3, 3)
+        >>> stacked_eigenvalues(w, torch.full((2, 1, 3), 0.5, dtype=torch.float64), "tanh").shape
+        torch.Size([2, 1, 3])
+    """
+    fn = get_activation(activation)
+    out = []
+    chunk = max(1, _JACOBIAN_ELEMENTS // (x.shape[1] * x.shape[2] ** 2))
+    parts = biases.split(chunk) if biases is not None else [None] * math.ceil(len(x) / chunk)
+    for w_c, x_c, b_c in zip(weights.split(chunk), x.split(chunk), parts, strict=True):
+        jac = stacked_mlp_jacobian(w_c, x_c, fn, b_c)
+        finite = jac.isfinite().flatten(1).all(1)
+        if not finite.all():
+            jac = torch.where(finite[:, None, None, None], jac, 0.0)
+        lam = torch.linalg.svdvals(jac) ** 2
+        out.append(torch.where(finite[:, None, None], lam, torch.nan))
+    return torch.cat(out)
+
+
+def eigenvalue_summary(lam: Tensor) -> tuple[Tensor, Tensor]:
+    """Per network (first dimension): the fraction of eigenvalues above
+    :data:`ZERO_RTOL` times its largest one, and their mean.
+
+    Examples:
+        >>> eigenvalue_summary(torch.tensor([[[4.0, 0.0, 1e-12, 2.0]]]))
+        (tensor([0.5000], dtype=torch.float64), tensor([1.5000]))
+    """
+    lam = lam.flatten(1)
+    top = lam.amax(dim=1, keepdim=True)
+    return (lam > ZERO_RTOL * top).double().mean(dim=1), lam.mean(dim=1)
+
+
+def empirical_spectrum(
+    width: int, depth: int, sigma: float, q0: float, *, activation: str = "hardtanh",
+    init: str = "identity", samples: int = 16, seed: int = 0, progress: bool = False,
+) -> np.ndarray:
+    r"""Eigenvalues of :math:`J J^T` of a freshly initialized :class:`~idmlp.models.MLP` at
+    Gaussian inputs :math:`u \sim N(0, q_0 I)`, in float64: what :func:`idmlp.theory.spectrum`
+    predicts (for ``init="identity"``).
+
+    The inputs and a random initialization are drawn from one generator seeded with
+    ``seed``; inputs are processed in chunks of bounded memory.
+
+    Returns:
+        ``(samples, width)``: each input's eigenvalues, descending.
+
+    Examples:
+        >>> lam = empirical_spectrum(50, 10, 1.0, 0.5, samples=4)
+        >>> lam.shape, bool(((lam == 0) | (lam == 1)).all())
+        ((4, 50), True)
+    """
+    from tqdm.auto import tqdm
+
+    width, samples = check_int("width", width), check_int("samples", samples)
+    gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+    u = torch.randn(samples, width, generator=gen, dtype=torch.float64)
+    u *= math.sqrt(check_positive("q0", q0))
+    net = MLP(width, depth, sigma, activation, init=init, generator=gen, dtype=torch.float64)
+    chunks = torch.split(u, max(1, 2**16 // width))
+    out = [singular_values(net, c) ** 2 for c in tqdm(chunks, desc="jacobians",
+                                                      disable=not progress, leave=False)]
+    return torch.cat(out).numpy()
+
+
 def _mlp_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
     """Dense :math:`J` of one idmlp MLP for a batch: :func:`stacked_mlp_jacobian`, K = 1."""
     weights = model.weight_stack().to(dtype)[None]
@@ -109,14 +206,23 @@ def _mlp_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _diagonal_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
-    """Diagonal of :math:`J` for each input, ``(B, N)``: :math:`J^T \\mathbf 1`."""
+    """Diagonal of :math:`J` of the layer stack for each input, ``(B, N)``:
+    :math:`J^T \\mathbf 1`."""
     params = {k: v.detach().to(dtype) for k, v in model.named_parameters()}
     xx = x.detach().to(dtype)
     with torch.enable_grad():
         xx.requires_grad_(True)
-        out = functional_call(model, params, (xx,))
+        out = _stack_forward(model, params, xx)
         (diag,) = torch.autograd.grad(out.sum(), xx)
     return diag
+
+
+def _stack_forward(model: MLP, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """The layer stack :math:`x^0 \\mapsto x^L` of any idmlp MLP with ``params``."""
+    for i in range(model.depth):
+        b = params.get(f"layers.{i}.bias")
+        x = model.act.fn(torch.nn.functional.linear(x, params[f"layers.{i}.weight"], b))
+    return x
 
 
 def _autograd_jacobian(model: nn.Module, x: Tensor, dtype: torch.dtype) -> Tensor:
@@ -144,8 +250,9 @@ def jacobian(
         ``(B, N_out, N_in)``.
 
     Examples:
-        >>> net = IdentityMLP(4, 10)  # doctest: +SKIP
-        >>> jacobian(net, torch.randn(2, 4) * 0.3).shape  # doctest: +SKIP
+        >>> from idmlp.models import IdentityMLP
+        >>> net = IdentityMLP(4, 10)
+        >>> jacobian(net, torch.randn(2, 4) * 0.3).shape
         torch.Size([2, 4, 4])
     """
     _check_input(model, x)
@@ -178,9 +285,11 @@ def singular_values(
         ``(B, min(N_in, N_out))``.
 
     Examples:
-        >>> net = IdentityMLP(500, 20, sigma=1.0)  # doctest: +SKIP
-        >>> u = 0.3 * torch.randn(8, 500)  # doctest: +SKIP
-        >>> s = singular_values(net, u, dtype=torch.float64)  # doctest: +SKIP
+        >>> from idmlp.models import IdentityMLP
+        >>> net = IdentityMLP(500, 20, sigma=1.0)
+        >>> s = singular_values(net, 0.3 * torch.randn(8, 500), dtype=torch.float64)
+        >>> s.shape, bool(((s == 0) | (s == 1)).all())
+        (torch.Size([8, 500]), True)
     """
     _check_input(model, x)
     dtype = dtype or x.dtype
@@ -214,9 +323,6 @@ class SpectrumComparison:
     mean_empirical: float
     mean_theory: float
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
 
 def compare(
     eigenvalues: Tensor | ArrayLike, law: SpectralLaw, *, rtol: float = 1e-9,
@@ -232,8 +338,12 @@ def compare(
             that atom (a float product rarely hits :math:`\sigma^{2L}` to the last bit).
 
     Examples:
-        >>> law = spectrum(1.0, 0.5, 10)  # doctest: +SKIP
-        >>> compare(singular_values(net, u) ** 2, law).z  # doctest: +SKIP
+        >>> from idmlp.models import IdentityMLP
+        >>> from idmlp.theory import spectrum
+        >>> net, u = IdentityMLP(400, 10), 0.5**0.5 * torch.randn(16, 400)
+        >>> c = compare(singular_values(net, u, dtype=torch.float64) ** 2, spectrum(1.0, 0.5, 10))
+        >>> abs(c.z) < 4, c.ks < c.ks_bound
+        (True, True)
     """
     lam = eigenvalues.detach().cpu().double().numpy() if isinstance(eigenvalues, Tensor) \
         else np.asarray(eigenvalues, dtype=np.float64)

@@ -9,42 +9,20 @@ padded with ``C`` zeros, and the class block of every layer read out as class lo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._validation import check_int, check_positive
-from .activations import ACTIVATIONS, Activation
-from .init import INIT_SCHEMES, init_weight_
+from .activations import Activation
+from .config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
+from .core import ClassCoordinates, RuleSizes
+from .init import init_weight_
 from .readout import LayerReadout
 
-__all__ = ["MLP", "IdentityMLP", "InterpretableMLP", "MLPConfig", "build_model"]
-
-
-@dataclass(frozen=True)
-class MLPConfig:
-    """Everything needed to rebuild a model (saved with every checkpoint)."""
-
-    kind: str  # "mlp" or "interpretable"
-    width: int
-    depth: int
-    sigma: float = 1.0
-    activation: str = "hardtanh"
-    bias: bool = False
-    init: str = "identity"
-    in_features: int | None = None
-    num_classes: int | None = None
-    image_shape: tuple[int, ...] | None = None
-    logit_scale: float = 1.0
-    learn_logit_scale: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["image_shape"] = list(self.image_shape) if self.image_shape else None
-        return d
+__all__ = ["MLP", "IdentityMLP", "InterpretableMLP", "build_model"]
 
 
 def _check_common(depth: int, sigma: float, activation: str, init: str) -> None:
@@ -109,13 +87,6 @@ class MLP(nn.Module):
     def has_bias(self) -> bool:
         return self.layers[0].bias is not None
 
-    @property
-    def config(self) -> MLPConfig:
-        return MLPConfig(
-            "mlp", self.width, self.depth, self.sigma, self.activation, self.has_bias,
-            self.init_scheme,
-        )
-
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-initialize every weight by the model's scheme and every bias to zero."""
         for layer in self.layers:
@@ -123,18 +94,20 @@ class MLP(nn.Module):
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def states(self, x: Tensor) -> Iterator[Tensor]:
+        r"""The forward pass, one layer at a time: yields :math:`x^1, \ldots, x^L`."""
         for layer in self.layers:
             x = self.act(layer(x))
-        return x
+            yield x
+
+    def forward(self, x: Tensor) -> Tensor:
+        for h in self.states(x):  # noqa: B007 (the last state is the output)
+            pass
+        return h
 
     def forward_layers(self, x: Tensor) -> Tensor:
         """Every layer's output, ``(B, L+1, N)``; index 0 is the input :math:`x^0`."""
-        outs = [x]
-        for layer in self.layers:
-            x = self.act(layer(x))
-            outs.append(x)
-        return torch.stack(outs, dim=1)
+        return torch.stack([x, *self.states(x)], dim=1)
 
     def weight_stack(self) -> Tensor:
         """All weights stacked, ``(L, N, N)`` (a copy, detached)."""
@@ -156,25 +129,19 @@ class IdentityMLP(MLP):
         True
     """
 
-    def __init__(
-        self,
-        width: int,
-        depth: int,
-        sigma: float = 1.0,
-        activation: str = "hardtanh",
-        bias: bool = False,
-        dtype: torch.dtype | None = None,
-        device: torch.device | str | None = None,
-    ) -> None:
-        super().__init__(width, depth, sigma, activation, bias, init="identity", dtype=dtype,
-                         device=device)
+    def __init__(self, width: int, depth: int, sigma: float = 1.0,
+                 activation: str = "hardtanh", bias: bool = False, **factory: Any) -> None:
+        """``factory``: ``dtype`` and ``device``, as for :class:`MLP`."""
+        super().__init__(width, depth, sigma, activation, bias, init="identity", **factory)
 
 
-class InterpretableMLP(MLP):
+
+class InterpretableMLP(RuleSizes, MLP):
     r"""The paper's interpretable MLP: every layer of width ``N + C``, identity-initialized.
 
-    The input :math:`x^0 \in \mathbb{R}^N` is padded with ``C`` zeros. At layer
-    :math:`\ell`, the first ``N`` dimensions minus the input, :math:`x^\ell_{1..N} - x^0`,
+    The standardized input :math:`z \in \mathbb{R}^N` enters as
+    :math:`x^0 = (\sqrt{q_0}\, z, 0_C)` (:class:`~idmlp.core.ClassCoordinates`). At layer
+    :math:`\ell`, the first ``N`` dimensions minus the input, :math:`x^\ell_{1..N} - x^0_{1..N}`,
     form the contribution map of layers :math:`1..\ell`; the last ``C`` dimensions give the
     class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`. The scale :math:`s`
     (``logit_scale``, a temperature :math:`1/s`) is the same at every layer, so every
@@ -186,12 +153,18 @@ class InterpretableMLP(MLP):
         in_features: ``N``, the number of input features.
         num_classes: ``C`` (integer >= 2).
         depth: ``L`` (integer >= 1).
-        sigma: identity scale.
+        sigma: identity scale (the gain of the other initializations).
         activation: elementwise activation name.
         bias: whether layers have a bias.
         image_shape: shape of one input for maps (default ``(N,)``); must multiply to ``N``.
         logit_scale: :math:`s > 0`.
         learn_logit_scale: train :math:`\log s` with the weights.
+        q0: the input variance :math:`q_0 > 0` (inputs are multiplied by
+            :math:`\sqrt{q_0}`; pass already scaled inputs with the default 1).
+        init: ``identity`` (the paper), or ``orthogonal``, ``xavier``, ``he`` for the
+            same structure with a random start (trainability sweeps).
+        generator: random source of the random initializations.
+        dtype, device: factory arguments as for :class:`torch.nn.Linear`.
 
     Examples:
         >>> net = InterpretableMLP(64, 10, depth=20, image_shape=(8, 8))
@@ -210,61 +183,73 @@ class InterpretableMLP(MLP):
         image_shape: tuple[int, ...] | None = None,
         logit_scale: float = 1.0,
         learn_logit_scale: bool = False,
+        *,
+        q0: float = 1.0,
+        init: str = "identity",
+        generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         in_features = check_int("in_features", in_features, minimum=1)
         num_classes = check_int("num_classes", num_classes, minimum=2)
-        image_shape = tuple(image_shape) if image_shape is not None else (in_features,)
-        if math.prod(image_shape) != in_features:
-            raise ValueError(
-                f"image_shape {image_shape} has {math.prod(image_shape)} pixels but "
-                f"in_features is {in_features}"
-            )
+        rule = ClassCoordinates(in_features, num_classes, tuple(image_shape or ()))
         logit_scale = check_positive("logit_scale", logit_scale)
-        super().__init__(in_features + num_classes, depth, sigma, activation, bias,
+        q0 = check_positive("q0", q0)
+        super().__init__(rule.width, depth, sigma, activation, bias, init, generator,
                          dtype=dtype, device=device)
-        self.in_features, self.num_classes, self.image_shape = in_features, num_classes, image_shape
+        self.rule, self.q0, self.input_scale = rule, q0, math.sqrt(q0)
         self.log_logit_scale = nn.Parameter(
             torch.tensor(math.log(logit_scale), dtype=dtype, device=device),
             requires_grad=learn_logit_scale,
         )
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
+                    dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None) -> InterpretableMLP:
+        """Build the network a :class:`~idmlp.config.ModelConfig` describes (with the
+        data's sizes filled in, :meth:`ModelConfig.for_data`)."""
+        if config.in_features is None or config.num_classes is None:
+            raise ValueError("the ModelConfig needs in_features and num_classes "
+                             "(ModelConfig.for_data)")
+        return cls(config.in_features, config.num_classes, config.depth, config.sigma,
+                   config.activation, config.bias, config.image_shape, config.logit_scale,
+                   config.learn_logit_scale, q0=config.q0, init=config.init,
+                   generator=generator, dtype=dtype, device=device)
 
     @property
     def logit_scale(self) -> Tensor:
         return self.log_logit_scale.exp()
 
     @property
-    def config(self) -> MLPConfig:
-        return MLPConfig(
-            "interpretable", self.width, self.depth, self.sigma, self.activation, self.has_bias,
-            "identity", self.in_features, self.num_classes, self.image_shape,
-            float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
+    def config(self) -> ModelConfig:
+        """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
+        return ModelConfig(
+            "mlp", self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
+            self.has_bias, float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
+            self.in_features, self.num_classes, self.image_shape,
         )
 
-    def pad(self, x: Tensor) -> Tensor:
-        """Append ``C`` zeros to each input: :math:`x^0 = (u, 0_C)`."""
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"expected inputs with {self.in_features} features, got {x.shape[-1]}"
-            )
-        return F.pad(x, (0, self.num_classes))
+    def embed(self, z: Tensor) -> Tensor:
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_C)`."""
+        return self.rule.embed(z, self.input_scale)
 
-    def class_logits(self, h: Tensor) -> Tensor:
-        """The readout rule, the same at every layer: :math:`s \\cdot x_{N+1..N+C}`."""
-        return h[..., self.in_features :] * self.logit_scale
+    def forward(self, z: Tensor) -> Tensor:
+        """Class logits of the last layer, ``(B, C)``."""
+        return self.rule.logits(super().forward(self.embed(z)), self.logit_scale)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.class_logits(super().forward(self.pad(x)))
+    def layer_logits(self, z: Tensor) -> Tensor:
+        """Class logits of every layer, ``(B, L, C)`` (what a loss over layers needs)."""
+        blocks = [self.rule.class_block(x) for x in self.states(self.embed(z))]
+        return torch.stack(blocks, dim=-2) * self.logit_scale
 
-    def readout(self, x: Tensor) -> LayerReadout:
+    def hidden_states(self, z: Tensor) -> Tensor:
+        """The states :math:`x^0, \\ldots, x^L`, ``(B, L+1, N + C)``."""
+        return self.forward_layers(self.embed(z))
+
+    def readout(self, z: Tensor) -> LayerReadout:
         """Features, contribution maps and class logits of every layer (one forward pass)."""
-        hs = self.forward_layers(self.pad(x))
-        return LayerReadout(
-            features=hs[..., : self.in_features],
-            logits=self.class_logits(hs[:, 1:]),
-            image_shape=self.image_shape,
-        )
+        return LayerReadout.from_states(self.hidden_states(z), self.rule, self.logit_scale)
 
     def block_identity_distance(self) -> dict[str, Tensor]:
         r"""Identity distance per layer, split into the feature rows and the class rows.
@@ -280,21 +265,18 @@ class InterpretableMLP(MLP):
             "class": torch.linalg.matrix_norm(diff[:, n:]) / (self.sigma * math.sqrt(c)),
         }
 
+    def layer_metrics(self) -> dict[str, Any]:
+        """What training records about the weights after every epoch: the block identity
+        distances and the logit scale (plain floats)."""
+        dist = self.block_identity_distance()
+        return {"identity_distance": {k: v.cpu().tolist() for k, v in dist.items()},
+                "logit_scale": float(self.logit_scale)}
 
-def build_model(config: MLPConfig | dict[str, Any]) -> MLP:
-    """Rebuild a model (freshly initialized) from its :class:`MLPConfig` or its dict."""
-    if isinstance(config, dict):
-        config = dict(config)
-        if config.get("image_shape") is not None:
-            config["image_shape"] = tuple(config["image_shape"])
-        config = MLPConfig(**config)
-    if config.kind == "interpretable":
-        return InterpretableMLP(
-            config.in_features, config.num_classes, config.depth, config.sigma,
-            config.activation, config.bias, config.image_shape, config.logit_scale,
-            config.learn_logit_scale,
-        )
-    if config.kind == "mlp":
-        return MLP(config.width, config.depth, config.sigma, config.activation, config.bias,
-                   config.init)
-    raise ValueError(f"unknown model kind {config.kind!r}; expected 'mlp' or 'interpretable'")
+
+def build_model(config: ModelConfig, **kwargs: Any) -> InterpretableMLP:
+    """The network of ``config`` (freshly initialized); ``kwargs`` go to ``from_config``
+    (``generator``, ``dtype``, ``device``)."""
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config must be an idmlp.config.ModelConfig, got "
+                         f"{type(config).__name__}")
+    return InterpretableMLP.from_config(config, **kwargs)

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -41,9 +40,11 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int, check_positive
-from .activations import ACTIVATIONS
-from .init import INIT_SCHEMES, init_weight_
+from ._validation import check_indices, check_int, check_positive
+from .config import ACTIVATIONS, INIT_SCHEMES
+from .core import ClassCoordinates
+from .evaluate import eval_mode, evaluate
+from .init import init_weight_
 from .models import MLP, InterpretableMLP
 
 __all__ = [
@@ -89,8 +90,8 @@ class StandardMLPClassifier(nn.Module):
 
     Examples:
         >>> net = StandardMLPClassifier(64, 10, depth=4, generator=torch.Generator().manual_seed(0))
-        >>> net(torch.randn(3, 64)).shape, net.hidden(torch.randn(3, 64)).shape
-        (torch.Size([3, 10]), torch.Size([3, 4, 74]))
+        >>> net(torch.randn(3, 64)).shape, net.hidden_states(torch.randn(3, 64)).shape
+        (torch.Size([3, 10]), torch.Size([3, 5, 74]))
     """
 
     def __init__(
@@ -111,7 +112,8 @@ class StandardMLPClassifier(nn.Module):
         init = default_init(activation) if init is None else init
         if init not in INIT_SCHEMES or init == "identity":
             raise ValueError(f"init must be one of orthogonal, xavier, he; got {init!r}")
-        width = in_features + num_classes
+        self.rule = ClassCoordinates(in_features, num_classes)
+        width = self.rule.width
         self.body = MLP(width, depth, sigma, activation, bias, init, generator)
         self.head = nn.Linear(width, num_classes)
         init_weight_(self.head.weight, "xavier", 1.0, generator)
@@ -130,17 +132,12 @@ class StandardMLPClassifier(nn.Module):
             "sigma": self.body.sigma, "bias": self.body.has_bias,
         }
 
-    def pad(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"expected inputs with {self.in_features} features, got {x.shape[-1]}")
-        return F.pad(x, (0, self.num_classes))
-
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(self.pad(x)))
+        return self.head(self.body(self.rule.embed(x)))
 
-    def hidden(self, x: Tensor) -> Tensor:
-        """Outputs of hidden layers ``1..L``, ``(B, L, N + C)``."""
-        return self.body.forward_layers(self.pad(x))[:, 1:]
+    def hidden_states(self, x: Tensor) -> Tensor:
+        r"""The states :math:`x^0, \ldots, x^L` of the body, ``(B, L+1, N + C)``."""
+        return self.body.forward_layers(self.rule.embed(x))
 
 
 @torch.no_grad()
@@ -157,41 +154,20 @@ def hidden_features(
     (the whole width ``N + C`` of each layer) and :class:`~idmlp.models.MLP`. Runs in eval
     mode on the model's device, in chunks of ``batch_size``; returns a CPU float32 tensor.
     """
-    if isinstance(model, StandardMLPClassifier):
-        run = model.hidden
-    elif isinstance(model, InterpretableMLP):
-        def run(x: Tensor) -> Tensor:
-            return model.forward_layers(model.pad(x))[:, 1:]
-    elif isinstance(model, MLP):
-        def run(x: Tensor) -> Tensor:
-            return model.forward_layers(x)[:, 1:]
-    else:
-        raise ValueError("model must be an idmlp MLP, InterpretableMLP or StandardMLPClassifier, "
-                         f"got {type(model).__name__}")
+    run = getattr(model, "hidden_states", None) or getattr(model, "forward_layers", None)
+    if not callable(run):
+        raise ValueError("model must be an idmlp MLP, InterpretableMLP or StandardMLPClassifier "
+                         f"(with hidden_states), got {type(model).__name__}")
     batch_size = check_int("batch_size", batch_size)
     depth = model.depth
-    idx = None if layers is None else torch.as_tensor(_check_layers(layers, depth)) - 1
+    idx = torch.arange(1, depth + 1) if layers is None else torch.as_tensor(
+        check_indices("layers", layers, 1, depth))
     param = next(model.parameters())
     X = torch.as_tensor(X)
-    was_training = model.training
-    model.eval()
-    try:
-        parts = []
-        for start in range(0, len(X), batch_size):
-            h = run(X[start : start + batch_size].to(param.device, param.dtype))
-            parts.append((h if idx is None else h[:, idx.to(h.device)]).float().cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        parts = [run(X[start : start + batch_size].to(param.device, param.dtype))
+                 [:, idx.to(param.device)].float().cpu() for start in range(0, len(X), batch_size)]
     return torch.cat(parts)
-
-
-def _check_layers(layers: Sequence[int], depth: int) -> list[int]:
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
-        raise ValueError(f"layers must be a non-empty list of layer numbers in 1..{depth}")
-    for v in layers:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= depth:
-            raise ValueError(f"layers must hold integers in 1..{depth}, got {v!r}")
-    return sorted({int(v) for v in layers})
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,7 +314,8 @@ def fit_probes(
     if len(np.unique(ytr)) < 2:
         raise ValueError("y_train must contain at least 2 classes to fit a probe")
     depth = Ftr.shape[1]
-    sel = list(range(1, depth + 1)) if layers is None else _check_layers(layers, depth)
+    sel = list(range(1, depth + 1)) if layers is None else list(
+        check_indices("layers", layers, 1, depth))
     C = check_positive("C", C)
     max_iter = check_int("max_iter", max_iter)
     seed = check_int("seed", seed, minimum=0)
@@ -400,7 +377,7 @@ def probe_model(
     feature_seconds = time.perf_counter() - t0
     res = fit_probes(Ftr, y_train, Fte, y_test, **probe_kwargs)
     sel = np.arange(1, model.depth + 1) if layers is None else np.asarray(
-        _check_layers(layers, model.depth))
+        check_indices("layers", layers, 1, model.depth))
     return replace(res, layers=sel[res.layers - 1], feature_seconds=feature_seconds)
 
 
@@ -411,25 +388,23 @@ def fit_standard_mlp(
     y_test: Tensor,
     *,
     depth: int,
-    activation: str = "hardtanh",
-    init: str | None = None,
-    sigma: float = 1.0,
     seed: int = 0,
+    model_kwargs: dict[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> tuple[StandardMLPClassifier, Any]:
-    """Build a seeded :class:`StandardMLPClassifier` and train it with cross-entropy.
+    """Build a seeded :class:`StandardMLPClassifier` of ``depth`` layers (``model_kwargs``:
+    activation, init, sigma, bias) and train it with :func:`idmlp.train.fit_model`
+    (``fit_kwargs``: optim, lr, epochs, batch_size, device, progress, ...).
 
-    Training is :func:`idmlp.train.fit_model` (``fit_kwargs``: optimizer, lr, epochs,
-    batch_size, device, progress, ...). Returns ``(model, metrics)``.
+    Returns ``(model, metrics)``.
     """
     from .train import fit_model
 
     X_train, y_train = torch.as_tensor(X_train), torch.as_tensor(y_train)
     num_classes = int(max(int(y_train.max()), int(torch.as_tensor(y_test).max()))) + 1
-    model = StandardMLPClassifier(
-        X_train.shape[1], max(num_classes, 2), depth, activation=activation, init=init,
-        sigma=sigma, generator=torch.Generator().manual_seed(seed),
-    )
+    model = StandardMLPClassifier(X_train.shape[1], max(num_classes, 2), depth,
+                                  generator=torch.Generator().manual_seed(seed),
+                                  **(model_kwargs or {}))
     metrics = fit_model(model, X_train, y_train, X_test, y_test, seed=seed, **fit_kwargs)
     return model, metrics
 
@@ -496,39 +471,6 @@ class ProbeComparison:
         }
 
 
-@torch.no_grad()
-def _readout_accuracy(model: InterpretableMLP, X: Tensor, y: Tensor, batch_size: int
-                      ) -> tuple[np.ndarray, float]:
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros(model.depth, dtype=torch.float64)
-    t0 = time.perf_counter()
-    try:
-        for start in range(0, len(X), batch_size):
-            r = model.readout(X[start : start + batch_size].to(param.device, param.dtype))
-            yb = y[start : start + batch_size].to(param.device)
-            correct += (r.preds == yb[:, None]).sum(0).cpu()
-    finally:
-        model.train(was_training)
-    return (correct / len(X)).numpy(), time.perf_counter() - t0
-
-
-@torch.no_grad()
-def _head_accuracy(model: nn.Module, X: Tensor, y: Tensor, batch_size: int) -> float:
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        correct = sum(
-            int((model(X[s : s + batch_size].to(param.device, param.dtype)).argmax(-1).cpu()
-                 == y[s : s + batch_size]).sum())
-            for s in range(0, len(X), batch_size))
-    finally:
-        model.train(was_training)
-    return correct / len(X)
-
-
 def compare_probes(
     model: InterpretableMLP,
     X_train: Tensor,
@@ -565,15 +507,16 @@ def compare_probes(
         raise ValueError(f"X_test must be (n, {model.in_features}) with one label per row, got "
                          f"{tuple(X_test.shape)} and {tuple(y_test.shape)}")
     y_test = y_test.long().cpu()
-    readout_acc, readout_seconds = _readout_accuracy(model, X_test, y_test, batch_size)
+    readout = evaluate(model, X_test, y_test, batch_size=batch_size, confusion=False)
     standard = own = None
     head_acc = None
     if standard_model is not None:
         standard = probe_model(standard_model, X_train, y_train, X_test, y_test, layers=layers,
                                batch_size=batch_size, **probe_kwargs)
-        head_acc = _head_accuracy(standard_model, X_test, y_test, batch_size)
+        head_acc = float(evaluate(standard_model, X_test, y_test, batch_size=batch_size,
+                                  confusion=False).accuracy[-1])
     if own_features:
         own = probe_model(model, X_train, y_train, X_test, y_test, layers=layers,
                           batch_size=batch_size, **probe_kwargs)
-    return ProbeComparison(readout_acc, readout_seconds, standard, own, head_acc,
+    return ProbeComparison(readout.accuracy.numpy(), readout.seconds, standard, own, head_acc,
                            model.num_classes)

@@ -1,8 +1,8 @@
 """The paper end to end: train the interpretable MLP, read every layer, compare, report.
 
 :func:`reproduce` trains :class:`~idmlp.models.InterpretableMLP` with the defaults of
-:class:`~idmlp.train.TrainConfig`, interprets it on the test split
-(:func:`~idmlp.interpret.interpret`), fits scikit-learn's ``LogisticRegression`` and
+:class:`~idmlp.runs.RunConfig`, interprets it on the test split
+(:func:`~idmlp.interpret.interpret_run`), fits scikit-learn's ``LogisticRegression`` and
 ``MLPClassifier`` on the same split, and compares the built-in per-layer readout with
 linear probes on a standard-init MLP of the same depth and width
 (:func:`~idmlp.probes.compare_probes`). Everything lands in one run folder with a
@@ -12,6 +12,7 @@ only when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
-from .interpret import Interpretation, interpret
+from .interpret import Interpretation, interpret_run, save_interpretation
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .report import (
     Section,
@@ -31,7 +32,8 @@ from .report import (
     training_section,
     write_report,
 )
-from .train import TrainConfig, TrainedRun, fit, resolve_device
+from .runs import RunConfig, TrainedRun, fit
+from .runtime import resolve_device
 
 __all__ = ["ReproduceResult", "reproduce", "sklearn_baselines"]
 
@@ -74,7 +76,7 @@ def sklearn_baselines(
 def reproduce(
     out: str | Path,
     *,
-    config: TrainConfig | None = None,
+    config: RunConfig | None = None,
     overwrite: bool = False,
     probes: bool = True,
     probe_epochs: int = 4,
@@ -84,8 +86,8 @@ def reproduce(
 
     Args:
         out: the run folder (refused if it exists, unless ``overwrite``).
-        config: the training config (default: :class:`~idmlp.train.TrainConfig`'s
-            defaults, tuned for ``mnist5k``).
+        config: the run's config (default: :class:`~idmlp.runs.RunConfig`'s defaults,
+            tuned for ``mnist5k``).
         overwrite: replace ``out`` if it exists.
         probes: also train a standard-init MLP of the same depth and width for
             ``probe_epochs`` epochs and fit one linear probe per layer.
@@ -93,12 +95,14 @@ def reproduce(
         progress: tqdm progress bars.
 
     Examples:
-        >>> res = reproduce("runs/paper")  # doctest: +SKIP
-        >>> res.interpretation.accuracy[-1]  # doctest: +SKIP
+        >>> cfg = RunConfig().replace(dataset="digits", depth=3, epochs=1)
+        >>> res = reproduce(tmp / "paper", config=cfg, probes=False, progress=False)
+        >>> res.interpretation.accuracy.shape, (res.path / "report.html").is_file()
+        ((3,), True)
     """
-    config = config if config is not None else TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config = config if config is not None else RunConfig()
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
     probe_epochs = check_int("probe_epochs", probe_epochs)
     out = check_output_dir(out, overwrite)
     resolve_device(config.device)
@@ -112,19 +116,15 @@ def reproduce(
         t0 = time.perf_counter()
         model, ds = run.model, run.dataset
         X_test, y_test = run.test_tensors()
-        interp = interpret(model, X_test, y_test, class_names=ds.class_names)
-        interp.save(tmp / "interpretation.json")
-        interp.save(tmp / "interpretation.npz")
-        from .plots.interpret import save_interpretation_figures
-
-        figures = save_interpretation_figures(interp, tmp)
+        interp = interpret_run(run)
+        figures = save_interpretation(interp, tmp)
         seconds["interpret"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        Xs_train, Xs_test, _ = ds.scaled(1.0)
-        baselines = sklearn_baselines(Xs_train, ds.y_train, Xs_test, ds.y_test,
-                                      seed=config.seed)
-        baselines = {f"idmlp InterpretableMLP, last layer (depth {config.depth})": {
+        X_train, y_train = run.train_tensors()
+        baselines = sklearn_baselines(X_train.cpu().numpy(), ds.y_train, X_test.cpu().numpy(),
+                                      ds.y_test, seed=config.optim.seed)
+        baselines = {f"idmlp InterpretableMLP, last layer (depth {config.model.depth})": {
             "test accuracy": float(interp.accuracy[-1]), "fit (s)": seconds["train"]},
             f"idmlp InterpretableMLP, best layer ({int(interp.accuracy.argmax()) + 1})": {
             "test accuracy": float(interp.accuracy.max())}, **baselines}
@@ -133,11 +133,12 @@ def reproduce(
         comparison = None
         if probes:
             t0 = time.perf_counter()
-            X_train, y_train = run.train_tensors()
-            kwargs = {**config.optim_kwargs(), "epochs": probe_epochs}
+            optim = dataclasses.replace(config.optim, epochs=probe_epochs, layer_loss="last")
             standard, _ = fit_standard_mlp(
-                X_train, y_train, X_test, y_test, depth=config.depth,
-                activation=config.activation, device=run.device, progress=progress, **kwargs)
+                X_train, y_train, X_test, y_test, depth=config.model.depth,
+                model_kwargs={"activation": config.model.activation},
+                seed=config.optim.seed, optim=optim,
+                device=run.device, progress=progress)
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=False,
                                         progress=progress)
@@ -162,11 +163,10 @@ def reproduce(
         ]
         if comparison is not None:
             sections.append(probe_section(comparison).text(
-                f"The standard MLP (same depth {config.depth} and width {model.width}, "
+                f"The standard MLP (same depth {config.model.depth} and width {model.width}, "
                 f"{standard.config['init']} init, "
                 f"linear head) was trained for {probe_epochs} epochs with the same optimizer."))
-        sections += [training_section(run.metrics),
-                     config_section({"train": config.to_dict(), "model": model.config.to_dict()})]
+        sections += [training_section(run.metrics), config_section(config.to_dict())]
         write_report(
             tmp / "report.html",
             title="Layer-wise interpretation with identity initialization",
@@ -179,13 +179,14 @@ def reproduce(
     return ReproduceResult(out, final, interp, baselines, comparison, seconds)
 
 
-def _summary_section(interp: Interpretation, config: TrainConfig,
+def _summary_section(interp: Interpretation, config: RunConfig,
                      baselines: dict[str, dict[str, float]], seconds: dict[str, float]
                      ) -> Section:
     d = interp.identity_distance
     text = (
-        f"A {config.depth}-layer {config.activation} MLP, every layer identity-initialized "
-        f"(sigma = {config.sigma:g}, inputs scaled to variance q0 = {config.q0:g}), reaches "
+        f"A {config.model.depth}-layer {config.model.activation} MLP, every layer "
+        f"identity-initialized (sigma = {config.model.sigma:g}, inputs scaled to variance "
+        f"q0 = {config.model.q0:g}), reaches "
         f"{interp.accuracy[-1]:.4f} test accuracy at its last layer; every layer is read by "
         f"the same rule with no extra training (best layer: {int(interp.accuracy.argmax()) + 1}, "
         f"{interp.accuracy.max():.4f}). The learned weights stay near the identity: "

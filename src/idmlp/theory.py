@@ -41,6 +41,7 @@ __all__ = [
     "max_q0",
     "scalar_jacobian",
     "spectrum",
+    "theory_summary",
 ]
 
 _QUADRATURE_POINTS = 2**17
@@ -69,8 +70,8 @@ def alpha_l(sigma: ArrayLike, q0: ArrayLike, l: int) -> NDArray[np.float64] | fl
         l: layer index, an integer >= 1.
 
     Examples:
-        >>> alpha_l(1.0, 0.5, 1)  # erf(1)
-        0.8427007929497149
+        >>> round(alpha_l(1.0, 0.5, 1), 12)  # erf(1)
+        0.84270079295
     """
     sigma = _positive("sigma", sigma)
     q0 = _positive("q0", q0)
@@ -356,3 +357,41 @@ def _quadrature_law(sigma: float, q0: float, depth: int, activation: str, points
         if c >= max(2, 1e-4 * points)
     )
     return SpectralLaw(activation, sigma, q0, depth, values, weights, atoms)
+
+
+def theory_summary(sigma: float, q0: float, depth: int, activation: str = "hardtanh", *,
+                   eps: float = 0.05, kappa: float = 2.0) -> dict:
+    r"""Everything the theory says about one :math:`(\sigma, q_0, L, \phi)`, as plain data.
+
+    The law of the eigenvalues of :math:`J J^T` (:func:`spectrum`: atoms, mass at zero,
+    mean, quantiles), the hard-tanh surviving fractions :math:`\alpha^1`,
+    :math:`\alpha^L` and :math:`a` (hard-tanh only), and the isometry region
+    (:func:`isometry_region`) with whether the point lies inside. What ``idmlp theory``
+    prints and writes to ``summary.json``.
+
+    Examples:
+        >>> s = theory_summary(1.0, 0.5, 10)
+        >>> round(s["alpha"]["a"], 4), s["isometry_region"]["contains"]
+        (0.8427, False)
+    """
+    law = spectrum(sigma, q0, depth, activation)
+    region = isometry_region(depth, eps=eps, kappa=kappa)
+    probs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    out: dict = {
+        "law": {
+            "atoms": [list(a) for a in law.atoms], "mass_at_zero": law.mass_at_zero,
+            "mean": law.mean(),
+            "quantiles": {f"{round(p * 100)}%": float(q)
+                          for p, q in zip(probs, law.quantile(list(probs)), strict=True)},
+        },
+        "isometry_region": {
+            "eps": region.eps, "kappa": region.kappa,
+            "sigma_min": region.sigma_min, "sigma_max": region.sigma_max,
+            "q0_max_at_sigma": float(region.q0_max(sigma)),
+            "contains": bool(region.contains(sigma, q0)),
+        },
+    }
+    if activation == "hardtanh":
+        out["alpha"] = {"a": alpha(sigma, q0, depth), "alpha_1": alpha_l(sigma, q0, 1),
+                        "alpha_L": alpha_l(sigma, q0, depth)}
+    return out

@@ -1,8 +1,11 @@
 """The ``idmlp`` command line: one subcommand per job.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and
-``run(args) -> int``. A ``ValueError`` (bad input, validated at the boundary) becomes one
-line on stderr and exit status 2, with no traceback.
+``run(args) -> int``; the modules import only the standard library and
+:mod:`idmlp.config` at parse time, so ``--help`` and usage errors answer without loading
+torch. A ``ValueError`` (bad input, validated at the boundary) becomes one line on stderr
+and exit status 2; an ``OSError`` (disk full, permissions) one line and exit status 1; no
+traceback either way.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from .. import __version__
 from . import interpret, reproduce, sweep, theory, train
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 _COMMANDS = [reproduce, theory, train, interpret, sweep]
 
@@ -33,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "layer-wise interpretation (Kubota et al., ICASSP 2021).",
     )
     parser.add_argument("--version", action="version", version=f"idmlp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     for module in _COMMANDS:
         module.add_parser(sub)
     return parser
@@ -41,13 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idmlp`` console script."""
+    from ..runtime import one_line
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ValueError as err:
-        print(f"idmlp {args.command}: error: {err}", file=sys.stderr)
+        print(f"idmlp {args.command}: error: {one_line(err, 1000)}", file=sys.stderr)
         return 2
+    except OSError as err:
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"idmlp {args.command}: error: {err.strerror or one_line(err)}{where}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"idmlp {args.command}: interrupted", file=sys.stderr)
         return 130

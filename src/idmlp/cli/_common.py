@@ -1,12 +1,13 @@
-"""Argument types and options shared by the subcommands."""
+"""Argument types and options shared by the subcommands (standard library only)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
-from ..train import resolve_device
+from ..config import DEVICES
 
-__all__ = ["add_device", "add_output", "positive_float", "positive_int", "resolve_device"]
+__all__ = ["add_device", "add_output", "add_quiet", "positive_float", "positive_int"]
 
 
 def positive_float(text: str) -> float:
@@ -14,7 +15,7 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
@@ -29,15 +30,20 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_output(parser: argparse.ArgumentParser, default: str) -> None:
+def add_output(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str) -> None:
     parser.add_argument("--out", default=default, help=f"output folder (default: {default})")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the output folder if it exists"
     )
 
 
-def add_device(parser: argparse.ArgumentParser) -> None:
+def add_device(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+               default: str | None = "cpu") -> None:
     parser.add_argument(
-        "--device", default="cpu", choices=("cpu", "cuda", "auto"),
+        "--device", default=default, choices=DEVICES,
         help="where to compute: cpu, cuda, or auto (cuda when available; default: cpu)",
     )
+
+
+def add_quiet(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")

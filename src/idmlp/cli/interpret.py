@@ -15,12 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._io import atomic_output_dir, check_output_dir
-from ..interpret import interpret, pick_samples
-from ..plots.interpret import save_interpretation_figures
-from ..report import config_section, interpretation_sections, training_section, write_report
-from ..train import load_config, load_run
-from ._common import add_device, positive_int, resolve_device
+from ._common import add_device, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,56 +37,58 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=positive_int, nargs="+", default=None, metavar="L",
                    help="layers (1..depth) of the map figures (default: 8 evenly spaced, "
                    "first and last included)")
-    p.add_argument("--split", choices=("test", "train"), default="test",
+    p.add_argument("--split", choices=("test", "val", "train"), default="test",
                    help="which split to interpret (default: test)")
     p.add_argument("--batch-size", type=positive_int, default=1024,
                    help="examples per forward chunk (default: 1024)")
     add_device(p)
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the last line, not the per-layer table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_output_dir, check_output_dir
+    from ..interpret import interpret_run, save_interpretation
+    from ..report import config_section, interpretation_sections, training_section, write_report
+    from ..runs import load_config, load_run
+    from ..runtime import resolve_device
+
     # validate everything before any work starts
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         raise ValueError(f"run folder {run_dir} does not exist; give the folder 'idmlp train' "
                          "wrote")
     config = load_config(run_dir)
+    depth = config.model.depth
     if args.layers is not None:
-        bad = [v for v in args.layers if v > config.depth]
+        bad = [v for v in args.layers if v > depth]
         if bad:
-            raise ValueError(f"--layers must be in 1..{config.depth} (the run's depth), "
-                             f"got {bad[0]}")
+            raise ValueError(f"--layers must be in 1..{depth} (the run's depth), got {bad[0]}")
     out = Path(args.out) if args.out is not None else run_dir / "interpret"
     check_output_dir(out, args.overwrite)
     resolve_device(args.device)
 
     trained = load_run(run_dir, device=args.device)
-    X, y = trained.test_tensors() if args.split == "test" else trained.train_tensors()
+    interp = interpret_run(trained, split=args.split, samples=args.samples, layers=args.layers,
+                           batch_size=args.batch_size)
     model = trained.model
-    samples = pick_samples(y, args.samples, model.num_classes)
-    interp = interpret(model, X, y, batch_size=args.batch_size, sample_indices=samples,
-                       layers=args.layers, class_names=trained.dataset.class_names)
-
     with atomic_output_dir(out, args.overwrite) as tmp:
-        interp.save(tmp / "interpretation.json")
-        interp.save(tmp / "interpretation.npz")
-        figures = save_interpretation_figures(interp, tmp)
-        ds = trained.dataset
+        figures = save_interpretation(interp, tmp)
         sections = [
             *interpretation_sections(interp, split=args.split, figures=figures),
             training_section(trained.metrics),
-            config_section({"run": str(run_dir), "train": config.to_dict(),
-                            "model": model.config.to_dict()}),
+            config_section({"run": str(run_dir), **config.to_dict()}),
         ]
         write_report(
             tmp / "report.html", title=f"idmlp interpret: {run_dir.name}",
-            subtitle=f"{ds.name}, {args.split} split ({interp.n} examples), depth "
+            subtitle=f"{trained.dataset.name}, {args.split} split ({interp.n} examples), depth "
             f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}",
             sections=sections,
         )
 
-    print(interp.summary())
+    if not args.quiet:
+        print(interp.summary())
     print(f"last layer: accuracy {interp.accuracy[-1]:.4f} on the {args.split} split "
           f"({interp.n} examples); wrote {out}")
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import DATASETS
-from ..train import TrainConfig
-from ._common import add_device, add_output, positive_int
+from ._common import add_output, add_quiet, positive_int
+from .train import add_config_arguments, config_changes
 
 __all__ = ["add_parser", "run"]
 
@@ -18,33 +17,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="The paper's main job: train the interpretable identity-initialized MLP "
         "(width N + C, every layer read as a classifier), draw contribution maps and per-layer "
         "accuracy, compare with scikit-learn baselines and with linear probes on a "
-        "standard-init MLP, and write a run folder with a self-contained report.html.",
+        "standard-init MLP, and write a run folder with a self-contained report.html. Every "
+        "setting of 'idmlp train' can be changed; the defaults run on mnist5k (embedded).",
     )
-    p.add_argument("--dataset", default="mnist5k",
-                   help=f"dataset name: {', '.join(DATASETS)} (default: mnist5k, embedded)")
-    p.add_argument("--data-dir", default=None, help="folder of IDX files (mnist, ...)")
-    p.add_argument("--download", action="store_true", help="download IDX files if missing")
-    p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"training epochs (default: {TrainConfig.epochs})")
-    p.add_argument("--depth", type=positive_int, default=None,
-                   help=f"number of layers (default: {TrainConfig.depth})")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--no-probes", action="store_true",
+    add_config_arguments(p)
+    r = p.add_argument_group("reproduce")
+    r.add_argument("--no-probes", action="store_true",
                    help="skip the linear-probe comparison (saves about a third of the time)")
-    p.add_argument("--probe-epochs", type=positive_int, default=4,
+    r.add_argument("--probe-epochs", type=positive_int, default=4,
                    help="epochs of the standard-init MLP that the probes read (default: 4)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_device(p)
-    add_output(p, "runs/reproduce")
+    add_quiet(r)
+    add_output(r, "runs/reproduce")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
+    from ..runs import RunConfig
 
-    changes = {k: v for k, v in (("epochs", args.epochs), ("depth", args.depth)) if v is not None}
-    config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, download=args.download,
-                         seed=args.seed, device=args.device, **changes)
+    config = RunConfig().replace(**config_changes(args))
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     progress=not args.quiet)

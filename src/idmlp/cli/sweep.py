@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections import Counter
 from pathlib import Path
 
-import torch
-
-from ..activations import ACTIVATIONS
-from ..data import DATASETS
-from ..init import INIT_SCHEMES
-from ..sweep.engine import DTYPES, OPTIMIZERS, TrainSettings
-from ..sweep.grid import SweepConfig, parse_choices, parse_floats, parse_ints
-from ..sweep.runner import BACKENDS, RESULTS_FILE, results_path
-from ._common import add_device, add_output, positive_float, positive_int, resolve_device
+from ..config import (
+    ACTIVATIONS,
+    INIT_SCHEMES,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    add_arguments,
+    arguments_given,
+)
+from ..sweep.grid import (
+    AXES,
+    BACKENDS,
+    RESULTS_FILE,
+    SweepConfig,
+    TrainSettings,
+    parse_choices,
+    parse_floats,
+    parse_ints,
+)
+from ._common import add_device, add_output, add_quiet, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -23,7 +35,7 @@ DEFAULT_OUT = "runs/sweep"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    t, c = TrainSettings(), SweepConfig()
+    c, t = SweepConfig(), TrainSettings()
     p = subparsers.add_parser(
         "sweep", help="train a grid of (sigma, q0, depth, init, activation) x seeds",
         description="Train one interpretable MLP per grid point for a fixed budget and "
@@ -44,38 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--seeds", default="0", help="comma list of seeds, or START:STOP (default: 0)")
     g.add_argument("--max-configs", type=positive_int, default=c.max_configs,
                    help=f"refuse grids with more runs than this (default: {c.max_configs})")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", default=c.dataset,
-                   help=f"one of {', '.join(DATASETS)} (default: {c.dataset})")
-    d.add_argument("--data-dir", help="folder with the IDX files of mnist/fashion-mnist/kmnist")
-    d.add_argument("--test-size", type=positive_float, default=c.test_size,
-                   help=f"test fraction without an official split (default: {c.test_size})")
-    d.add_argument("--split-seed", type=int, default=c.data_seed,
-                   help=f"seed of the train/test split (default: {c.data_seed})")
-    tr = p.add_argument_group("training budget (the same for every run)")
-    tr.add_argument("--steps", type=positive_int, default=t.steps,
-                    help=f"optimizer steps per run (default: {t.steps})")
-    tr.add_argument("--batch-size", type=positive_int, default=t.batch_size,
-                    help=f"(default: {t.batch_size})")
-    tr.add_argument("--lr", type=positive_float, default=t.lr, help=f"(default: {t.lr})")
-    tr.add_argument("--optimizer", choices=OPTIMIZERS, default=t.optimizer,
-                    help=f"(default: {t.optimizer})")
-    tr.add_argument("--momentum", type=float, default=t.momentum,
-                    help=f"SGD momentum (default: {t.momentum})")
-    tr.add_argument("--logit-scale", type=positive_float, default=t.logit_scale,
-                    help=f"fixed scale of the class-block logits (default: {t.logit_scale})")
-    tr.add_argument("--eval-every", type=positive_int, default=t.eval_every,
-                    help=f"evaluate every K steps (default: {t.eval_every})")
-    tr.add_argument("--target-acc", type=float, default=t.target_acc,
-                    help="training accuracy whose first evaluated step is steps_to_target "
-                    f"(default: {t.target_acc})")
-    tr.add_argument("--eval-size", type=positive_int, default=t.eval_size,
-                    help=f"training samples of the periodic evaluation (default: {t.eval_size})")
-    tr.add_argument("--jacobian-samples", type=positive_int, default=t.jacobian_samples,
-                    help="training inputs for the Jacobian at initialization "
-                    f"(default: {t.jacobian_samples})")
-    tr.add_argument("--dtype", choices=tuple(DTYPES), default=t.dtype,
-                    help=f"(default: {t.dtype})")
+    add_arguments(p, DataConfig, defaults=c.data, title="data")
+    add_arguments(p, ModelConfig, defaults=t.model, exclude=(*AXES, "arch"),
+                  title="model (the same for every run)")
+    add_arguments(p, OptimConfig, defaults=t.optim, exclude=("seed",),
+                  title="training budget (the same for every run; each run has its seed)")
+    add_arguments(p, TrainSettings, defaults=t, title="measurements")
     r = p.add_argument_group("execution")
     r.add_argument("--batch-configs", type=positive_int, default=c.batch_configs,
                    help="runs trained together in one batched computation "
@@ -92,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_output(r, DEFAULT_OUT)
     r.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out, skipping finished runs")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(r)
     p.set_defaults(func=run)
 
     q = subparsers.add_parser(
@@ -119,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="(default: the recommended q0 at that depth)")
     s.add_argument("--spectra-samples", type=positive_int, default=32,
                    help="Gaussian inputs (default: 32)")
+    add_quiet(q)
     q.set_defaults(func=run)
 
 
@@ -128,27 +115,31 @@ def run(args: argparse.Namespace) -> int:
     return _sweep(args)
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from ..sweep.runner import run as run_sweep
-
-    settings = TrainSettings(
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        momentum=args.momentum, logit_scale=args.logit_scale, eval_every=args.eval_every,
-        target_acc=args.target_acc, eval_size=args.eval_size,
-        jacobian_samples=args.jacobian_samples, dtype=args.dtype,
-    )
-    config = SweepConfig(
-        dataset=args.dataset,
-        sigma=parse_floats(args.sigma, "--sigma"),
-        q0=parse_floats(args.q0, "--q0"),
-        depth=parse_ints(args.depth, "--depth", minimum=1),
+def sweep_config(args: argparse.Namespace) -> SweepConfig:
+    """The :class:`SweepConfig` the command line describes."""
+    c, top = SweepConfig(), args.max_configs
+    train = {**arguments_given(args, ModelConfig), **arguments_given(args, OptimConfig),
+             **arguments_given(args, TrainSettings)}
+    train = {k: v for k, v in train.items() if k not in AXES}
+    return SweepConfig(  # the axes parsed here first, so that errors name the flags
+        data=dataclasses.replace(c.data, **arguments_given(args, DataConfig)),
+        sigma=parse_floats(args.sigma, "--sigma", max_values=top),
+        q0=parse_floats(args.q0, "--q0", max_values=top),
+        depth=parse_ints(args.depth, "--depth", max_values=top),
         init=parse_choices(args.init, "--init", INIT_SCHEMES),
         activation=parse_choices(args.activation, "--activation", ACTIVATIONS),
-        seeds=parse_ints(args.seeds, "--seeds", minimum=0),
-        train=settings, data_dir=args.data_dir, test_size=args.test_size,
-        data_seed=args.split_seed, max_configs=args.max_configs,
-        batch_configs=args.batch_configs,
+        seeds=parse_ints(args.seeds, "--seeds", minimum=0, max_values=top),
+        train=c.train.replace(**train), max_configs=top, batch_configs=args.batch_configs,
     )
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..runtime import resolve_device
+    from ..sweep.runner import run as run_sweep
+
+    config = sweep_config(args)
     if args.max_retries < 0:
         raise ValueError(f"--max-retries must be an integer >= 0, got {args.max_retries}")
     device = resolve_device(args.device)
@@ -170,8 +161,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir
-    from ..plots.sweep import plot_sweep
-    from ..sweep.runner import read_results
+    from ..sweep.figures import plot_sweep
+    from ..sweep.runner import read_results, results_path
 
     path = results_path(args.results)
     rows = read_results(path)  # validates before any figure work
@@ -190,7 +181,7 @@ def _plot(args: argparse.Namespace) -> int:
         raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
     with atomic_output_dir(out, args.overwrite) as tmp:
         written = plot_sweep(path, tmp, metric=args.metric, eps=args.eps, kappa=args.kappa,
-                             spectra=spectra)
+                             spectra=spectra, progress=not args.quiet)
     for p in written:
         print(out / p.name)
     return 0

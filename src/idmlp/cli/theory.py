@@ -4,18 +4,10 @@ optionally checked against the Jacobians of a real network."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
-
-from .._io import atomic_output_dir, check_output_dir, save_json
-from ..activations import ACTIVATIONS
-from ..jacobian import compare, singular_values
-from ..models import IdentityMLP
-from ..theory import alpha, alpha_l, isometry_region, spectrum
+from ..config import ACTIVATIONS
 from ._common import add_output, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
@@ -47,50 +39,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _empirical(args: argparse.Namespace) -> np.ndarray:
-    """Eigenvalues of J J^T of a real identity-initialized network, in float64."""
-    net = IdentityMLP(args.width, args.depth, args.sigma, args.activation, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(args.seed)
-    u = torch.randn(args.samples, args.width, generator=gen, dtype=torch.float64)
-    u *= math.sqrt(args.q0)
-    chunks = torch.split(u, max(1, 2**16 // args.width))
-    out = [singular_values(net, c) ** 2 for c in tqdm(chunks, desc="jacobians", disable=args.quiet)]
-    return torch.cat(out).numpy()
-
-
 def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_output_dir, check_output_dir, save_json
+    from ..jacobian import compare, empirical_spectrum
+    from ..plots.theory import plot_alpha_map, plot_spectrum
+    from ..theory import spectrum, theory_summary
+
     if not 0 < args.eps < 1:
         raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
     if args.kappa <= 1:
         raise ValueError(f"--kappa must be > 1, got {args.kappa}")
     check_output_dir(args.out, args.overwrite)
-    from ..plots.theory import plot_alpha_map, plot_spectrum
-
+    summary = {"config": {k: v for k, v in vars(args).items() if k != "func"},
+               **theory_summary(args.sigma, args.q0, args.depth, args.activation,
+                                eps=args.eps, kappa=args.kappa)}
     law = spectrum(args.sigma, args.q0, args.depth, args.activation)
-    region = isometry_region(args.depth, eps=args.eps, kappa=args.kappa)
-    summary: dict = {
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
-        "law": {
-            "atoms": law.atoms, "mass_at_zero": law.mass_at_zero, "mean": law.mean(),
-            "quantiles": dict(zip(["5%", "25%", "50%", "75%", "95%"],
-                                  map(float, law.quantile([0.05, 0.25, 0.5, 0.75, 0.95])),
-                                  strict=True)),
-        },
-        "isometry_region": {
-            "sigma_min": region.sigma_min, "sigma_max": region.sigma_max,
-            "q0_max_at_sigma": float(region.q0_max(args.sigma)),
-            "contains": region.contains(args.sigma, args.q0),
-        },
-    }
     print(f"identity-initialized MLP: activation={args.activation}, sigma={args.sigma:g}, "
           f"q0={args.q0:g}, L={args.depth}")
-    if args.activation == "hardtanh":
-        a, a1, al = (alpha(args.sigma, args.q0, args.depth), alpha_l(args.sigma, args.q0, 1),
-                     alpha_l(args.sigma, args.q0, args.depth))
+    if "alpha" in summary:
+        a = summary["alpha"]
         which = "alpha^L" if args.sigma > 1 else "alpha^1"
-        summary["alpha"] = {"a": a, "alpha_1": a1, "alpha_L": al}
-        print(f"  surviving fraction a = {which} = {a:.6f}   (alpha^1 = {a1:.6f}, "
-              f"alpha^L = {al:.6f})")
+        print(f"  surviving fraction a = {which} = {a['a']:.6f}   (alpha^1 = "
+              f"{a['alpha_1']:.6f}, alpha^L = {a['alpha_L']:.6f})")
     print("  law of the eigenvalues of J J^T:")
     for loc, mass in law.atoms:
         print(f"    atom at lambda = {loc:.6g}: mass {mass:.6f}")
@@ -98,17 +68,20 @@ def run(args: argparse.Namespace) -> int:
         q = summary["law"]["quantiles"]
         print("    quantiles: " + ", ".join(f"{k} {v:.4g}" for k, v in q.items()))
     print(f"    mean {law.mean():.6g}, mass at zero {law.mass_at_zero:.6f}")
-    inside = "inside" if summary["isometry_region"]["contains"] else "outside"
+    region = summary["isometry_region"]
+    inside = "inside" if region["contains"] else "outside"
     label = "isometry region" if args.activation == "hardtanh" else "hard-tanh isometry region"
     print(f"  {label} (eps={args.eps:g}, kappa={args.kappa:g}): sigma in "
-          f"[{region.sigma_min:.4f}, {region.sigma_max:.4f}], q0 <= "
-          f"{summary['isometry_region']['q0_max_at_sigma']:.4g} at this sigma -> {inside}")
+          f"[{region['sigma_min']:.4f}, {region['sigma_max']:.4f}], q0 <= "
+          f"{region['q0_max_at_sigma']:.4g} at this sigma -> {inside}")
 
     lam = None
     if args.empirical:
-        lam = _empirical(args)
+        lam = empirical_spectrum(args.width, args.depth, args.sigma, args.q0,
+                                 activation=args.activation, samples=args.samples,
+                                 seed=args.seed, progress=not args.quiet)
         cmp = compare(lam, law)
-        summary["empirical"] = cmp.to_dict()
+        summary["empirical"] = dataclasses.asdict(cmp)
         print(f"  empirical (width {args.width}, {args.samples} inputs, float64, n={cmp.n}):")
         print(f"    nonzero fraction {cmp.nonzero_empirical:.4f} vs theory "
               f"{cmp.nonzero_theory:.4f} (z = {cmp.z:+.2f} standard errors)")

@@ -1,16 +1,18 @@
-"""Figures (matplotlib, Agg backend): one module per concern."""
+"""Figures: one module per concern, drawn with matplotlib's object-oriented API.
+
+Every figure is a :class:`matplotlib.figure.Figure` made without pyplot, so no global
+state is touched and no backend needs choosing (rendering uses Agg); the functions only
+draw what they are given.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
-
-from .._io import atomic_write_bytes  # noqa: E402
+from .._io import atomic_write_bytes
 
 __all__ = ["DPI", "figure_png", "save_figure"]
 

@@ -9,34 +9,27 @@ r"""Figures of a trainability sweep (``idmlp plot-sweep``).
   region's recommended :math:`(\sigma, q_0)`, one line per initialization.
 - :func:`spectra_figure`: histograms of :math:`\log_{10}` of the eigenvalues of
   :math:`J J^T` at initialization for identity, orthogonal and Gaussian (xavier) weights,
-  side by side, computed here for a given width, depth, :math:`\sigma` and :math:`q_0`.
+  side by side (measured by :func:`idmlp.jacobian.empirical_spectrum`).
 
 Figures are built with the object-oriented :class:`matplotlib.figure.Figure` (no pyplot
-state) and saved as PNG and PDF.
+state); :func:`idmlp.sweep.figures.plot_sweep` computes what they show and saves them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from .._validation import check_positive, check_probability
+from ..theory import alpha, isometry_region
 
-from .._validation import check_int, check_positive, check_probability  # noqa: E402
-from ..jacobian import singular_values  # noqa: E402
-from ..models import MLP  # noqa: E402
-from ..sweep.runner import read_results  # noqa: E402
-from ..theory import alpha, isometry_region  # noqa: E402
-
-__all__ = ["METRICS", "depth_figure", "heatmap_figure", "plot_sweep", "spectra_figure"]
+__all__ = ["METRICS", "depth_figure", "heatmap_figure", "spectra_figure"]
 
 METRICS: tuple[str, ...] = ("test_acc", "train_acc")
 _LABELS = {"test_acc": "test accuracy", "train_acc": "train accuracy"}
@@ -225,30 +218,21 @@ def depth_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
     return fig
 
 
-def spectra_figure(width: int, depth: int, sigma: float, q0: float, *,
-                   inits: Sequence[str] = ("identity", "orthogonal", "xavier"),
-                   activation: str = "hardtanh", samples: int = 32, seed: int = 0,
+def spectra_figure(eigenvalues: Mapping[str, np.ndarray], *, width: int, depth: int,
+                   sigma: float, q0: float, activation: str = "hardtanh",
                    bins: int = 40) -> Figure:
     r"""Eigenvalues of :math:`J J^T` at initialization for several inits, side by side.
 
-    For each init, a square :class:`~idmlp.models.MLP` of the given width and depth
-    (gain ``sigma``) at ``samples`` Gaussian inputs :math:`u \sim N(0, q_0 I)`,
-    through :func:`idmlp.jacobian.singular_values` in float64. Each panel is a histogram
-    of :math:`\log_{10}\lambda` over the eigenvalues above :math:`10^{-9} \lambda_{\max}`
-    (bars sum to that fraction); the fraction below is printed. For identity init the
-    theory's atom at :math:`\sigma^{2L}` with mass :math:`a` is marked (hard-tanh).
+    ``eigenvalues`` maps an init name to its measured eigenvalues (any shape, e.g. from
+    :func:`idmlp.jacobian.empirical_spectrum` at ``width``, ``depth``, gain ``sigma`` and
+    inputs :math:`u \sim N(0, q_0 I)`). Each panel is a histogram of :math:`\log_{10}\lambda`
+    over the eigenvalues above :math:`10^{-9} \lambda_{\max}` (bars sum to that fraction);
+    the fraction below is printed. For identity init the theory's atom at
+    :math:`\sigma^{2L}` with mass :math:`a` is marked (hard-tanh).
     """
-    width = check_int("width", width, minimum=1)
-    depth = check_int("depth", depth, minimum=1)
-    sigma, q0 = check_positive("sigma", sigma), check_positive("q0", q0)
-    samples = check_int("samples", samples, minimum=1)
-    gen = torch.Generator().manual_seed(seed)
-    u = torch.randn(samples, width, generator=gen, dtype=torch.float64) * math.sqrt(q0)
-    lams = {}
-    for init in inits:
-        net = MLP(width, depth, sigma, activation, init=init, generator=gen)
-        lam = (singular_values(net, u, dtype=torch.float64) ** 2).numpy().ravel()
-        lams[init] = lam
+    lams = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in eigenvalues.items()}
+    if not lams:
+        raise ValueError("eigenvalues must map at least one init to its eigenvalues")
     logs = [np.log10(lam[lam > 1e-9 * lam.max()]) for lam in lams.values() if lam.max() > 0]
     logs = [x for x in logs if x.size]
     lo, hi = (min(x.min() for x in logs), max(x.max() for x in logs)) if logs else (-1, 1)
@@ -256,8 +240,8 @@ def spectra_figure(width: int, depth: int, sigma: float, q0: float, *,
     step = (hi - lo) / bins  # bins centred on multiples of step, so an atom never straddles
     edges = (np.arange(math.floor(lo / step), math.ceil(hi / step) + 1) + 0.5) * step
     with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(2.6 * len(inits) + 0.4, 2.7), layout="constrained")
-        axes = np.atleast_1d(fig.subplots(1, len(inits), sharey=True))
+        fig = Figure(figsize=(2.6 * len(lams) + 0.4, 2.7), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(lams), sharey=True))
         for ax, (init, lam) in zip(axes, lams.items(), strict=True):
             nonzero = lam > 1e-9 * lam.max() if lam.max() > 0 else np.zeros_like(lam, bool)
             ax.hist(np.log10(lam[nonzero]), bins=edges,
@@ -266,8 +250,8 @@ def spectra_figure(width: int, depth: int, sigma: float, q0: float, *,
             ax.axvline(0.0, color="0.4", linestyle=":", linewidth=1)
             text = f"λ ≤ 1e-9 max: {1 - nonzero.mean():.1%}\nmean λ: {lam.mean():.3g}"
             if init == "identity" and activation == "hardtanh":
-                a, top = alpha(sigma, q0, depth), sigma ** (2 * depth)
-                ax.axvline(math.log10(top), color="tab:red", linestyle="--", linewidth=1,
+                a, log_top = alpha(sigma, q0, depth), 2 * depth * math.log10(sigma)
+                ax.axvline(log_top, color="tab:red", linestyle="--", linewidth=1,
                            label=f"theory: mass {a:.2f} at $\\sigma^{{2L}}$")
                 text += f"\ntheory λ = 0: {1 - a:.1%}"
                 ax.legend(loc="center left")
@@ -277,42 +261,5 @@ def spectra_figure(width: int, depth: int, sigma: float, q0: float, *,
             ax.set_xlabel(r"$\log_{10} \lambda$")
         axes[0].set_ylabel("fraction of eigenvalues")
         fig.suptitle(f"Eigenvalues λ of $JJ^T$ at initialization ({activation}, N={width}, "
-                     f"L={depth}, σ={sigma:g}, $q_0$={q0:.3g}, {samples} inputs)")
+                     f"L={depth}, σ={sigma:g}, $q_0$={q0:.3g})")
     return fig
-
-
-def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc",
-               eps: float = 0.05, kappa: float = 2.0, spectra: dict[str, Any] | None = None,
-               formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write the three sweep figures into the existing folder ``out``.
-
-    Args:
-        results: a sweep folder or its ``results.csv``.
-        out: the folder to write into.
-        metric: ``test_acc`` or ``train_acc`` for the heat maps and the depth plot.
-        eps, kappa: the isometry region's tolerances.
-        spectra: keyword arguments of :func:`spectra_figure`; by default the sweep's width,
-            its largest depth, :math:`\\sigma = 1` and the recommended :math:`q_0`.
-        formats: file formats.
-
-    Returns:
-        The written paths.
-    """
-    rows = read_results(results)
-    _ok_rows(rows)
-    out = Path(out)
-    spec_args = {"width": rows[0]["width"], "depth": max(r["depth"] for r in rows),
-                 "sigma": 1.0, **(spectra or {})}
-    spec_args.setdefault("q0", isometry_region(spec_args["depth"], eps, kappa).recommended()[1])
-    figures = {
-        f"heatmap_{metric}": heatmap_figure(rows, metric=metric, eps=eps, kappa=kappa),
-        f"{metric}_vs_depth": depth_figure(rows, metric=metric, eps=eps, kappa=kappa),
-        "init_spectra": spectra_figure(**spec_args),
-    }
-    written = []
-    for name, fig in figures.items():
-        for fmt in formats:
-            path = out / f"{name}.{fmt}"
-            fig.savefig(path, dpi=200)
-            written.append(path)
-    return written

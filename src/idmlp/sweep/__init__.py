@@ -3,36 +3,42 @@ r"""Trainability sweeps of the identity-initialized interpretable MLP.
 A sweep trains one network per point of a grid over :math:`\sigma`, :math:`q_0`, depth,
 initialization and activation (and seed) for a fixed budget, and records per run the
 final accuracy and loss, divergence, the steps to a target accuracy, and the Jacobian
-spectrum at initialization next to the theory's (:mod:`idmlp.theory`). Runs of one depth
-and activation train together in one batched computation (:mod:`.engine`); the results go
-to one tidy CSV that an interrupted sweep resumes from (:mod:`.runner`); batches can run
-as Ray tasks (:mod:`.ray_backend`, optional).
+spectrum at initialization next to the theory's (:mod:`idmlp.theory`). The package, one
+module per concern:
+
+* :mod:`.grid`: the grid-spec mini language and the sweep's configuration
+  (:class:`SweepConfig`, :class:`TrainSettings`, :class:`RunSpec`);
+* :mod:`.engine`: runs of one depth and activation trained together in one batched
+  computation (:func:`train_batch`), and the plain per-run reference (:func:`train_one`);
+* :mod:`.runner`: one tidy CSV that an interrupted sweep resumes from (:func:`run`);
+* :mod:`.ray_backend`: batches as Ray tasks (optional);
+* :mod:`.figures`: the figures of a results file (:func:`~.figures.plot_sweep`).
+
+Names are imported on first use, so the command line parses without loading torch.
 
 Examples:
     >>> from idmlp import sweep
-    >>> rows = sweep.run(sigma="0.8:1.2:9", q0="1e-3:10:9:log", depth=[10, 30],
-    ...                  init=["identity", "orthogonal"], seeds=[0, 1], steps=300,
-    ...                  out="runs/sweep")  # doctest: +SKIP
+    >>> rows = sweep.run(sigma="0.9,1.1", q0="0.01,1", depth=[3], steps=20,
+    ...                  progress=False)
+    >>> len(rows), rows[0]["status"]
+    (4, 'ok')
 """
 
-from .engine import OPTIMIZERS, TrainData, TrainSettings, train_batch, train_one
-from .grid import RunSpec, SweepConfig, parse_choices, parse_floats, parse_ints
-from .runner import BACKENDS, COLUMNS, plan_batches, read_results, run
+from __future__ import annotations
 
-__all__ = [
-    "BACKENDS",
-    "COLUMNS",
-    "OPTIMIZERS",
-    "RunSpec",
-    "SweepConfig",
-    "TrainData",
-    "TrainSettings",
-    "parse_choices",
-    "parse_floats",
-    "parse_ints",
-    "plan_batches",
-    "read_results",
-    "run",
-    "train_batch",
-    "train_one",
-]
+from .._lazy import lazy_names
+
+_LAZY = {
+    "AXES": "grid", "BACKENDS": "grid", "RunSpec": "grid", "SweepConfig": "grid",
+    "TrainSettings": "grid", "parse_choices": "grid", "parse_floats": "grid",
+    "parse_ints": "grid",
+    "RunMetrics": "engine", "TrainData": "engine", "train_batch": "engine",
+    "train_one": "engine",
+    "COLUMNS": "runner", "plan_batches": "runner", "read_results": "runner", "run": "runner",
+    "write_results": "runner",
+}
+
+__all__ = sorted(_LAZY)
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

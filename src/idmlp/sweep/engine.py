@@ -1,10 +1,11 @@
 r"""Batched training: ``K`` interpretable MLPs of one depth and width trained as one.
 
-Every run of a sweep trains the paper's interpretable structure: width
-:math:`W = N + C`, the input :math:`u = \sqrt{q_0}\, z` (``z`` standardized on the
-training split) padded with ``C`` zeros, :math:`x^\ell = \phi(W^\ell x^{\ell-1})`, and the
-class block of the last layer, scaled by a fixed ``logit_scale`` :math:`s`, as logits
-:math:`s\, x^L_{N+1..N+C}` under the cross-entropy loss.
+Every run of a sweep trains the paper's interpretable structure
+(:class:`~idmlp.models.InterpretableMLP`): width :math:`W = N + C`, the state
+:math:`x^0 = (\sqrt{q_0}\, z, 0_C)` for ``z`` standardized on the training split,
+:math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))`, and the class block of every layer,
+times the logit scale :math:`s`, as that layer's logits (the shared readout rule of
+:mod:`idmlp.core`), under the loss of :func:`idmlp.train.layer_cross_entropy`.
 
 Runs that share the dataset, the depth ``L`` and the activation train together. Their
 weights are stacked per layer as ``(K, W, W)`` tensors, so a layer is one
@@ -25,129 +26,88 @@ the optimizer leaves it at zero, and its slice of each ``bmm`` never touches the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .._validation import check_choice, check_int, check_positive, check_probability, check_real
 from ..activations import Activation
+from ..core import ClassCoordinates, RuleSizes
+from ..evaluate import evaluate
 from ..init import init_weight_
-from ..jacobian import singular_values, stacked_mlp_jacobian
-from ..models import MLP
+from ..jacobian import eigenvalue_summary, singular_values, stacked_eigenvalues
+from ..models import InterpretableMLP
+from ..readout import LayerReadout
 from ..theory import spectrum
+from ..train import layer_cross_entropy
+from .grid import RunSpec, TrainSettings
 
 if TYPE_CHECKING:
     from ..data import Dataset
-    from .grid import RunSpec
 
 __all__ = [
-    "DTYPES",
     "METRIC_COLUMNS",
-    "OPTIMIZERS",
+    "RunMetrics",
     "StackedMLP",
     "TrainData",
-    "TrainSettings",
-    "jacobian_eigenvalues",
-    "make_optimizer",
     "run_seeds",
     "theory_spectrum",
     "train_batch",
     "train_one",
 ]
 
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-
-#: Eigenvalues at most this fraction of a run's largest one count as zero (as in
-#: :func:`idmlp.jacobian.compare`).
-ZERO_RTOL = 1e-9
-
-#: What :func:`train_batch` and :func:`train_one` report for each run.
-METRIC_COLUMNS: tuple[str, ...] = (
-    "diverged", "diverged_step", "steps_to_target", "train_acc", "train_loss", "test_acc",
-    "test_loss", "init_nonzero_frac", "init_mean_eig", "theory_nonzero_frac", "theory_mean_eig",
-)
-
-# Elements per chunk of the batched evaluation and Jacobian (keeps memory bounded).
+# Elements per chunk of the batched evaluation (keeps memory bounded).
 _EVAL_ELEMENTS = 2**23
-_JACOBIAN_ELEMENTS = 2**22
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """The training budget shared by every run of a sweep.
+class RunMetrics:
+    """What :func:`train_batch` and :func:`train_one` report for each run (one result row).
 
-    Args:
-        steps: optimizer steps per run (minibatches drawn epoch by epoch without
-            replacement, each run in its own order).
-        batch_size: minibatch size.
-        lr: learning rate.
-        optimizer: ``adam`` or ``sgd``.
-        momentum: SGD momentum in [0, 1) (ignored by Adam).
-        logit_scale: the fixed scale :math:`s` of the class-block logits.
-        eval_every: evaluate the training accuracy every this many steps (and at the end);
-            ``steps_to_target`` is the first such step where it reaches ``target_acc``.
-        target_acc: the accuracy target, in [0, 1].
-        eval_size: the periodic evaluation uses the first ``eval_size`` training samples
-            (the final metrics use all of them).
-        jacobian_samples: training inputs at which the Jacobian at initialization is taken.
-        dtype: ``float32`` or ``float64``.
+    Attributes:
+        diverged: whether the loss stopped being finite (the run is then frozen).
+        diverged_step: the step at which it did (``None`` if it did not).
+        steps_to_target: first evaluated step with training accuracy (on the evaluation
+            subset) >= ``target_acc`` (``None`` if never).
+        train_acc, train_loss, test_acc, test_loss: the last layer's, at the end (at
+            divergence for a diverged run).
+        init_nonzero_frac, init_mean_eig: fraction of eigenvalues of :math:`J J^T` above
+            ``1e-9`` of the largest, and their mean, at initialization (the ``W x W`` body
+            at the first ``jacobian_samples`` training inputs, scaled and padded).
+        theory_nonzero_frac, theory_mean_eig: the theory's values for identity
+            initialization (``None`` for the random inits).
     """
 
-    steps: int = 300
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.0
-    logit_scale: float = 1.0
-    eval_every: int = 10
-    target_acc: float = 0.9
-    eval_size: int = 512
-    jacobian_samples: int = 32
-    dtype: str = "float32"
+    diverged: bool
+    diverged_step: int | None
+    steps_to_target: int | None
+    train_acc: float
+    train_loss: float
+    test_acc: float
+    test_loss: float
+    init_nonzero_frac: float
+    init_mean_eig: float
+    theory_nonzero_frac: float | None
+    theory_mean_eig: float | None
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "steps", check_int("steps", self.steps, minimum=1))
-        set_(self, "batch_size", check_int("batch_size", self.batch_size, minimum=1))
-        set_(self, "lr", check_positive("lr", self.lr))
-        set_(self, "optimizer", check_choice("optimizer", self.optimizer, OPTIMIZERS))
-        momentum = check_real("momentum", self.momentum)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
-        set_(self, "momentum", momentum)
-        set_(self, "logit_scale", check_positive("logit_scale", self.logit_scale))
-        set_(self, "eval_every", check_int("eval_every", self.eval_every, minimum=1))
-        set_(self, "target_acc",
-             check_probability("target_acc", self.target_acc, open_interval=False))
-        set_(self, "eval_size", check_int("eval_size", self.eval_size, minimum=1))
-        set_(self, "jacobian_samples",
-             check_int("jacobian_samples", self.jacobian_samples, minimum=1))
-        set_(self, "dtype", check_choice("dtype", self.dtype, tuple(DTYPES)))
 
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: The metric columns of a result row, in order.
+METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunMetrics))
 
 
 @dataclass(frozen=True, eq=False)
 class TrainData:
     """A dataset ready for training: features standardized on the training split.
 
-    ``X_train`` and ``X_test`` have unit variance per feature (:meth:`Dataset.scaled`
-    with :math:`q_0 = 1`); a run with input variance :math:`q_0` multiplies them by
-    :math:`\\sqrt{q_0}`. Plain numpy arrays, so the object pickles cheaply (Ray).
+    The network multiplies them by :math:`\\sqrt{q_0}` (one scale per run). Plain numpy
+    arrays, so the object pickles cheaply (Ray).
     """
 
     name: str
@@ -158,11 +118,14 @@ class TrainData:
     num_classes: int
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> TrainData:
-        x_train, x_test, _ = dataset.scaled(1.0)
-        return cls(dataset.name, np.ascontiguousarray(x_train, np.float32), dataset.y_train,
-                   np.ascontiguousarray(x_test, np.float32), dataset.y_test,
-                   dataset.num_classes)
+    def from_dataset(cls, dataset: Dataset, scaling: str = "feature",
+                     std_floor: float = 0.0) -> TrainData:
+        scaler = dataset.fit_scaler(scaling, std_floor)
+        return cls(dataset.name,
+                   np.ascontiguousarray(scaler.transform(dataset.X_train), np.float32),
+                   dataset.y_train,
+                   np.ascontiguousarray(scaler.transform(dataset.X_test), np.float32),
+                   dataset.y_test, dataset.num_classes)
 
     @property
     def in_features(self) -> int:
@@ -190,6 +153,10 @@ def run_seeds(seed: int) -> tuple[int, int]:
 
     Derived with :class:`numpy.random.SeedSequence`, so runs with the same seed see the
     same minibatches whatever their initialization draws.
+
+    Examples:
+        >>> run_seeds(0) == run_seeds(0) != run_seeds(1)
+        True
     """
     init_ss, order_ss = np.random.SeedSequence(seed).spawn(2)
     return int(init_ss.generate_state(1)[0]), int(order_ss.generate_state(1)[0])
@@ -205,11 +172,13 @@ def _init_weights(spec: RunSpec, width: int) -> Tensor:
     return w
 
 
-class StackedMLP(nn.Module):
+class StackedMLP(RuleSizes, nn.Module):
     r"""``K`` interpretable MLPs of the same depth, width and activation, as one module.
 
     Layer ``l`` holds the transposed weights of all runs, ``(K, W_in, W_out)``, so the
-    forward pass is :math:`x^\ell = \phi(\mathrm{bmm}(x^{\ell-1}, W^{\ell\top}))`.
+    forward pass is :math:`x^\ell = \phi(\mathrm{bmm}(x^{\ell-1}, W^{\ell\top}) (+ b^\ell))`
+    from :math:`x^0` of the shared readout rule (:class:`~idmlp.core.ClassCoordinates`),
+    one :math:`\sqrt{q_0}` per run.
 
     When :math:`\phi(0) = 0` the stored width is rounded up to a multiple of 16 (CPU GEMM
     kernels are much faster on such sizes, e.g. 80 against 74) with dead coordinates:
@@ -221,47 +190,81 @@ class StackedMLP(nn.Module):
         specs: the runs (all with the same ``depth`` and ``activation``).
         in_features: ``N``.
         num_classes: ``C``.
-        logit_scale: the fixed logit scale :math:`s`.
+        settings: the model's fixed settings (``bias``, ``logit_scale``,
+            ``learn_logit_scale``) come from ``settings.model``.
     """
 
     def __init__(self, specs: Sequence[RunSpec], in_features: int, num_classes: int,
-                 logit_scale: float = 1.0) -> None:
+                 settings: TrainSettings | None = None) -> None:
         super().__init__()
         _check_group(specs)
-        self.in_features, self.num_classes = in_features, num_classes
-        self.logit_scale = float(logit_scale)
+        base = (settings or TrainSettings()).model
         self.act = Activation(specs[0].activation)
-        self.width = width = in_features + num_classes
+        width = in_features + num_classes
         dead = self.act(torch.zeros(1)).item() == 0.0
-        self.stored_width = -(-width // 16) * 16 if dead else width
-        pad = self.stored_width - width
+        self.rule = ClassCoordinates(in_features, num_classes,
+                                     width=-(-width // 16) * 16 if dead else width)
+        pad = self.rule.width - width
         weights = torch.stack([_init_weights(s, width) for s in specs], dim=1)  # (L, K, W, W)
         self.weights_t = nn.ParameterList(
-            nn.Parameter(F.pad(w.mT, (0, pad, 0, pad)).contiguous()) for w in weights
-        )
-        self.register_buffer("input_scale", torch.tensor([math.sqrt(s.q0) for s in specs]))
+            nn.Parameter(torch.nn.functional.pad(w.mT, (0, pad, 0, pad)).contiguous())
+            for w in weights)
+        k = len(specs)
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.zeros(k, 1, self.rule.width)) for _ in range(specs[0].depth)
+        ) if base.bias else None
+        self.log_logit_scale = nn.Parameter(torch.full((k, 1, 1), math.log(base.logit_scale)),
+                                            requires_grad=base.learn_logit_scale)
+        self.register_buffer("input_scale",
+                             torch.tensor([math.sqrt(s.q0) for s in specs])[:, None, None])
 
     @property
     def k(self) -> int:
         return self.input_scale.shape[0]
 
+    @property
+    def depth(self) -> int:
+        return len(self.weights_t)
+
     def weight_stack(self) -> Tensor:
         """All weights, ``(K, L, W, W)`` in the ``nn.Linear`` layout (a detached copy)."""
+        width = self.in_features + self.num_classes
         w = torch.stack([w.detach().mT for w in self.weights_t], dim=1)
-        return w[..., : self.width, : self.width].contiguous()
+        return w[..., :width, :width].contiguous()
 
-    def inputs(self, z: Tensor) -> Tensor:
-        r"""Scaled inputs :math:`\sqrt{q_0^k} z` padded with zeros, ``(K, B, stored_width)``."""
-        return F.pad(z * self.input_scale[:, None, None],
-                     (0, self.stored_width - self.in_features))
+    def bias_stack(self) -> Tensor | None:
+        """All biases, ``(K, L, W)`` (a detached copy), or ``None``."""
+        if self.biases is None:
+            return None
+        width = self.in_features + self.num_classes
+        return torch.stack([b.detach()[:, 0, :width] for b in self.biases], dim=1)
+
+    def states(self, z: Tensor) -> Iterator[Tensor]:
+        """The states :math:`x^1 .. x^L` of every run, each ``(K, B, W)``, for standardized
+        inputs ``z`` of shape ``(K, B, N)`` (or ``(B, N)``, shared by all runs)."""
+        h = self.rule.embed(z, self.input_scale)
+        if h.ndim == 2 or h.shape[0] != self.k:
+            h = h.expand(self.k, *h.shape[-2:])
+        for layer, w in enumerate(self.weights_t):
+            pre = torch.bmm(h, w) if self.biases is None else torch.baddbmm(
+                self.biases[layer], h, w)
+            h = self.act(pre)
+            yield h
 
     def forward(self, z: Tensor) -> Tensor:
-        """Class logits of the last layer, ``(K, B, C)``, for standardized inputs
-        ``z`` of shape ``(K, B, N)`` (or ``(1, B, N)``, shared by all runs)."""
-        h = self.inputs(z)
-        for w in self.weights_t:
-            h = self.act(torch.bmm(h, w))
-        return h[..., self.in_features: self.width] * self.logit_scale
+        """Class logits of the last layer, ``(K, B, C)``."""
+        for h in self.states(z):  # noqa: B007 (the last state is the output)
+            pass
+        return self.rule.logits(h, self.log_logit_scale.exp())
+
+    def layer_logits(self, z: Tensor) -> Tensor:
+        """Class logits of every layer, ``(K, B, L, C)``."""
+        blocks = [self.rule.class_block(h) for h in self.states(z)]
+        return torch.stack(blocks, dim=-2) * self.log_logit_scale.exp()[..., None]
+
+    def readout(self, z: Tensor) -> LayerReadout:
+        """Every layer's logits (no states: the sweep reads accuracies, not maps)."""
+        return LayerReadout(self.layer_logits(z))
 
 
 def _check_group(specs: Sequence[RunSpec]) -> None:
@@ -269,62 +272,6 @@ def _check_group(specs: Sequence[RunSpec]) -> None:
         raise ValueError("specs must hold at least one run")
     if len({(s.depth, s.activation) for s in specs}) != 1:
         raise ValueError("runs trained together must share depth and activation")
-
-
-def make_optimizer(settings: TrainSettings, params: Any, *,
-                   fused: bool | None = None) -> torch.optim.Optimizer:
-    """``torch.optim.Adam`` or ``torch.optim.SGD`` with the settings' learning rate.
-
-    ``fused=True`` asks for torch's single-kernel implementation (the same update; the
-    batched engine uses it on its few large stacked tensors), where this torch has one for
-    the parameters' device (CPU: torch >= 2.4); otherwise the default implementation."""
-    params = list(params)
-    kw = {"fused": True} if fused else {}
-    cls, args = ((torch.optim.Adam, {"lr": settings.lr}) if settings.optimizer == "adam" else
-                 (torch.optim.SGD, {"lr": settings.lr, "momentum": settings.momentum}))
-    try:
-        return cls(params, **args, **kw)
-    except (RuntimeError, TypeError, ValueError):
-        if not kw:
-            raise
-        return cls(params, **args)
-
-
-@torch.no_grad()
-def jacobian_eigenvalues(weights: Tensor, activation: str, x: Tensor) -> Tensor:
-    r"""Eigenvalues of :math:`J J^T` for ``K`` stacked square MLPs at ``M`` inputs each.
-
-    :math:`J = D^L W^L \cdots D^1 W^1`, :math:`D^\ell = \operatorname{diag}(\phi'(h^\ell))`,
-    built for all runs and inputs at once: ``J`` is kept as ``(K, W_out, M, W_in)`` so a
-    layer is one ``bmm`` of ``(K, W, W)`` by ``(K, W, M W)`` into a reused buffer. Runs
-    whose ``J`` is not finite get NaN.
-
-    Args:
-        weights: ``(K, L, W, W)`` in the ``nn.Linear`` layout.
-        activation: the activation name.
-        x: inputs, ``(K, M, W)``.
-
-    Returns:
-        ``(K, M, W)``: the squared singular values of each ``J``, descending.
-    """
-    fn = Activation(activation).fn
-    out = []
-    chunk = max(1, _JACOBIAN_ELEMENTS // (x.shape[1] * x.shape[2] ** 2))
-    for w_c, x_c in zip(weights.split(chunk), x.split(chunk), strict=True):
-        jac = stacked_mlp_jacobian(w_c, x_c, fn)
-        finite = jac.isfinite().flatten(1).all(1)
-        if not finite.all():
-            jac = torch.where(finite[:, None, None, None], jac, 0.0)
-        lam = torch.linalg.svdvals(jac) ** 2
-        out.append(torch.where(finite[:, None, None], lam, torch.nan))
-    return torch.cat(out)
-
-
-def _summarize(lam: Tensor) -> tuple[Tensor, Tensor]:
-    """Per run: the fraction of eigenvalues above ``ZERO_RTOL * max`` and their mean."""
-    lam = lam.flatten(1)
-    top = lam.amax(dim=1, keepdim=True)
-    return (lam > ZERO_RTOL * top).double().mean(dim=1), lam.mean(dim=1)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -345,80 +292,72 @@ def _theory(spec: RunSpec) -> tuple[float | None, float | None]:
     return theory_spectrum(spec.sigma, spec.q0, spec.depth, spec.activation)
 
 
-@torch.no_grad()
-def _evaluate(model: StackedMLP, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Accuracy and mean cross-entropy of every run on ``(z, y)``, each ``(K,)``.
-
-    Predictions from non-finite logits count as wrong."""
-    k, n = model.k, z.shape[0]
-    correct = torch.zeros(k, dtype=torch.float64, device=z.device)
-    loss = torch.zeros(k, dtype=torch.float64, device=z.device)
-    chunk = max(1, _EVAL_ELEMENTS // (k * (model.in_features + model.num_classes)))
-    for zb, yb in zip(z.split(chunk), y.split(chunk), strict=True):
-        logits = model(zb[None])
-        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(k), reduction="none")
-        loss += ce.view(k, -1).sum(dim=1)
-        ok = (logits.argmax(dim=-1) == yb) & logits.isfinite().all(dim=-1)
-        correct += ok.sum(dim=1)
-    return correct / n, loss / n
+def _layer_weights(settings: TrainSettings, depth: int, device: torch.device,
+                   dtype: torch.dtype) -> Tensor | None:
+    if settings.optim.layer_loss == "last":
+        return None
+    return torch.tensor(settings.optim.layer_weights(depth), device=device, dtype=dtype)
 
 
-def _row(diverged: bool, diverged_step: int | None, steps_to_target: int | None,
-         train: tuple[float, float], test: tuple[float, float], init: tuple[float, float],
-         theory: tuple[float | None, float | None]) -> dict[str, Any]:
-    return dict(zip(METRIC_COLUMNS, (
-        diverged, diverged_step, steps_to_target, train[0], train[1], test[0], test[1],
-        init[0], init[1], theory[0], theory[1],
-    ), strict=True))
+def _metrics(diverged_step: int | None, steps_to_target: int | None,
+             train: tuple[float, float], test: tuple[float, float],
+             init: tuple[float, float], spec: RunSpec) -> dict[str, Any]:
+    return dataclasses.asdict(RunMetrics(
+        diverged_step is not None, diverged_step, steps_to_target, train[0], train[1],
+        test[0], test[1], init[0], init[1], *_theory(spec)))
 
 
 def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettings, *,
                 device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
     """Train ``K`` runs of one depth and activation together; one metrics dict per run.
 
-    Each run's dict has the keys of :data:`METRIC_COLUMNS`: final train/test accuracy
-    and loss (at divergence for a diverged run), ``diverged`` and ``diverged_step``,
-    ``steps_to_target`` (``None`` if the training accuracy on the evaluation subset never
-    reached ``settings.target_acc``), the nonzero fraction and mean eigenvalue of
-    :math:`J J^T` of the ``W x W`` body at initialization (on the first
-    ``jacobian_samples`` training inputs, padded and scaled), and the theory's values for
-    identity initialization (``None`` for the random inits).
+    Each run's dict holds the fields of :class:`RunMetrics`.
 
     Args:
         specs: the runs; all must share ``depth`` and ``activation``.
         data: the standardized dataset.
-        settings: the training budget.
+        settings: the model's fixed settings, the optimization and the measurements.
         device: where to compute.
         progress: show a tqdm bar over the steps.
     """
     _check_group(specs)
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
-    n, k, bs = data.n_train, len(specs), settings.batch_size
+    n, k, bs = data.n_train, len(specs), settings.optim.batch_size
     if bs > n:
         raise ValueError(f"batch_size {bs} exceeds the {n} training samples")
-    model = StackedMLP(specs, data.in_features, data.num_classes, settings.logit_scale)
+    model = StackedMLP(specs, data.in_features, data.num_classes, settings)
     model.to(device=dev, dtype=dtype)
 
     scales = torch.tensor([math.sqrt(s.q0) for s in specs], dtype=torch.float64, device=dev)
-    x_jac = F.pad(z_tr[: settings.jacobian_samples].double() * scales[:, None, None],
-                  (0, data.num_classes))
-    lam = jacobian_eigenvalues(model.weight_stack().double(), specs[0].activation, x_jac)
-    init_nonzero, init_mean = (t.tolist() for t in _summarize(lam))
+    x_jac = ClassCoordinates(data.in_features, data.num_classes).embed(
+        z_tr[: settings.jacobian_samples].double(), scales[:, None, None])
+    biases = model.bias_stack()
+    lam = stacked_eigenvalues(model.weight_stack().double(), x_jac, specs[0].activation,
+                              None if biases is None else biases.double())
+    init_nonzero, init_mean = (t.tolist() for t in eigenvalue_summary(lam))
 
-    opt = make_optimizer(settings, model.parameters(), fused=True)
+    total = settings.optim.total_steps(n)
+    opt, sched = settings.optim.build(model.parameters(), steps_per_epoch=math.ceil(n / bs),
+                                      total_steps=total, fused=True)
+    weights = _layer_weights(settings, specs[0].depth, dev, dtype)
     gens = [torch.Generator().manual_seed(run_seeds(s.seed)[1]) for s in specs]
     active = torch.ones(k, dtype=torch.bool, device=dev)
     z_ev, y_ev = z_tr[: settings.eval_size], y_tr[: settings.eval_size]
     rows: list[dict | None] = [None] * k
     to_target: list[int | None] = [None] * k
+    chunk = max(1, _EVAL_ELEMENTS // (k * model.rule.width))
+
+    def score(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        m = evaluate(model, z, y, batch_size=chunk, confusion=False)
+        return m.accuracy[:, -1], m.loss[:, -1]
 
     def diverge(bad: Tensor, step: int) -> None:
-        tr, te = _evaluate(model, z_tr, y_tr), _evaluate(model, z_te, y_te)
+        tr, te = score(z_tr, y_tr), score(z_te, y_te)
         for i in bad.nonzero().flatten().tolist():
-            rows[i] = _row(True, step, to_target[i], (tr[0][i].item(), tr[1][i].item()),
-                           (te[0][i].item(), te[1][i].item()),
-                           (init_nonzero[i], init_mean[i]), _theory(specs[i]))
+            rows[i] = _metrics(step, to_target[i], (tr[0][i].item(), tr[1][i].item()),
+                               (te[0][i].item(), te[1][i].item()),
+                               (init_nonzero[i], init_mean[i]), specs[i])
         active.logical_and_(~bad)
 
     @torch.no_grad()
@@ -431,19 +370,19 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
                     v.masked_fill_(bad[:, None, None], 0.0)
 
     def check(step: int) -> None:
-        acc, loss = _evaluate(model, z_ev, y_ev)
-        bad = active & ~loss.isfinite()
+        acc, loss = score(z_ev, y_ev)
+        bad = active & ~loss.to(dev).isfinite()
         if bad.any():
             diverge(bad, step)
             freeze(bad)
-        hit = (active & (acc >= settings.target_acc)).tolist()
+        hit = (active.cpu() & (acc >= settings.target_acc)).tolist()
         for i in range(k):
             if hit[i] and to_target[i] is None:
                 to_target[i] = step
 
     check(0)
     perm, pos = None, n
-    for step in tqdm(range(1, settings.steps + 1), disable=not progress, leave=False,
+    for step in tqdm(range(1, total + 1), disable=not progress, leave=False,
                      unit="step", desc=f"L={specs[0].depth} {specs[0].activation} x{k}"):
         if not active.any():
             break
@@ -452,9 +391,9 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
             pos = 0
         idx = perm[:, pos:pos + bs]
         pos += bs
-        logits = model(z_tr[idx])
-        loss = F.cross_entropy(logits.flatten(0, 1), y_tr[idx].flatten(), reduction="none")
-        loss = loss.view(k, bs).mean(dim=1)
+        z, y = z_tr[idx], y_tr[idx]
+        logits = model(z) if weights is None else model.layer_logits(z)
+        loss = layer_cross_entropy(logits, y, weights, settings.optim.label_smoothing)
         bad = active & ~loss.isfinite()
         if bad.any():
             diverge(bad, step)
@@ -464,19 +403,21 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         loss[active].sum().backward()
         if not active.all():
             for p in model.parameters():
-                p.grad.masked_fill_(~active[:, None, None], 0.0)
+                if p.grad is not None:
+                    p.grad.masked_fill_(~active[:, None, None], 0.0)
         opt.step()
+        sched.step()
         if bad.any():  # after the step: this step's graph still needed the old weights
             freeze(bad)
-        if step % settings.eval_every == 0 or step == settings.steps:
+        if step % settings.eval_every == 0 or step == total:
             check(step)
 
     if active.any():
-        tr, te = _evaluate(model, z_tr, y_tr), _evaluate(model, z_te, y_te)
+        tr, te = score(z_tr, y_tr), score(z_te, y_te)
         for i in active.nonzero().flatten().tolist():
-            rows[i] = _row(False, None, to_target[i], (tr[0][i].item(), tr[1][i].item()),
-                           (te[0][i].item(), te[1][i].item()),
-                           (init_nonzero[i], init_mean[i]), _theory(specs[i]))
+            rows[i] = _metrics(None, to_target[i], (tr[0][i].item(), tr[1][i].item()),
+                               (te[0][i].item(), te[1][i].item()),
+                               (init_nonzero[i], init_mean[i]), specs[i])
     return rows  # type: ignore[return-value]
 
 
@@ -484,60 +425,57 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
               device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train one run with a plain loop: the reference implementation of :func:`train_batch`.
 
-    An :class:`idmlp.models.MLP` body of width ``N + C`` initialized by the run's scheme
-    from its own generator, padded inputs, the class block of the last layer as logits,
-    a ``torch.optim`` optimizer, and the Jacobian at initialization from
-    :func:`idmlp.jacobian.singular_values`. Returns the same dict as :func:`train_batch`.
+    The :class:`~idmlp.models.InterpretableMLP` of the run's model config, initialized from
+    the run's own generator, the optimizer of ``settings.optim`` (unfused), the Jacobian at
+    initialization from :func:`idmlp.jacobian.singular_values`, and the same loss. Returns
+    the same dict as :func:`train_batch`.
     """
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
-    n, bs, c, nf = data.n_train, settings.batch_size, data.num_classes, data.in_features
+    n, bs = data.n_train, settings.optim.batch_size
     init_seed, order_seed = run_seeds(spec.seed)
-    with torch.random.fork_rng(devices=[]):  # nn.Linear's own init draws from the global RNG
-        body = MLP(data.width, spec.depth, spec.sigma, spec.activation, init=spec.init,
-                   generator=torch.Generator().manual_seed(init_seed))
-    body.to(device=dev, dtype=dtype)
-    scale = math.sqrt(spec.q0)
+    config = spec.model_config(settings.model).for_data(data.in_features, data.num_classes)
+    model = InterpretableMLP.from_config(config, generator=torch.Generator().manual_seed(
+        init_seed)).to(device=dev, dtype=dtype)
+    weights = _layer_weights(settings, spec.depth, dev, dtype)
 
-    def logits_of(z: Tensor) -> Tensor:
-        return body(F.pad(z * scale, (0, c)))[:, nf:] * settings.logit_scale
+    def score(z: Tensor, y: Tensor) -> tuple[float, float]:
+        m = evaluate(model, z, y, confusion=False)
+        return m.accuracy[-1].item(), m.loss[-1].item()
 
-    @torch.no_grad()
-    def evaluate(z: Tensor, y: Tensor) -> tuple[float, float]:
-        logits = logits_of(z)
-        ok = (logits.argmax(dim=-1) == y) & logits.isfinite().all(dim=-1)
-        return ok.double().mean().item(), F.cross_entropy(logits, y).item()
+    x_jac = model.embed(z_tr[: settings.jacobian_samples].double())
+    lam = singular_values(model, x_jac, dtype=torch.float64, method="mlp") ** 2
+    init = tuple(t.item() for t in eigenvalue_summary(lam[None]))
 
-    x_jac = F.pad(z_tr[: settings.jacobian_samples].double() * scale, (0, c))
-    lam = singular_values(body, x_jac, dtype=torch.float64, method="mlp") ** 2
-    init = (float((lam > ZERO_RTOL * lam.max()).double().mean()), float(lam.mean()))
-
-    opt = make_optimizer(settings, body.parameters())
+    total = settings.optim.total_steps(n)
+    opt, sched = settings.optim.build(model.parameters(), steps_per_epoch=math.ceil(n / bs),
+                                      total_steps=total)
     gen = torch.Generator().manual_seed(order_seed)
     z_ev, y_ev = z_tr[: settings.eval_size], y_tr[: settings.eval_size]
-    acc, ev_loss = evaluate(z_ev, y_ev)
+    acc, ev_loss = score(z_ev, y_ev)
     diverged_step = None if math.isfinite(ev_loss) else 0
     to_target = 0 if diverged_step is None and acc >= settings.target_acc else None
     pos = n
-    for step in range(1, settings.steps + 1):
+    for step in range(1, total + 1):
         if diverged_step is not None:
             break
         if pos + bs > n:
             perm, pos = torch.randperm(n, generator=gen).to(dev), 0
         idx = perm[pos:pos + bs]
         pos += bs
-        loss = F.cross_entropy(logits_of(z_tr[idx]), y_tr[idx])
+        logits = model(z_tr[idx]) if weights is None else model.layer_logits(z_tr[idx])
+        loss = layer_cross_entropy(logits, y_tr[idx], weights, settings.optim.label_smoothing)
         if not torch.isfinite(loss):
             diverged_step = step
             break
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % settings.eval_every == 0 or step == settings.steps:
-            acc, ev_loss = evaluate(z_ev, y_ev)
+        sched.step()
+        if step % settings.eval_every == 0 or step == total:
+            acc, ev_loss = score(z_ev, y_ev)
             if not math.isfinite(ev_loss):
                 diverged_step = step
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
-    return _row(diverged_step is not None, diverged_step, to_target, evaluate(z_tr, y_tr),
-                evaluate(z_te, y_te), init, _theory(spec))
+    return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init, spec)

@@ -6,7 +6,7 @@ A sweep trains one network per point of the grid
     \text{depth} \times \text{activation} \times \text{init} \times \sigma \times q_0
     \times \text{seed},
 
-each for the same budget (:class:`~idmlp.sweep.engine.TrainSettings`). A numeric axis is
+each for the same budget (:class:`TrainSettings`). A numeric axis is
 written as
 
 - ``START:STOP:NUM``: ``NUM`` evenly spaced values, :func:`numpy.linspace`;
@@ -21,20 +21,44 @@ read back exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import numpy as np
+from .._validation import check_choice, check_int, check_probability
+from ..config import (
+    ACTIVATIONS,
+    INIT_SCHEMES,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    _help,
+    from_dict,
+)
 
-from .._validation import check_int, check_probability
-from ..activations import ACTIVATIONS
-from ..init import INIT_SCHEMES
-from .engine import TrainSettings
+__all__ = [
+    "AXES",
+    "BACKENDS",
+    "CONFIG_FILE",
+    "DTYPES",
+    "RESULTS_FILE",
+    "RunSpec",
+    "SweepConfig",
+    "TrainSettings",
+    "parse_choices",
+    "parse_floats",
+    "parse_ints",
+]
 
-__all__ = ["RunSpec", "SweepConfig", "parse_choices", "parse_floats", "parse_ints"]
+#: Floating-point types a sweep can train in.
+DTYPES: tuple[str, ...] = ("float32", "float64")
+#: Where the batches of a sweep run (:func:`idmlp.sweep.run`).
+BACKENDS: tuple[str, ...] = ("inprocess", "ray")
+#: The files of a sweep folder.
+RESULTS_FILE, CONFIG_FILE = "results.csv", "sweep.json"
 
 _SPEC_HELP = "expected START:STOP:NUM, START:STOP:NUM:log or a comma list such as 0.9,1,1.1"
 
@@ -59,7 +83,7 @@ def _no_duplicates(name: str, values: Sequence[Any]) -> None:
 
 
 def parse_floats(spec: str | float | Iterable[float], name: str = "value",
-                 *, positive: bool = True) -> tuple[float, ...]:
+                 *, positive: bool = True, max_values: int | None = None) -> tuple[float, ...]:
     """Expand a numeric grid spec (see the module docstring) into a tuple of floats.
 
     Args:
@@ -67,6 +91,7 @@ def parse_floats(spec: str | float | Iterable[float], name: str = "value",
             iterable of numbers.
         name: the option name used in error messages (e.g. ``"--sigma"``).
         positive: require every value to be > 0.
+        max_values: refuse (before expanding it) a spec with more values than this.
 
     Raises:
         ValueError: one line naming ``name``, if the spec does not parse, is empty,
@@ -79,7 +104,7 @@ def parse_floats(spec: str | float | Iterable[float], name: str = "value",
         (0.01, 0.1, 1.0)
     """
     if isinstance(spec, str):
-        values = _parse_float_text(spec.strip(), name)
+        values = _parse_float_text(spec.strip(), name, max_values)
     elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
         values = [_number(name, str(spec), str(spec))]
     else:
@@ -98,7 +123,13 @@ def parse_floats(spec: str | float | Iterable[float], name: str = "value",
     return tuple(values)
 
 
-def _parse_float_text(spec: str, name: str) -> list[float]:
+def _too_many(name: str, num: int, max_values: int | None) -> None:
+    if max_values is not None and num > max_values:
+        raise ValueError(f"{name}: the grid has {num} values, more than the {max_values} runs "
+                         "allowed; shrink it or raise --max-configs")
+
+
+def _parse_float_text(spec: str, name: str, max_values: int | None = None) -> list[float]:
     if not spec:
         return []
     if ":" not in spec:
@@ -115,6 +146,9 @@ def _parse_float_text(spec: str, name: str) -> list[float]:
                          f"got {parts[2]!r}") from None
     if num < 1:
         raise ValueError(f"{name}: the grid {spec!r} is empty; NUM must be an integer >= 1")
+    _too_many(name, num, max_values)
+    import numpy as np
+
     if log:
         if start <= 0 or stop <= 0:
             raise ValueError(f"{name}: a log grid needs START and STOP > 0, got {spec!r}")
@@ -123,7 +157,7 @@ def _parse_float_text(spec: str, name: str) -> list[float]:
 
 
 def parse_ints(spec: str | int | Iterable[int], name: str = "value",
-               *, minimum: int = 1) -> tuple[int, ...]:
+               *, minimum: int = 1, max_values: int | None = None) -> tuple[int, ...]:
     """Expand a comma list of integers (``"10,30"``; ``"0:3"`` = 0,1,2) into a tuple.
 
     Examples:
@@ -137,12 +171,14 @@ def parse_ints(spec: str | int | Iterable[int], name: str = "value",
         try:
             if ":" in text:
                 lo, hi = (int(p) for p in text.split(":"))
-                values = list(range(lo, hi))
             else:
                 values = [int(p) for p in text.split(",")] if text else []
         except ValueError:
             raise ValueError(f"{name}: cannot parse {spec!r}; expected a comma list of "
                              "integers such as 10,30 or a range START:STOP such as 0:3") from None
+        if ":" in text:
+            _too_many(name, hi - lo, max_values)
+            values = list(range(lo, hi))
     elif isinstance(spec, int) and not isinstance(spec, bool):
         values = [spec]
     else:
@@ -186,6 +222,133 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def model_config(self, base: ModelConfig) -> ModelConfig:
+        """``base`` with this run's depth, activation, init, sigma and q0."""
+        return dataclasses.replace(base, depth=self.depth, activation=self.activation,
+                                   init=self.init, sigma=self.sigma, q0=self.q0)
+
+
+#: The grid axes: fields of :class:`RunSpec` that a sweep varies (``seed`` is ``seeds``).
+AXES: tuple[str, ...] = ("depth", "activation", "init", "sigma", "q0", "seeds")
+
+
+def _sweep_model() -> ModelConfig:
+    return ModelConfig(logit_scale=1.0)
+
+
+def _sweep_optim() -> OptimConfig:
+    return OptimConfig(lr=1e-3, momentum=0.0, schedule="constant", label_smoothing=0.0,
+                       batch_size=64, steps=300)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What every run of a sweep shares: the model's fixed settings, the optimization and
+    the measurements.
+
+    Args:
+        model: the :class:`~idmlp.config.ModelConfig` whose ``depth``, ``activation``,
+            ``init``, ``sigma`` and ``q0`` each run replaces (default: logit scale 1).
+        optim: the :class:`~idmlp.config.OptimConfig` (default: Adam, lr 1e-3, batch 64,
+            300 steps, constant rate); its ``seed`` is unused (each run has its own).
+        eval_every: evaluate the training accuracy every this many steps (and at the end);
+            ``steps_to_target`` is the first such step where it reaches ``target_acc``.
+        target_acc: the accuracy target, in [0, 1].
+        eval_size: the periodic evaluation uses the first ``eval_size`` training samples
+            (the final metrics use all of them).
+        jacobian_samples: training inputs at which the Jacobian at initialization is taken.
+        dtype: ``float32`` or ``float64``.
+
+    Examples:
+        >>> TrainSettings.make(steps=50, lr=1e-2, eval_every=5).optim.steps
+        50
+    """
+
+    model: ModelConfig = field(default_factory=_sweep_model)
+    optim: OptimConfig = field(default_factory=_sweep_optim)
+    eval_every: int = field(default=10, metadata=_help(
+        "evaluate the training accuracy every this many steps"))
+    target_acc: float = field(default=0.9, metadata=_help(
+        "training accuracy whose first evaluated step is steps_to_target"))
+    eval_size: int = field(default=512, metadata=_help(
+        "training samples of the periodic evaluation"))
+    jacobian_samples: int = field(default=32, metadata=_help(
+        "training inputs at which the Jacobian at initialization is taken"))
+    dtype: str = field(default="float32", metadata=_help(f"{', '.join(DTYPES)}"))
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.model, dict):
+            set_(self, "model", from_dict(ModelConfig, self.model))
+        if isinstance(self.optim, dict):
+            set_(self, "optim", from_dict(OptimConfig, self.optim))
+        if not isinstance(self.model, ModelConfig) or not isinstance(self.optim, OptimConfig):
+            raise ValueError("model and optim must be idmlp.config ModelConfig and OptimConfig")
+        set_(self, "eval_every", check_int("eval_every", self.eval_every, minimum=1))
+        set_(self, "target_acc",
+             check_probability("target_acc", self.target_acc, open_interval=False))
+        set_(self, "eval_size", check_int("eval_size", self.eval_size, minimum=1))
+        set_(self, "jacobian_samples",
+             check_int("jacobian_samples", self.jacobian_samples, minimum=1))
+        set_(self, "dtype", check_choice("dtype", self.dtype, DTYPES))
+
+    @classmethod
+    def make(cls, **options: Any) -> TrainSettings:
+        """Settings from flat field names of any part (``steps=``, ``lr=``,
+        ``logit_scale=``, ``eval_every=``, ...), the rest default."""
+        return cls().replace(**options)
+
+    def replace(self, **options: Any) -> TrainSettings:
+        """A copy with flat field names of any part replaced."""
+        parts: dict[str, dict[str, Any]] = {"model": {}, "optim": {}}
+        own = {}
+        for key, value in options.items():
+            if key in _names(TrainSettings) - {"model", "optim"}:
+                own[key] = value
+            elif key in _names(ModelConfig) and key not in AXES:
+                parts["model"][key] = value
+            elif key in _names(OptimConfig):
+                parts["optim"][key] = value
+            else:
+                raise ValueError(f"unknown sweep training setting {key!r}")
+        return dataclasses.replace(self, **own, **{
+            p: dataclasses.replace(getattr(self, p), **kw) for p, kw in parts.items() if kw})
+
+    @property
+    def torch_dtype(self) -> Any:
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    def columns(self) -> dict[str, Any]:
+        """The settings as flat result columns (the model's per-run fields and the unused
+        optimizer seed left out)."""
+        model = {k: v for k, v in dataclasses.asdict(self.model).items()
+                 if k in MODEL_COLUMNS}
+        optim = {k: v for k, v in dataclasses.asdict(self.optim).items() if k in OPTIM_COLUMNS}
+        own = {k: getattr(self, k) for k in OWN_COLUMNS}
+        return {**model, **optim, **own}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model"]["image_shape"] = None
+        return d
+
+
+def _names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+#: Result columns of the fixed model settings (the grid axes have their own).
+MODEL_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(ModelConfig)
+    if f.metadata.get("cli") and f.name not in (*RunSpec.__dataclass_fields__, "arch"))
+#: Result columns of the optimization (the per-run seed has its own).
+OPTIM_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OptimConfig) if f.name != "seed")
+#: Result columns of the measurement settings.
+OWN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings)
+                                     if f.name not in ("model", "optim"))
+
 
 @dataclass(frozen=True)
 class SweepConfig:
@@ -195,21 +358,25 @@ class SweepConfig:
     they are stored as tuples of values.
 
     Args:
-        dataset: a name for :func:`idmlp.data.load_dataset` (default ``digits``).
+        data: the :class:`~idmlp.config.DataConfig` (default: scikit-learn's digits).
         sigma: the identity scale (for the random inits: their gain) grid.
         q0: the input-variance grid; inputs are standardized on the training split and
-            multiplied by :math:`\\sqrt{q_0}`.
+            the network multiplies them by :math:`\\sqrt{q_0}`.
         depth: depths :math:`L`.
-        init: initializations, from :data:`idmlp.init.INIT_SCHEMES`.
-        activation: activations, from :data:`idmlp.activations.ACTIVATIONS`.
+        init: initializations, from :data:`idmlp.config.INIT_SCHEMES`.
+        activation: activations, from :data:`idmlp.config.ACTIVATIONS`.
         seeds: one run per seed (its own initialization and its own minibatch order).
-        train: the training budget shared by every run.
-        data_dir, test_size, data_seed: passed to :func:`idmlp.data.load_dataset`.
-        max_configs: refuse grids with more runs than this.
+        train: the :class:`TrainSettings` shared by every run.
+        max_configs: refuse grids with more runs than this (checked before any axis is
+            expanded).
         batch_configs: at most this many runs train together in one batched computation.
+
+    Examples:
+        >>> SweepConfig(sigma="0.9,1.1", q0="1e-2:1:3:log", depth="3,5").n_runs
+        12
     """
 
-    dataset: str = "digits"
+    data: DataConfig = field(default_factory=lambda: DataConfig(dataset="digits"))
     sigma: tuple[float, ...] = (1.0,)
     q0: tuple[float, ...] = (0.1,)
     depth: tuple[int, ...] = (10,)
@@ -217,37 +384,30 @@ class SweepConfig:
     activation: tuple[str, ...] = ("hardtanh",)
     seeds: tuple[int, ...] = (0,)
     train: TrainSettings = field(default_factory=TrainSettings)
-    data_dir: str | None = None
-    test_size: float = 0.2
-    data_seed: int = 0
     max_configs: int = 1000
     batch_configs: int = 64
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a dataset name, got {self.dataset!r}")
-        set_(self, "sigma", parse_floats(self.sigma, "sigma"))
-        set_(self, "q0", parse_floats(self.q0, "q0"))
-        set_(self, "depth", parse_ints(self.depth, "depth", minimum=1))
+        if isinstance(self.data, dict):
+            set_(self, "data", from_dict(DataConfig, self.data))
+        if not isinstance(self.data, DataConfig):
+            raise ValueError(f"data must be a DataConfig, got {type(self.data).__name__}")
+        set_(self, "max_configs", check_int("max_configs", self.max_configs, minimum=1))
+        set_(self, "batch_configs", check_int("batch_configs", self.batch_configs, minimum=1))
+        top = self.max_configs
+        set_(self, "sigma", parse_floats(self.sigma, "sigma", max_values=top))
+        set_(self, "q0", parse_floats(self.q0, "q0", max_values=top))
+        set_(self, "depth", parse_ints(self.depth, "depth", minimum=1, max_values=top))
         set_(self, "init", parse_choices(self.init, "init", INIT_SCHEMES))
         set_(self, "activation", parse_choices(self.activation, "activation", ACTIVATIONS))
-        set_(self, "seeds", parse_ints(self.seeds, "seeds", minimum=0))
+        set_(self, "seeds", parse_ints(self.seeds, "seeds", minimum=0, max_values=top))
         if isinstance(self.train, dict):
             set_(self, "train", TrainSettings(**self.train))
         if not isinstance(self.train, TrainSettings):
             raise ValueError(f"train must be a TrainSettings, got {type(self.train).__name__}")
-        if self.data_dir is not None:
-            set_(self, "data_dir", str(self.data_dir))
-        set_(self, "test_size", check_probability("test_size", self.test_size))
-        set_(self, "data_seed", check_int("data_seed", self.data_seed, minimum=0))
-        set_(self, "max_configs", check_int("max_configs", self.max_configs, minimum=1))
-        set_(self, "batch_configs", check_int("batch_configs", self.batch_configs, minimum=1))
         if self.n_runs > self.max_configs:
-            axes = " x ".join(
-                f"{len(getattr(self, f))} {f}"
-                for f in ("depth", "activation", "init", "sigma", "q0", "seeds")
-            )
+            axes = " x ".join(f"{len(getattr(self, f))} {f}" for f in AXES)
             raise ValueError(
                 f"the grid has {self.n_runs} runs ({axes}), more than max_configs="
                 f"{self.max_configs}; shrink the grid or raise --max-configs"
@@ -256,22 +416,17 @@ class SweepConfig:
     @property
     def n_runs(self) -> int:
         """Number of trained networks: the product of the axis lengths."""
-        return math.prod(len(getattr(self, f)) for f in
-                         ("depth", "activation", "init", "sigma", "q0", "seeds"))
+        return math.prod(len(getattr(self, f)) for f in AXES)
 
     def runs(self) -> list[RunSpec]:
         """Every grid point, in a fixed order (depth, activation, init, sigma, q0, seed)."""
-        return [
-            RunSpec(d, a, i, s, q, seed)
-            for d, a, i, s, q, seed in itertools.product(
-                self.depth, self.activation, self.init, self.sigma, self.q0, self.seeds
-            )
-        ]
+        return [RunSpec(*point) for point in itertools.product(*(getattr(self, f) for f in AXES))]
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("sigma", "q0", "depth", "init", "activation", "seeds"):
+        for key in AXES:
             d[key] = list(d[key])
+        d["data"] = dataclasses.asdict(self.data)
         d["train"] = self.train.to_dict()
         return d
 
@@ -285,6 +440,7 @@ class SweepConfig:
 
     def data_key(self) -> dict[str, Any]:
         """The fields that must match for results to be comparable (and resumable)."""
-        return {"dataset": self.dataset, "test_size": self.test_size,
-                "data_seed": self.data_seed, "train": self.train.to_dict()}
-
+        data = dataclasses.asdict(self.data)
+        for env in ("data_dir", "download"):
+            data.pop(env)
+        return {"data": data, "train": self.train.to_dict()}

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from .engine import TrainData, TrainSettings
-from .grid import RunSpec
+from .engine import TrainData
+from .grid import RunSpec, TrainSettings
 
 __all__ = ["INSTALL_HINT", "RayBackend", "import_ray"]
 

@@ -33,9 +33,19 @@ from tqdm.auto import tqdm
 from .. import __version__
 from .._io import OutputExistsError, atomic_write_text, save_json
 from .._validation import check_choice, check_int
-from ..data import load_dataset
-from .engine import METRIC_COLUMNS, TrainData, TrainSettings, train_batch
-from .grid import RunSpec, SweepConfig
+from ..config import ModelConfig, OptimConfig, field_types
+from .engine import METRIC_COLUMNS, RunMetrics, TrainData, train_batch
+from .grid import (
+    BACKENDS,
+    CONFIG_FILE,
+    MODEL_COLUMNS,
+    OPTIM_COLUMNS,
+    OWN_COLUMNS,
+    RESULTS_FILE,
+    RunSpec,
+    SweepConfig,
+    TrainSettings,
+)
 
 __all__ = [
     "BACKENDS",
@@ -46,26 +56,27 @@ __all__ = [
     "read_results",
     "results_path",
     "run",
+    "write_results",
 ]
 
-RESULTS_FILE = "results.csv"
-CONFIG_FILE = "sweep.json"
-BACKENDS: tuple[str, ...] = ("inprocess", "ray")
 
+#: The configuration columns of ``results.csv``: the data's sizes, the run's grid point,
+#: then every shared setting (all derived from the config dataclasses).
 CONFIG_COLUMNS: tuple[str, ...] = (
-    "dataset", "width", "num_classes", "depth", "activation", "init", "sigma", "q0", "seed",
-    "steps", "batch_size", "lr", "optimizer", "momentum", "logit_scale", "eval_every",
-    "target_acc", "dtype",
+    "dataset", "width", "num_classes", *RunSpec.__dataclass_fields__, *MODEL_COLUMNS,
+    *OPTIM_COLUMNS, *OWN_COLUMNS,
 )
 #: The columns of ``results.csv``, in order.
 COLUMNS: tuple[str, ...] = CONFIG_COLUMNS + ("status", "error") + METRIC_COLUMNS
 
-_INT = {"width", "num_classes", "depth", "seed", "steps", "batch_size", "eval_every",
-        "diverged_step", "steps_to_target"}
-_FLOAT = {"sigma", "q0", "lr", "momentum", "logit_scale", "target_acc", "train_acc",
-          "train_loss", "test_acc", "test_loss", "init_nonzero_frac", "init_mean_eig",
-          "theory_nonzero_frac", "theory_mean_eig"}
-_BOOL = {"diverged"}
+#: Each column's type, from the dataclass fields it comes from.
+_TYPES: dict[str, type] = {
+    "dataset": str, "width": int, "num_classes": int, "status": str, "error": str,
+    **{k: v for k, v in field_types(ModelConfig).items() if k in MODEL_COLUMNS},
+    **{k: v for k, v in field_types(OptimConfig).items() if k in OPTIM_COLUMNS},
+    **{k: v for k, v in field_types(TrainSettings).items() if k in OWN_COLUMNS},
+    **field_types(RunSpec), **field_types(RunMetrics),
+}
 
 TrainFn = Callable[..., list[dict]]
 Outcome = tuple[list[RunSpec], "list[dict] | BaseException"]
@@ -85,11 +96,12 @@ def _format(value: Any) -> str:
 
 
 def _parse(column: str, text: str) -> Any:
-    if column in _FLOAT:
+    kind = _TYPES[column]
+    if kind is float:
         return float(text) if text else math.nan
-    if column in _INT:
+    if kind is int:
         return int(text) if text else None
-    if column in _BOOL:
+    if kind is bool:
         if text not in ("true", "false", ""):
             raise ValueError(f"expected true or false, got {text!r}")
         return None if not text else text == "true"
@@ -102,6 +114,12 @@ def _csv_lines(rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow([_format(row.get(c)) for c in COLUMNS])
     return buf.getvalue()
+
+
+def write_results(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write ``rows`` (dicts keyed by :data:`COLUMNS`) as a complete results file,
+    atomically: the header, then one line per row."""
+    return atomic_write_text(path, ",".join(COLUMNS) + "\n" + _csv_lines(rows))
 
 
 def _append(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -179,11 +197,10 @@ def plan_batches(runs: Sequence[RunSpec], batch_configs: int) -> list[list[RunSp
     return batches
 
 
-def _one_line(err: BaseException) -> str:
+def _error_text(err: BaseException) -> str:
     cause = getattr(err, "cause", None)  # a RayTaskError wraps the task's own exception
-    err = cause if isinstance(cause, BaseException) else err
-    text = " ".join(f"{type(err).__name__}: {err}".split())
-    return text[:300]
+    inner = cause if isinstance(cause, BaseException) else err
+    return " ".join(f"{type(inner).__name__}: {inner}".split())[:300]
 
 
 class InProcessBackend:
@@ -224,15 +241,15 @@ def _build_config(config: SweepConfig | None, overrides: dict[str, Any]) -> Swee
     config = config if config is not None else SweepConfig()
     if not isinstance(config, SweepConfig):
         raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
-    train_fields = {f.name for f in dataclasses.fields(TrainSettings)}
     sweep_fields = {f.name for f in dataclasses.fields(SweepConfig)}
-    unknown = sorted(set(overrides) - train_fields - sweep_fields)
-    if unknown:
-        raise ValueError(f"unknown sweep option(s): {', '.join(unknown)}")
-    train = {k: v for k, v in overrides.items() if k in train_fields}
+    data_fields = {f.name for f in dataclasses.fields(type(config.data))}
     rest = {k: v for k, v in overrides.items() if k in sweep_fields}
+    data = {k: v for k, v in overrides.items() if k in data_fields and k not in sweep_fields}
+    train = {k: v for k, v in overrides.items() if k not in sweep_fields | data_fields}
+    if data:
+        rest["data"] = dataclasses.replace(rest.get("data", config.data), **data)
     if train:
-        rest["train"] = dataclasses.replace(rest.get("train", config.train), **train)
+        rest["train"] = rest.get("train", config.train).replace(**train)
     return dataclasses.replace(config, **rest) if rest else config
 
 
@@ -278,20 +295,15 @@ def _prepare_output(out: Path, config: SweepConfig, resume: bool,
 
 
 def _config_columns(spec: RunSpec, config: SweepConfig, data: TrainData) -> dict[str, Any]:
-    t = config.train
-    return {
-        "dataset": config.dataset, "width": data.width, "num_classes": data.num_classes,
-        **spec.to_dict(), "steps": t.steps, "batch_size": t.batch_size, "lr": t.lr,
-        "optimizer": t.optimizer, "momentum": t.momentum, "logit_scale": t.logit_scale,
-        "eval_every": t.eval_every, "target_acc": t.target_acc, "dtype": t.dtype,
-    }
+    return {"dataset": config.data.dataset, "width": data.width,
+            "num_classes": data.num_classes, **spec.to_dict(), **config.train.columns()}
 
 
 def _rows(batch: list[RunSpec], result: list[dict] | BaseException, config: SweepConfig,
           data: TrainData) -> list[dict[str, Any]]:
     """The result rows of a batch, typed exactly as :func:`read_results` reads them back."""
     if isinstance(result, BaseException):
-        status = {"status": "failed", "error": _one_line(result)}
+        status = {"status": "failed", "error": _error_text(result)}
         rows = [{**_config_columns(s, config, data), **status} for s in batch]
     else:
         rows = [{**_config_columns(s, config, data), "status": "ok", "error": "", **m}
@@ -320,7 +332,8 @@ def run(
 
     Args:
         config: the sweep (default :class:`SweepConfig()`); ``options`` override its
-            fields or those of its :class:`TrainSettings`, e.g.
+            fields, those of its :class:`~idmlp.config.DataConfig` (``dataset=...``) or of
+            its :class:`TrainSettings` (``steps=...``, ``lr=...``), e.g.
             ``run(sigma="0.8:1.2:9", q0="1e-3:10:9:log", depth=[10, 30], steps=300)``.
         out: the sweep folder (``sweep.json`` and ``results.csv``); ``None`` keeps the
             results in memory only.
@@ -343,7 +356,9 @@ def run(
 
     Examples:
         >>> rows = run(sigma="0.9,1.1", q0="0.01,1", depth=[5], steps=50,
-        ...            progress=False)  # doctest: +SKIP
+        ...            progress=False)
+        >>> [(r["sigma"], r["q0"], r["status"]) for r in rows]
+        [(0.9, 0.01, 'ok'), (0.9, 1.0, 'ok'), (1.1, 0.01, 'ok'), (1.1, 1.0, 'ok')]
     """
     config = _build_config(config, options)
     check_choice("backend", backend, BACKENDS)
@@ -356,13 +371,11 @@ def run(
         from .ray_backend import import_ray
 
         import_ray()  # one clear line if Ray is missing, before any work
-    data = TrainData.from_dataset(load_dataset(
-        config.dataset, data_dir=config.data_dir, test_size=config.test_size,
-        seed=config.data_seed,
-    ))
-    if config.train.batch_size > data.n_train:
-        raise ValueError(f"batch_size {config.train.batch_size} exceeds the {data.n_train} "
-                         f"training samples of {config.dataset}")
+    data = TrainData.from_dataset(config.data.load(), config.data.scaling,
+                                  config.data.std_floor)
+    if config.train.optim.batch_size > data.n_train:
+        raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "
+                         f"{data.n_train} training samples of {config.data.dataset}")
     out = Path(out) if out is not None else None
     kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
     done = {_key(r): r for r in kept}
@@ -383,7 +396,7 @@ def run(
                 "backend": backend, "device": str(dev),
             })
             if overwrite or rewrite or not csv_path.exists():
-                atomic_write_text(csv_path, ",".join(COLUMNS) + "\n" + _csv_lines(kept))
+                write_results(csv_path, kept)
         new: dict[RunSpec, dict] = {}
         with tqdm(total=len(pending), unit="run", desc="sweep", disable=not progress) as bar:
             for batch, result in engine.map(batches, data, config.train, train_fn):

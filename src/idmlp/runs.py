@@ -1,0 +1,486 @@
+r"""Run folders: train the interpretable MLP of a :class:`RunConfig` into a folder, resume it,
+load it back.
+
+A run folder::
+
+    RUN/
+      config.json      the RunConfig (data, model, optim, device), the model's full
+                       ModelConfig, the scaler state, dataset facts, idmlp/torch versions
+      metrics.jsonl    one JSON line per epoch (see idmlp.train.fit_model)
+      checkpoint.pt    model, optimizer, scheduler, RNG states, epoch, metrics
+                       (rewritten atomically after every epoch)
+
+:func:`fit` loads the data (:meth:`DataConfig.load`), standardizes it with statistics of
+the training split, builds the network (:meth:`InterpretableMLP.from_config`), trains it
+with :class:`~idmlp.train.Trainer` and writes the folder; :func:`load_run` reads it back as
+a :class:`TrainedRun`; ``fit(..., resume=True)`` continues an interrupted run and ends
+with exactly the weights of an uninterrupted one. Run folders of idmlp 0.1 (a flat
+``train`` config and the input variance inside the scaler) load too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import pickle
+import platform
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import __version__
+from ._io import (
+    append_jsonl,
+    atomic_output_dir,
+    atomic_write_text,
+    check_output_dir,
+    save_json,
+    torch_save_atomic,
+)
+from ._validation import check_choice, check_int
+from .config import DEVICES, DataConfig, ModelConfig, OptimConfig, from_dict
+from .data import Dataset, InputScaler
+from .models import InterpretableMLP, build_model
+from .runtime import one_line, resolve_device
+from .train import Trainer, TrainingDiverged
+
+__all__ = [
+    "ENVIRONMENT_FIELDS",
+    "RunConfig",
+    "TrainedRun",
+    "fit",
+    "load_config",
+    "load_run",
+]
+
+CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "checkpoint.pt"
+_CHECKPOINT_FORMAT = "idmlp-checkpoint-v1"
+_RUN_FORMAT = "idmlp-run-v2"
+#: Where and how a run reads its data and computes; a resumed run may change these.
+ENVIRONMENT_FIELDS: tuple[str, ...] = ("data_dir", "download", "device")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a training run: data, model, optimization, device.
+
+    The defaults are the paper's main job on ``mnist5k`` (80/20 stratified split, 784
+    pixels, 10 classes, width 794): 20 hard-tanh layers with :math:`W^\\ell = I`, Adam
+    (lr 3e-4, cosine decay, batch 128, label smoothing 0.1) for 15 epochs.
+
+    Examples:
+        >>> cfg = RunConfig(data=DataConfig(dataset="digits"), optim=OptimConfig(epochs=2))
+        >>> cfg.replace(lr=1e-3).optim.lr
+        0.001
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig)):
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"{name} must be an idmlp.config.{cls.__name__}, got "
+                                 f"{type(getattr(self, name)).__name__}")
+        check_choice("device", self.device, DEVICES)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with fields of any part replaced by name (``lr=...``, ``depth=...``,
+        ``dataset=...``, ``device=...``), validated."""
+        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {}}
+        top = {}
+        for key, value in changes.items():
+            owner = next((p for p in parts if key in _field_names(type(getattr(self, p)))),
+                         None)
+            if owner is not None:
+                parts[owner][key] = value
+            elif key == "device":
+                top[key] = value
+            else:
+                raise ValueError(f"unknown run setting {key!r}")
+        return dataclasses.replace(self, **top, **{
+            p: dataclasses.replace(getattr(self, p), **kw) for p, kw in parts.items() if kw})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["model"]["image_shape"] is not None:
+            d["model"]["image_shape"] = list(d["model"]["image_shape"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error (missing ones default)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a RunConfig needs a dict, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"data", "model", "optim", "device"})
+        if unknown:
+            raise ValueError(f"unknown RunConfig field(s): {', '.join(unknown)}")
+        return cls(from_dict(DataConfig, d.get("data", {})),
+                   from_dict(ModelConfig, d.get("model", {})),
+                   from_dict(OptimConfig, d.get("optim", {})), d.get("device", "cpu"))
+
+    @classmethod
+    def from_legacy(cls, train: dict[str, Any]) -> RunConfig:
+        """The RunConfig of an idmlp 0.1 run (its flat ``train`` config)."""
+        if not isinstance(train, dict):
+            raise ValueError(f"a train config must be a dict, got {type(train).__name__}")
+        train = dict(train)
+        device = train.pop("device", "cpu")
+        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {}}
+        classes = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
+        for key, value in train.items():
+            owner = next((p for p, c in classes.items() if key in _field_names(c)), None)
+            if owner is None:
+                raise ValueError(f"unknown setting {key!r} in the 0.1 train config")
+            parts[owner][key] = value
+        return cls(**{p: classes[p](**kw) for p, kw in parts.items()}, device=device)
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+@dataclass
+class TrainedRun:
+    """A trained run: its folder, config, model (eval mode, weights loaded) and data.
+
+    Attributes:
+        path: the run folder.
+        config: the :class:`RunConfig` it was trained with.
+        model: the :class:`~idmlp.models.InterpretableMLP`, in eval mode.
+        dataset: the raw :class:`~idmlp.data.Dataset` (same splits as in training).
+        scaler: the :class:`~idmlp.data.InputScaler` fitted on the train split.
+        metrics: the per-epoch records (see :func:`idmlp.train.fit_model`).
+    """
+
+    path: Path
+    config: RunConfig
+    model: InterpretableMLP
+    dataset: Dataset
+    scaler: InputScaler
+    metrics: list[dict[str, Any]]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.metrics)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole budget is spent (else ``fit(resume=True)`` goes on)."""
+        n = len(self.dataset.y_train)
+        budget = math.ceil(self.config.optim.total_steps(n) / self.config.optim.steps_per_epoch(n))
+        return self.epochs_done >= budget
+
+    def tensors(self, split: str) -> tuple[Tensor, Tensor]:
+        """Standardized float32 inputs ``(n, N)`` and int64 labels of ``split`` (``train``,
+        ``val`` or ``test``), on the model's device."""
+        return _split_tensors(self.dataset, self.scaler, split, self.device)
+
+    def train_tensors(self) -> tuple[Tensor, Tensor]:
+        return self.tensors("train")
+
+    def test_tensors(self) -> tuple[Tensor, Tensor]:
+        return self.tensors("test")
+
+
+def _split_tensors(dataset: Dataset, scaler: InputScaler, split: str,
+                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    check_choice("split", split, ("train", "val", "test"))
+    if split == "val" and not dataset.has_validation:
+        raise ValueError(f"{dataset.name} has no validation split (val_size is 0)")
+    X, y = getattr(dataset, f"X_{split}"), getattr(dataset, f"y_{split}")
+    return (torch.as_tensor(scaler.transform(X), dtype=torch.float32, device=device),
+            torch.as_tensor(y, dtype=torch.int64, device=device))
+
+
+def _eval_sets(dataset: Dataset, scaler: InputScaler) -> dict[str, tuple[Tensor, Tensor]]:
+    splits = ("val", "test") if dataset.has_validation else ("test",)
+    return {s: _split_tensors(dataset, scaler, s) for s in splits}
+
+
+def _build(config: RunConfig, dataset: Dataset) -> InterpretableMLP:
+    return build_model(config.model.for_data(dataset.n_features, dataset.num_classes,
+                                             dataset.image_shape))
+
+
+def _trainer(config: RunConfig, model: InterpretableMLP, dataset: Dataset, scaler: InputScaler,
+             device: torch.device) -> Trainer:
+    X_train, y_train = _split_tensors(dataset, scaler, "train")
+    return Trainer(model, X_train, y_train, _eval_sets(dataset, scaler), optim=config.optim,
+                   device=device, hooks=[InterpretableMLP.layer_metrics])
+
+
+def _run_info(config: RunConfig, model: InterpretableMLP, dataset: Dataset,
+              scaler: InputScaler, device: torch.device) -> dict[str, Any]:
+    model_config = dataclasses.asdict(model.config)
+    model_config["image_shape"] = list(model_config["image_shape"])
+    return {
+        "format": _RUN_FORMAT,
+        "config": config.to_dict(),
+        "model": model_config,
+        "dataset": {
+            "name": dataset.name,
+            "n_train": len(dataset.y_train),
+            "n_val": 0 if dataset.y_val is None else len(dataset.y_val),
+            "n_test": len(dataset.y_test),
+            "n_features": dataset.n_features,
+            "num_classes": dataset.num_classes,
+            "image_shape": list(dataset.image_shape),
+            "class_names": list(dataset.class_names),
+        },
+        "device": str(device),
+        "versions": {"idmlp": __version__, "torch": torch.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "scaler": scaler.state_dict(),
+    }
+
+
+def _read_info(run: Path) -> dict[str, Any]:
+    path = run / CONFIG_FILE
+    if not run.is_dir() or not path.is_file() or not (run / CHECKPOINT_FILE).is_file():
+        raise ValueError(f"{run} is not an idmlp training run (needs {CONFIG_FILE} and "
+                         f"{CHECKPOINT_FILE}); give the folder that 'idmlp train' wrote")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {path}: {one_line(err)}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} is not an idmlp run config")
+    if info.get("format") == _RUN_FORMAT and {"config", "scaler"} <= info.keys():
+        return info
+    if {"train", "model", "scaler"} <= info.keys():  # idmlp 0.1
+        return info
+    raise ValueError(f"{path} is not an idmlp run config (written by another version or "
+                     "program); retrain with 'idmlp train'")
+
+
+def _stored(run: Path, info: dict[str, Any]) -> tuple[RunConfig, InputScaler]:
+    """The run's config and fitted scaler (0.1 runs: the scaler's q0 moves to the model)."""
+    try:
+        scaler = InputScaler.from_state_dict(info["scaler"])
+        if "config" in info:
+            return RunConfig.from_dict(info["config"]), scaler
+        config = RunConfig.from_legacy(info["train"])
+        q0 = info["scaler"].get("q0", config.model.q0)
+        return config.replace(q0=q0), scaler
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{run / CONFIG_FILE} has an invalid config: {one_line(err)}") from None
+
+
+def _read_checkpoint(run: Path, device: torch.device) -> dict[str, Any]:
+    path = run / CHECKPOINT_FILE
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError) as err:
+        raise ValueError(f"cannot read {path} (truncated or corrupt: {one_line(err)}); "
+                         "retrain, or restore the file from a copy") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an idmlp checkpoint (no '{_CHECKPOINT_FORMAT}' tag)")
+    if not isinstance(ckpt.get("model"), dict):
+        raise ValueError(f"{path} has no model weights; retrain, or restore the file from a copy")
+    return ckpt
+
+
+def _check_state(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
+    """Refuse a checkpoint of another architecture with one line naming the first mismatch."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        what = (f"missing {', '.join(missing[:3])}" if missing
+                else f"unexpected {', '.join(unexpected[:3])}")
+        raise ValueError(f"{path} holds another architecture than {CONFIG_FILE} describes "
+                         f"({what}); was it copied from another run?")
+    for key, value in own.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise ValueError(
+                f"{path} holds another architecture than {CONFIG_FILE} describes ({key} has "
+                f"shape {tuple(state[key].shape)}, expected {tuple(value.shape)}); was it "
+                "copied from another run?")
+
+
+def fit(
+    config: RunConfig | None,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> TrainedRun:
+    """Train the interpretable MLP of ``config`` and write the run folder ``out_dir``.
+
+    Everything is validated before any work starts. The folder is built under a temporary
+    name and renamed into place when the first epoch's checkpoint is written, so a run
+    that fails earlier leaves nothing; after that, ``checkpoint.pt`` and ``metrics.jsonl``
+    are rewritten/appended atomically after every epoch, so an interrupted or diverged run
+    keeps its last good epoch.
+
+    Args:
+        config: the run's :class:`RunConfig`. With ``resume`` it may be ``None`` (use the
+            stored one); otherwise it must equal the stored one except in
+            :data:`ENVIRONMENT_FIELDS` (``data_dir``, ``download``, ``device``).
+        out_dir: the run folder.
+        overwrite: replace an existing ``out_dir`` (refused otherwise).
+        resume: continue the run in ``out_dir`` from its checkpoint; the final weights are
+            exactly those of an uninterrupted run (same device).
+        progress: show a tqdm progress bar.
+        stop_after: train at most this many epochs in this call (the run stays resumable).
+
+    Returns:
+        The :class:`TrainedRun` (model in eval mode).
+
+    Raises:
+        ValueError: bad config, unknown dataset, existing folder, not a run, corrupt
+            checkpoint (one line each); :class:`~idmlp.train.TrainingDiverged` on NaN/inf.
+
+    Examples:
+        >>> cfg = RunConfig(DataConfig("digits"), ModelConfig(depth=3), OptimConfig(epochs=1))
+        >>> fit(cfg, tmp / "run", progress=False).epochs_done
+        1
+    """
+    if config is not None and not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
+    if stop_after is not None:
+        stop_after = check_int("stop_after", stop_after)
+    out = Path(out_dir)
+    if resume:
+        if overwrite:
+            raise ValueError("resume and overwrite exclude each other; resume continues the run")
+        return _resume(config, out, progress=progress, stop_after=stop_after)
+    if config is None:
+        raise ValueError("config is required unless resume=True")
+    device = resolve_device(config.device)
+    check_output_dir(out, overwrite)
+    dataset = config.data.load()
+    scaler = config.data.scaler(dataset)
+    model = _build(config, dataset)
+    trainer = _trainer(config, model, dataset, scaler, device)
+    info = _run_info(config, model, dataset, scaler, device)
+
+    with contextlib.ExitStack() as pending:
+        # Until the first checkpoint, the run lives in a temporary folder that any exception
+        # removes; the first checkpoint renames it into place (closing ``pending``).
+        run_dir = pending.enter_context(atomic_output_dir(out, overwrite))
+        save_json(run_dir / CONFIG_FILE, info)
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            nonlocal run_dir
+            _save_epoch(trainer, record, run_dir)
+            if run_dir != out:
+                pending.close()
+                run_dir = out
+
+        _run(trainer, out, progress=progress, stop_after=stop_after, on_epoch=on_epoch)
+    return _trained_run(out, config, trainer, dataset, scaler)
+
+
+def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
+    # Checkpoint first: it holds the full history, from which metrics.jsonl is rebuilt on
+    # resume, so a crash between the two writes loses nothing.
+    torch_save_atomic({"format": _CHECKPOINT_FORMAT, **trainer.state_dict()},
+                      run_dir / CHECKPOINT_FILE)
+    append_jsonl(run_dir / METRICS_FILE, record)
+
+
+def _run(trainer: Trainer, out: Path, *, progress: bool, stop_after: int | None,
+         on_epoch: Any) -> None:
+    try:
+        trainer.run(stop_after=stop_after, progress=progress, on_epoch=on_epoch)
+    except TrainingDiverged as err:
+        kept = (f"the last good checkpoint (epoch {trainer.history[-1]['epoch']}) is kept in "
+                f"{out}" if trainer.history else "nothing was written")
+        raise TrainingDiverged(f"{err}; {kept}") from None
+
+
+def load_config(run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` stored in the run folder ``run_dir`` (no weights, no data)."""
+    run = Path(run_dir)
+    return _stored(run, _read_info(run))[0]
+
+
+def _environment_only(config: RunConfig, stored: RunConfig) -> list[str]:
+    """Names of the settings in which ``config`` differs from ``stored``, environment
+    fields (which a resumed run may change) left out."""
+    a, b = config.to_dict(), stored.to_dict()
+    differ = [k for part in ("data", "model", "optim") for k in a[part]
+              if k not in ENVIRONMENT_FIELDS and a[part][k] != b[part][k]]
+    return differ
+
+
+def _resume(config: RunConfig | None, out: Path, *, progress: bool,
+            stop_after: int | None) -> TrainedRun:
+    info = _read_info(out)
+    stored, scaler = _stored(out, info)
+    if config is None:
+        config = stored
+    else:
+        differ = _environment_only(config, stored)
+        if differ:
+            raise ValueError(f"cannot resume {out} with a different config "
+                             f"({', '.join(differ)} differ); resume with the stored config")
+    device = resolve_device(config.device)
+    ckpt = _read_checkpoint(out, device)
+    dataset = config.data.load()
+    model = _build(config, dataset)
+    _check_state(model, ckpt["model"], out / CHECKPOINT_FILE)
+    trainer = _trainer(config, model, dataset, scaler, device)
+    try:
+        trainer.load_state_dict(ckpt)
+    except (KeyError, RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(f"cannot resume from {out / CHECKPOINT_FILE}: {one_line(err)}"
+                         ) from None
+    # metrics.jsonl may hold a line the checkpoint has not (or miss one): rebuild it.
+    atomic_write_text(out / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in trainer.history))
+    if config != stored or "config" not in info:  # environment fields, or a 0.1 run
+        info = _run_info(config, model, dataset, scaler, device)
+        save_json(out / CONFIG_FILE, info)
+    _run(trainer, out, progress=progress, stop_after=stop_after,
+         on_epoch=lambda record: _save_epoch(trainer, record, out))
+    return _trained_run(out, config, trainer, dataset, scaler)
+
+
+def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Dataset,
+                 scaler: InputScaler) -> TrainedRun:
+    model = trainer.model
+    assert isinstance(model, InterpretableMLP)
+    return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
+    """Load a run folder written by :func:`fit` (or ``idmlp train``).
+
+    The model is rebuilt from ``config.json``, gets the weights of ``checkpoint.pt`` (the
+    last completed epoch) and is put in eval mode on ``device``; the dataset is loaded
+    with the stored splits and the scaler restored from its saved statistics.
+
+    Raises:
+        ValueError: not a run folder, unreadable config, a truncated or corrupt checkpoint,
+            or a checkpoint of another architecture (one line each).
+    """
+    run = Path(run_dir)
+    torch_device = resolve_device(device)
+    config, scaler = _stored(run, _read_info(run))
+    ckpt = _read_checkpoint(run, torch_device)
+    dataset = config.data.load()
+    if dataset.n_features != scaler.n_features_in_:
+        raise ValueError(f"dataset {config.data.dataset} has {dataset.n_features} features but "
+                         f"the run was trained on {scaler.n_features_in_}")
+    model = _build(config, dataset)
+    _check_state(model, ckpt["model"], run / CHECKPOINT_FILE)
+    model.load_state_dict(ckpt["model"])
+    return TrainedRun(run, config, model.to(torch_device).eval(), dataset, scaler,
+                      list(ckpt.get("metrics", [])))

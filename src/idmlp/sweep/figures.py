@@ -1,0 +1,69 @@
+"""The figures of a sweep's results: read, measure what the theory panel needs, draw, save.
+
+:func:`plot_sweep` is what ``idmlp plot-sweep`` runs: the heat maps and the depth figure of
+:mod:`idmlp.plots.sweep` from the results file, and the Jacobian spectra at initialization
+of identity, orthogonal and Gaussian networks, measured with
+:func:`idmlp.jacobian.empirical_spectrum`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..jacobian import empirical_spectrum
+from ..plots.sweep import depth_figure, heatmap_figure, spectra_figure
+from ..theory import isometry_region
+from .runner import read_results
+
+__all__ = ["SPECTRA_INITS", "plot_sweep"]
+
+#: The initializations whose spectra the figure compares.
+SPECTRA_INITS: tuple[str, ...] = ("identity", "orthogonal", "xavier")
+
+
+def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc",
+               eps: float = 0.05, kappa: float = 2.0, spectra: dict[str, Any] | None = None,
+               formats: Sequence[str] = ("png", "pdf"), progress: bool = False) -> list[Path]:
+    """Write the three sweep figures into the existing folder ``out``.
+
+    Args:
+        results: a sweep folder or its ``results.csv``.
+        out: the folder to write into.
+        metric: ``test_acc`` or ``train_acc`` for the heat maps and the depth plot.
+        eps, kappa: the isometry region's tolerances.
+        spectra: ``width``, ``depth``, ``sigma``, ``q0``, ``samples``, ``seed`` of the
+            measured spectra; by default the sweep's width, its largest depth,
+            :math:`\\sigma = 1` and the recommended :math:`q_0`.
+        formats: file formats.
+        progress: a progress bar over the Jacobians.
+
+    Returns:
+        The written paths.
+    """
+    rows = read_results(results)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    if not ok:
+        raise ValueError("the results hold no finished runs to plot")
+    out = Path(out)
+    spec = {"width": ok[0]["width"], "depth": max(r["depth"] for r in ok), "sigma": 1.0,
+            "samples": 32, "seed": 0, **(spectra or {})}
+    spec.setdefault("q0", isometry_region(spec["depth"], eps, kappa).recommended()[1])
+    lams = {init: empirical_spectrum(spec["width"], spec["depth"], spec["sigma"], spec["q0"],
+                                     init=init, samples=spec["samples"], seed=spec["seed"],
+                                     progress=progress)
+            for init in SPECTRA_INITS}
+    figures = {
+        f"heatmap_{metric}": heatmap_figure(rows, metric=metric, eps=eps, kappa=kappa),
+        f"{metric}_vs_depth": depth_figure(rows, metric=metric, eps=eps, kappa=kappa),
+        "init_spectra": spectra_figure(lams, width=spec["width"], depth=spec["depth"],
+                                       sigma=spec["sigma"], q0=spec["q0"]),
+    }
+    written = []
+    for name, fig in figures.items():
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            fig.savefig(path, dpi=200)
+            written.append(path)
+    return written
