@@ -403,6 +403,15 @@ def test_evaluate_faithfulness_collects_every_method(study):
                                rtol=1e-6, atol=1e-7)
     drops = res.drops("contrib")
     np.testing.assert_allclose(drops[:, 1], want[:, 0] - want[:, 2], rtol=1e-5, atol=1e-6)
+    # paired ratio of means
+    same = res.compare("contrib", "contrib", "insertion_auc")
+    assert same == (1.0, 1.0, 1.0, 12)
+    r = res.compare("integrated_gradients", "random", "insertion_auc", layer=2)
+    ins = [res.per_image(m, "insertion_auc", 2) for m in ("integrated_gradients", "random")]
+    assert r.mean == pytest.approx(ins[0].mean() / ins[1].mean(), rel=1e-12)
+    assert r.low <= r.mean <= r.high
+    with pytest.raises(ValueError, match="metric must be one of"):
+        res.per_image("contrib", "drop")
 
 
 def test_result_exports(study, tmp_path):
