@@ -874,9 +874,9 @@ def evaluate_faithfulness(
     with torch.no_grad():
         probe = logits_fn(x[:1])
     depth = probe.shape[1] if probe.ndim == 3 else None
-    sel = () if layers is None else _check_layers(layers, depth or 0) if depth else None
-    if sel is None:
+    if layers is not None and depth is None:
         raise ValueError("layers= needs a logits_fn that returns per-layer logits (B, L, C)")
+    sel = () if layers is None else _check_layers(layers, depth)
 
     for name, m in maps.items():
         if isinstance(m, Tensor) and m.shape not in ((b, n), (b, depth, n)):
@@ -891,8 +891,8 @@ def evaluate_faithfulness(
         a = a.to(x.device)
         if a.ndim == 3:  # a per-layer map of every layer: its last layer at the output
             if a.shape[1] != depth:
-                raise ValueError(f"map {name!r} has {a.shape[1]} layers but logits_fn "
-                                 f"returns {depth}")
+                raise ValueError(f"map {name!r} has {a.shape[1]} layers but logits_fn returns "
+                                 + (f"{depth}" if depth else "no per-layer logits"))
             a_layers, a = a, a[:, -1]
         if a.shape != (b, n):
             raise ValueError(f"map {name!r} must have shape ({b}, {n}) or ({b}, L, {n}), got "
