@@ -1,0 +1,88 @@
+"""Time per explanation: Captum methods against the interpretable MLP's built-in map.
+
+On ``InterpretableMLP(784, 10, depth 20)`` (width 794, weights near the identity, float32)
+and a batch of ``B`` images (default 64), every method explains the true class of the
+last layer's logits, through the code path ``idmlp.faithfulness`` uses:
+
+* built-in: ``model.readout(x).contributions`` (``x^l - x^0`` for every layer at once,
+  one forward pass);
+* Captum through :func:`idmlp.attribution.captum_attribution`: Saliency, InputXGradient,
+  DeepLift (1 forward + 1 backward), IntegratedGradients and GradientShap (``--steps``
+  forward + backward each, default 32).
+
+Methods run interleaved (in alternating order), repeat after repeat, and are compared by
+their medians; the ratio to the built-in map's time is printed (the issue's goal for the
+default map: >= 10x less time than IntegratedGradients).
+
+Run: ``python benchmarks/bench_explain.py [--batch 64 --steps 32 --repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from idmlp.attribution import captum_attribution, method_passes
+from idmlp.models import InterpretableMLP
+
+N_IN, N_CLASSES, DEPTH = 784, 10, 20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=32, help="IG steps, GradientShap samples")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", "Setting forward, backward hooks", UserWarning)  # DeepLift
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(0)
+    model = InterpretableMLP(N_IN, N_CLASSES, DEPTH, logit_scale=8.0).eval()
+    with torch.no_grad():  # a "trained" network: the identity plus a small change
+        for layer in model.layers:
+            layer.weight.add_(0.01 * torch.randn(layer.weight.shape, generator=g))
+    x = torch.randn(args.batch, N_IN, generator=g)
+    y = torch.randint(0, N_CLASSES, (args.batch,), generator=g)
+    print(f"explanations of InterpretableMLP({N_IN}, {N_CLASSES}, depth {DEPTH}), width "
+          f"{N_IN + N_CLASSES}, batch {args.batch}, float32, {torch.get_num_threads()} threads")
+
+    def builtin() -> torch.Tensor:
+        with torch.no_grad():
+            return model.readout(x).contributions
+
+    runs: dict[str, Callable[[], object]] = {"x^l - x^0 (built-in)": builtin}
+    passes = {"x^l - x^0 (built-in)": (1, 0)}
+    for method in ("saliency", "input_x_gradient", "deeplift", "integrated_gradients",
+                   "gradient_shap"):
+        runs[method] = (lambda m=method: captum_attribution(m, model, x, y, steps=args.steps))
+        passes[method] = method_passes(method, args.steps)
+
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    order = list(runs)
+    for i in range(args.warmup + args.repeats):
+        for name in order if i % 2 else order[::-1]:  # alternate who goes first
+            t0 = time.perf_counter()
+            runs[name]()
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) / args.batch for k, v in times.items()}
+    base = med["x^l - x^0 (built-in)"]
+    print(f"{'method':24s} {'passes':>8s} {'ms/expl':>9s} {'x built-in':>10s}")
+    for name, sec in med.items():
+        f, b = passes[name]
+        print(f"{name:24s} {f'{f}F+{b}B':>8s} {sec * 1e3:9.3f} {sec / base:9.1f}x")
+    ig = med["integrated_gradients"]
+    print(f"IntegratedGradients ({args.steps} steps) / built-in map: {ig / base:.1f}x "
+          f"(goal >= 10x); medians of {args.repeats} repeats")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+r"""Figures of the faithfulness study (:mod:`idmlp.faithfulness`).
+
+Every function takes a :class:`~idmlp.faithfulness.FaithfulnessResult`, optionally saves
+a PNG (``path``, atomically, at :data:`idmlp.plots.DPI`) and returns the
+:class:`matplotlib.figure.Figure` (object-oriented API, no pyplot state). A method keeps
+its color in every figure (its position in the result). Bands and error bars are the
+result's bootstrap intervals over images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .._validation import check_choice
+from . import save_figure
+
+if TYPE_CHECKING:
+    from ..faithfulness import FaithfulnessResult
+
+__all__ = [
+    "plot_auc",
+    "plot_cost_vs_auc",
+    "plot_layer_auc",
+    "plot_perturbation_curves",
+    "save_faithfulness_figures",
+]
+
+_MODES = ("deletion", "insertion")
+_BETTER = {"deletion": "lower is better", "insertion": "higher is better"}
+
+
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _methods(result: FaithfulnessResult, methods: Sequence[str] | None) -> list[str]:
+    if methods is None:
+        return result.names
+    bad = [m for m in methods if m not in result.methods]
+    if bad or not methods:
+        raise ValueError(f"methods must be a non-empty list of {', '.join(result.names)}; "
+                         f"got {list(methods)!r}")
+    return list(methods)
+
+
+def _color(result: FaithfulnessResult, name: str) -> str:
+    return f"C{result.names.index(name) % 10}"
+
+
+def _where(result: FaithfulnessResult, layer: int | None) -> str:
+    if layer is None:
+        return "at the output" if result.depth is None else f"at the last layer ({result.depth})"
+    return f"at layer {layer}"
+
+
+def plot_perturbation_curves(
+    result: FaithfulnessResult,
+    path: str | Path | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    layer: int | None = None,
+) -> Figure:
+    """Deletion (left) and insertion (right) curves: mean over images with a pointwise band.
+
+    The x axis is the fraction ``k / N`` of pixels removed (deletion) or put back
+    (insertion); the y axis the score of the explained class (the result's ``score``).
+    """
+    names = _methods(result, methods)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    f = result.ks / result.n_features
+    for ax, mode in zip(axes, _MODES, strict=True):
+        for name in names:
+            band = result.band(name, mode, layer)
+            auc = float(result.auc(name, mode, layer).mean())
+            color = _color(result, name)
+            ax.plot(f, band.mean, color=color, label=f"{name} ({auc:.3f})")
+            ax.fill_between(f, band.low, band.high, color=color, alpha=0.18, linewidth=0)
+        ax.set_xlabel("fraction of pixels " + ("removed" if mode == "deletion" else "inserted"))
+        ax.set_title(f"{mode} (AUC in legend, {_BETTER[mode]})")
+        ax.set_xlim(f[0], f[-1])
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=7)
+    axes[0].set_ylabel(f"{result.score} of the explained class")
+    fig.suptitle(f"{result.n_images} images, {_where(result, layer)}; "
+                 f"bands: {round(100 * result.confidence)}% bootstrap over images")
+    return _finish(fig, path)
+
+
+def plot_auc(
+    result: FaithfulnessResult,
+    path: str | Path | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    layer: int | None = None,
+) -> Figure:
+    """Deletion and insertion AUC of every method, mean with its bootstrap interval."""
+    names = _methods(result, methods)
+    fig = Figure(figsize=(10, 0.45 * len(names) + 1.4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    pos = np.arange(len(names))[::-1]
+    for ax, mode in zip(axes, _MODES, strict=True):
+        for p, name in zip(pos, names, strict=True):
+            iv = result.interval(result.auc(name, mode, layer))
+            ax.errorbar(iv.mean, p, xerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o",
+                        color=_color(result, name), capsize=3)
+        ax.set_title(f"{mode} AUC ({_BETTER[mode]})")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(pos, names)
+    fig.suptitle(f"{result.n_images} images, {_where(result, layer)}, "
+                 f"{round(100 * result.confidence)}% bootstrap intervals")
+    return _finish(fig, path)
+
+
+def plot_cost_vs_auc(
+    result: FaithfulnessResult,
+    path: str | Path | None = None,
+    *,
+    mode: str = "insertion",
+    methods: Sequence[str] | None = None,
+) -> Figure:
+    """AUC against measured seconds per explanation (log scale), one point per method.
+
+    Methods given as precomputed maps (no measured time) are left out.
+    """
+    mode = check_choice("mode", mode, _MODES)
+    names = [n for n in _methods(result, methods)
+             if np.isfinite(result.methods[n].cost.seconds) and result.methods[n].cost.seconds > 0]
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for name in names:
+        iv = result.interval(result.auc(name, mode))
+        sec = result.methods[name].cost.seconds
+        ax.errorbar(sec, iv.mean, yerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o",
+                    color=_color(result, name), capsize=3)
+        ax.annotate(name, (sec, iv.mean), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    if names:
+        ax.set_xscale("log")
+    ax.set_xlabel("seconds per explanation (same run)")
+    ax.set_ylabel(f"{mode} AUC ({_BETTER[mode]})")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(f"cost against faithfulness, {_where(result, None)}")
+    return _finish(fig, path)
+
+
+def plot_layer_auc(
+    result: FaithfulnessResult,
+    path: str | Path | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+) -> Figure:
+    """Deletion and insertion AUC at every measured layer (layer-l map against layer l's
+    own logits), mean with a bootstrap band."""
+    if not result.layers:
+        raise ValueError("the result has no per-layer curves; evaluate with layers=[...]")
+    names = _methods(result, methods)
+    layers = np.asarray(result.layers)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, mode in zip(axes, _MODES, strict=True):
+        for name in names:
+            ivs = [result.interval(result.auc(name, mode, int(l))) for l in layers]
+            mean, low, high = (np.array([iv[i] for iv in ivs]) for i in range(3))
+            color = _color(result, name)
+            ax.plot(layers, mean, marker="o", markersize=3, color=color, label=name)
+            ax.fill_between(layers, low, high, color=color, alpha=0.18, linewidth=0)
+        ax.set_xlabel(r"layer $\ell$")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{mode} AUC ({_BETTER[mode]})")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=7)
+    fig.suptitle(f"per-layer faithfulness, {result.n_images} images")
+    return _finish(fig, path)
+
+
+def save_faithfulness_figures(result: FaithfulnessResult, out_dir: str | Path
+                              ) -> dict[str, Path]:
+    """Write every figure of ``result`` into ``out_dir`` (which must exist); name -> path.
+
+    ``faithfulness_curves.png``, ``faithfulness_auc.png``, ``faithfulness_cost.png`` and,
+    with per-layer curves, ``faithfulness_layers.png``.
+    """
+    out = Path(out_dir)
+    paths = {"curves": out / "faithfulness_curves.png", "auc": out / "faithfulness_auc.png",
+             "cost": out / "faithfulness_cost.png"}
+    plot_perturbation_curves(result, paths["curves"])
+    plot_auc(result, paths["auc"])
+    plot_cost_vs_auc(result, paths["cost"])
+    if result.layers:
+        paths["layers"] = out / "faithfulness_layers.png"
+        plot_layer_auc(result, paths["layers"])
+    return paths
