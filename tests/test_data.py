@@ -451,6 +451,18 @@ def test_npz_corrupt_member(tmp_path):
     _no_warnings_data_error(f"npz:{path}", "cannot read")
 
 
+def test_npz_with_object_array(tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, X=np.array([[1, "a"]] * 4, dtype=object), y=np.arange(4) % 2)
+    _no_warnings_data_error(f"npz:{path}", "holds Python objects: save numeric arrays")
+
+
+def test_npz_that_is_text(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("X,y\n1,0\n")
+    _no_warnings_data_error(f"npz:{path}", "truncated or not a .npz")
+
+
 @pytest.mark.parametrize("value", [1e39, -1e39, 1e300])
 def test_values_beyond_float32_refused_without_warning(tmp_path, value):
     X = np.ones((20, 3))

@@ -422,6 +422,26 @@ def test_atomic_output_dir_failure_leaves_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+def test_failed_replace_restores_the_previous_folder(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous run")
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(src).name.startswith(f".out.{os.getpid()}."):  # the new folder into place
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(_io.os, "replace", failing_replace)
+    with pytest.raises(EnvironmentFailure, match=f"^cannot write {out}: input/output error"):
+        with atomic_output_dir(out, overwrite=True) as tmp:
+            (tmp / "new.txt").write_text("new run")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (out / "keep.txt").read_text() == "previous run"
+
+
 def test_atomic_writes_round_trip_and_permissions(tmp_path):
     path = atomic_write_bytes(tmp_path / "a.bin", b"123")
     assert path.read_bytes() == b"123"

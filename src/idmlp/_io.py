@@ -632,10 +632,10 @@ def atomic_output_dir(out: str | Path, overwrite: bool = False) -> Iterator[Path
         try:
             tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_tmp_prefix(out.name),
                                         suffix=".tmp"))
-            os.chmod(tmp, 0o777 & ~_umask())
         except OSError as err:
             raise _failure(err, out, "create") from err
         try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
             yield tmp
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -649,7 +649,12 @@ def atomic_output_dir(out: str | Path, overwrite: bool = False) -> Iterator[Path
             if out.exists() or out.is_symlink():
                 old = out.with_name(f".{out.name}.old-{os.getpid()}")
                 os.replace(out, old)
-                os.replace(tmp, out)
+                try:
+                    os.replace(tmp, out)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.replace(old, out)  # keep the last good state
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, out)

@@ -774,10 +774,14 @@ def _load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
         if isinstance(exc, DataError):
             raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(
-            f"{name}: cannot read {path} as .npz ({reason}); the file is truncated or not "
-            "a .npz: save it again with np.savez(path, X=..., y=...)"
-        ) from None
+        if isinstance(exc, OSError) and exc.errno is not None:  # permissions, I/O error
+            hint = "check that the file is readable"
+        elif "Object arrays" in reason:
+            hint = "it holds Python objects: save numeric arrays with np.savez(path, X=..., y=...)"
+        else:
+            hint = ("the file is truncated or not a .npz: save it again with "
+                    "np.savez(path, X=..., y=...)")
+        raise DataError(f"{name}: cannot read {path} as .npz ({reason}); {hint}") from None
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise DataError(
