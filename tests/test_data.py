@@ -7,6 +7,8 @@ import hashlib
 import json
 import math
 import re
+import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -222,8 +224,10 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
 def test_download_success_with_verified_checksums(tmp_path, monkeypatch):
     payloads = {}
     for i, base in enumerate(IDX_NAMES):
-        shape = (6, 28, 28) if "images" in base else (6,)
-        arr = np.full(shape, i, dtype=np.uint8)
+        if "images" in base:
+            arr = np.full((6, 28, 28), i, dtype=np.uint8)
+        else:  # two classes, both in the training split
+            arr = (np.arange(6) % 2).astype(np.uint8)
         payloads[base + ".gz"] = gzip.compress(
             bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes() + arr.tobytes()
         )
@@ -372,7 +376,7 @@ def test_npz_flat_vectors_default_image_shape(tmp_path):
     [
         ({"X": np.array([[0.0, np.nan]] * 10), "y": np.arange(10) % 2}, "NaN"),
         ({"X": np.array([[0.0, np.inf]] * 10), "y": np.arange(10) % 2}, "NaN or inf"),
-        ({"X": np.ones((10, 2)), "y": np.arange(10) % 2 - 1}, r"labels must lie in 0\.\.0"),
+        ({"X": np.ones((10, 2)), "y": np.arange(10) % 2 - 1}, "negative label -1"),
         (
             {"X": np.ones((10, 2)), "y": np.arange(10) % 4, "class_names": np.array(["a", "b"])},
             r"labels must lie in 0\.\.1",
@@ -405,6 +409,142 @@ def test_npz_validation_errors(tmp_path, arrays, match):
     with pytest.raises(DataError, match=match) as info:
         load_dataset(_npz(tmp_path, **arrays))
     assert "\n" not in str(info.value)
+
+
+def _no_warnings_data_error(name: str, match: str) -> str:
+    """load_dataset(name) raises one DataError line matching ``match`` and warns nothing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the test
+        with pytest.raises(DataError, match=match) as info:
+            load_dataset(name)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_npz_that_is_a_npy_array(tmp_path):
+    path = tmp_path / "data.npz"
+    with path.open("wb") as fh:  # np.save to a file object keeps the .npz name
+        np.save(fh, np.ones((10, 3)))
+    msg = _no_warnings_data_error(f"npz:{path}", "single .npy array, not a .npz")
+    assert str(path) in msg and "np.savez" in msg
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.1, 0.5, 0.9, -1])
+def test_truncated_npz(tmp_path, keep):
+    rng = np.random.default_rng(0)
+    full = tmp_path / "full.npz"
+    np.savez(full, X=rng.normal(size=(40, 5)), y=np.arange(40) % 2)
+    raw = full.read_bytes()
+    path = tmp_path / "cut.npz"
+    path.write_bytes(raw[: int(len(raw) * keep)] if keep >= 0 else raw[:-1])
+    msg = _no_warnings_data_error(f"npz:{path}", "cannot read .* as .npz")
+    assert str(path) in msg and "np.savez" in msg
+
+
+def test_npz_corrupt_member(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=np.ones((40, 5)), y=np.arange(40) % 2)
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF  # inside X's data: the zip CRC check fails
+    path.write_bytes(bytes(raw))
+    _no_warnings_data_error(f"npz:{path}", "cannot read")
+
+
+def test_npz_with_object_array(tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, X=np.array([[1, "a"]] * 4, dtype=object), y=np.arange(4) % 2)
+    _no_warnings_data_error(f"npz:{path}", "holds Python objects: save numeric arrays")
+
+
+def test_npz_that_is_text(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("X,y\n1,0\n")
+    _no_warnings_data_error(f"npz:{path}", "truncated or not a .npz")
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 1e300])
+def test_values_beyond_float32_refused_without_warning(tmp_path, value):
+    X = np.ones((20, 3))
+    X[4, 1] = value
+    msg = _no_warnings_data_error(_npz(tmp_path, X=X, y=np.arange(20) % 2), "float32 range")
+    assert "in 1 sample(s)" in msg
+
+
+def test_idx_values_beyond_float32_refused_without_warning(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    images = np.zeros((50, 28, 28))
+    images[3, 0, 0] = 1e39
+    write_idx(tmp_path / "train-images-idx3-ubyte", images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="float32 range"):
+            load_dataset("mnist", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("label", "dtype"),
+    [(10**12, np.int64), (2**64 - 1, np.uint64), (1e300, np.float64), (10_000, np.int16)],
+)
+def test_huge_label_refused(tmp_path, label, dtype):
+    y = (np.arange(30) % 2).astype(dtype)
+    y[7] = label
+    msg = _no_warnings_data_error(_npz(tmp_path, X=np.ones((30, 2)), y=y), "holds the label")
+    assert f"more than the {data.MAX_CLASSES:,}" in msg and "np.unique" in msg
+
+
+def test_huge_label_refused_in_constant_memory(tmp_path):
+    # Before the fix, a label L built L + 1 class names (label 10**12: OOM-killed).
+    y = np.arange(2000) % 2
+    y[-1] = 10**7
+    name = _npz(tmp_path, X=np.ones((2000, 2)), y=y)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="holds the label 10000000"):
+            load_dataset(name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5e6  # bytes; the arrays themselves are ~50 KB
+
+
+def test_more_classes_than_samples_refused(tmp_path):
+    y = np.arange(20) % 2
+    y[3] = 500  # 501 classes for 20 samples: labels that are not class indices
+    msg = _no_warnings_data_error(_npz(tmp_path, X=np.ones((20, 2)), y=y),
+                                  "makes 501 classes for only 20")
+    assert "np.unique" in msg
+
+
+def test_test_labels_unseen_in_training_refused(tmp_path):
+    name = _npz(tmp_path, X=np.ones((10, 2)), y=np.arange(10) % 2,
+                X_test=np.ones((6, 2)), y_test=np.array([0, 1, 2, 2, 3, 1]))
+    msg = _no_warnings_data_error(name, "never occur in the training split")
+    assert "'2', '3'" in msg
+
+
+def test_single_training_class_refused(tmp_path):
+    name = _npz(tmp_path, X=np.ones((10, 2)), y=np.zeros(10, dtype=int),
+                X_test=np.ones((4, 2)), y_test=np.zeros(4, dtype=int))
+    _no_warnings_data_error(name, "single class .'0'.; a classifier needs")
+    # also with class names that promise more classes than the training split has
+    name = _npz(tmp_path, X=np.ones((10, 2)), y=np.ones(10, dtype=int),
+                X_test=np.ones((4, 2)), y_test=np.ones(4, dtype=int),
+                class_names=np.array(["cat", "dog"]))
+    _no_warnings_data_error(name, "single class .'dog'.")
+
+
+def test_dataset_constructor_refuses_untrainable_classes():
+    X = np.zeros((6, 2), dtype=np.float32)
+    with pytest.raises(DataError, match="single class"):
+        Dataset("t", X, np.zeros(6, dtype=int), X, np.zeros(6, dtype=int), (2,))
+    many = np.array([0, 1, 0, 1, 0, 1])
+    with pytest.raises(DataError, match="'c' that never occur"):
+        Dataset("t", X, many, X, np.array([0, 1, 2, 0, 1, 2]), (2,), ("a", "b", "c"))
+    with pytest.raises(DataError, match="10,001 class names"):
+        Dataset("t", X, many, X, many, (2,), tuple(str(i) for i in range(10_001)))
+    with pytest.raises(DataError, match="y_test holds the label 99999"):
+        Dataset("t", X, many, X, np.array([0, 1, 0, 1, 0, 99999]), (2,))
 
 
 def test_npz_missing_file(tmp_path):

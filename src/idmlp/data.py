@@ -25,6 +25,7 @@ import math
 import os
 import tempfile
 import urllib.request
+import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from .config import DATASETS, SCALINGS
 
 __all__ = [
     "DATASETS",
+    "MAX_CLASSES",
     "DataError",
     "Dataset",
     "InputScaler",
@@ -51,6 +53,11 @@ __all__ = [
 
 class DataError(ValueError):
     """A dataset or data file is missing, corrupt or inconsistent (one-line message)."""
+
+
+#: The most classes a dataset may have: labels are class indices ``0 .. C-1`` with
+#: ``C <= MAX_CLASSES`` (the interpretable MLP has width ``n_features + C``).
+MAX_CLASSES = 10_000
 
 
 # --------------------------------------------------------------------------------------
@@ -330,9 +337,13 @@ class Dataset:
             )
         image_shape = _check_image_shape(self.image_shape, X_train.shape[1], name)
         class_names = tuple(str(c) for c in self.class_names)
+        if len(class_names) > MAX_CLASSES:
+            raise DataError(f"{name}: {len(class_names):,} class names, more than the "
+                            f"{MAX_CLASSES:,} classes idmlp supports")
         if not class_names:
-            class_names = _default_class_names(y_train, y_test)
+            class_names = _default_class_names((y_train, y_test), len(y_train), name)
         _check_label_range((y_train, y_test), len(class_names), name)
+        _check_classes_trainable(y_train, y_test, class_names, name)
         for attr, value in [
             ("name", name),
             ("X_train", X_train),
@@ -353,6 +364,7 @@ class Dataset:
                 raise DataError(f"{name}: X_val has {X_val.shape[1]} features but X_train has "
                                 f"{X_train.shape[1]}")
             _check_label_range((y_val,), len(class_names), name)
+            _check_classes_trainable(y_train, y_val, class_names, name, "validation")
             object.__setattr__(self, "X_val", X_val)
             object.__setattr__(self, "y_val", y_val)
 
@@ -406,30 +418,53 @@ def _check_features(X: object, where: str) -> np.ndarray:
         raise DataError(f"{where} must be 2-D (n_samples, n_features), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError(f"{where} is empty (shape {x.shape})")
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
-        n_bad = int(np.count_nonzero(~np.isfinite(x).all(axis=1)))
-        raise DataError(
-            f"{where} contains NaN or inf (in {n_bad} sample(s), or values beyond float32 "
-            "range); clean or impute the data first"
-        )
-    return x
+    if np.issubdtype(x.dtype, np.floating):
+        # Checked in the data's own precision, before the cast: a value beyond float32
+        # would otherwise become inf, with a RuntimeWarning.
+        finite = np.isfinite(x)
+        if not finite.all():
+            n_bad = int(np.count_nonzero(~finite.all(axis=1)))
+            raise DataError(
+                f"{where} contains NaN or inf (in {n_bad} sample(s)); clean or impute the "
+                "data first"
+            )
+        big = np.finfo(np.float32).max
+        if x.dtype.itemsize > 4 and (x.max() > big or x.min() < -big):
+            n_bad = int(np.count_nonzero((np.abs(x) > big).any(axis=1)))
+            raise DataError(
+                f"{where} has values beyond the float32 range (|x| > {big:.3g}) in "
+                f"{n_bad} sample(s); rescale the data first"
+            )
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _check_labels(y: object, where: str) -> np.ndarray:
+    """Class indices in ``0 .. MAX_CLASSES - 1`` as int64, checked in constant memory
+    before any cast (no label value makes anything proportional to itself)."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise DataError(f"{where} must be 1-D (n_samples,), got shape {y.shape}")
     if y.size == 0:
         raise DataError(f"{where} is empty")
-    if np.issubdtype(y.dtype, np.integer):
-        return np.ascontiguousarray(y, dtype=np.int64)
-    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
-        return np.ascontiguousarray(y, dtype=np.int64)
-    raise DataError(
-        f"{where} must hold integer class labels 0..C-1, got dtype {y.dtype} with "
-        "non-integer values"
+    integral = np.issubdtype(y.dtype, np.integer) or (
+        np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all()
     )
+    if not integral:
+        raise DataError(
+            f"{where} must hold integer class labels 0..C-1, got dtype {y.dtype} with "
+            "non-integer values"
+        )
+    lo, hi = int(y.min()), int(y.max())  # exact Python ints (values are integral)
+    remap = ("labels must be class indices 0..C-1 (remap them, e.g. with "
+             "np.unique(y, return_inverse=True))")
+    if lo < 0:
+        raise DataError(f"{where} holds the negative label {lo}; {remap}")
+    if hi >= MAX_CLASSES:
+        raise DataError(
+            f"{where} holds the label {hi}, which would make {hi + 1:,} classes, more than "
+            f"the {MAX_CLASSES:,} idmlp supports; {remap}"
+        )
+    return np.ascontiguousarray(y, dtype=np.int64)
 
 
 def _check_lengths(X: np.ndarray, y: np.ndarray, where: str) -> None:
@@ -450,9 +485,18 @@ def _check_image_shape(shape: object, n_features: int, name: str) -> tuple[int, 
     return dims
 
 
-def _default_class_names(*ys: np.ndarray) -> tuple[str, ...]:
-    top = max(int(y.max()) for y in ys)
-    return tuple(str(c) for c in range(max(top, 0) + 1))
+def _default_class_names(ys: Sequence[np.ndarray], n_samples: int, name: str
+                         ) -> tuple[str, ...]:
+    """``("0", ..., str(largest label))``; refused when that makes more classes than the
+    ``n_samples`` training samples (the labels are then not class indices)."""
+    n_classes = max(int(y.max()) for y in ys) + 1  # <= MAX_CLASSES, see _check_labels
+    if n_classes > n_samples:
+        raise DataError(
+            f"{name}: the largest label {n_classes - 1} makes {n_classes:,} classes for only "
+            f"{n_samples:,} training samples; labels must be class indices 0..C-1 (remap "
+            "them, e.g. with np.unique(y, return_inverse=True))"
+        )
+    return tuple(str(c) for c in range(n_classes))
 
 
 def _check_label_range(ys: Sequence[np.ndarray], n_classes: int, name: str) -> None:
@@ -462,6 +506,27 @@ def _check_label_range(ys: Sequence[np.ndarray], n_classes: int, name: str) -> N
         raise DataError(
             f"{name}: labels must lie in 0..{n_classes - 1} ({n_classes} classes), found "
             f"values in {lo}..{hi}"
+        )
+
+
+def _check_classes_trainable(y_train: np.ndarray, y_test: np.ndarray,
+                             class_names: tuple[str, ...], name: str,
+                             split: str = "test") -> None:
+    """At least two classes to train on, and no test class without training samples."""
+    seen = np.unique(y_train)
+    if len(seen) < 2:
+        raise DataError(
+            f"{name}: the training split holds a single class ({class_names[seen[0]]!r}); "
+            "a classifier needs samples of at least 2 classes"
+        )
+    unseen = np.setdiff1d(y_test, seen)
+    if len(unseen):
+        shown = ", ".join(repr(class_names[c]) for c in unseen[:5])
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        raise DataError(
+            f"{name}: the {split} split holds class(es) {shown}{more} that never occur in the "
+            f"training split; give every {split} class training samples, or drop it from the "
+            f"{split} split"
         )
 
 
@@ -753,11 +818,32 @@ def _load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
     path = Path(name[len("npz:") :]).expanduser()
     if not path.is_file():
         raise DataError(f"{name}: file {path} not found; expected npz:PATH to a .npz file")
+    unreadable = (OSError, ValueError, EOFError, KeyError, zlib.error, zipfile.BadZipFile)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zlib.error, EOFError) as exc:
-        raise DataError(f"{name}: cannot read {path} as .npz ({exc})") from None
+        # Our own file object: np.load leaks its own when the zip directory is corrupt.
+        with path.open("rb") as fh:
+            is_npy = fh.read(6) == b"\x93NUMPY"
+            fh.seek(0)
+            loaded = None if is_npy else np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.save wrote one array
+                raise DataError(
+                    f"{name}: {path} holds a single .npy array, not a .npz archive of named "
+                    "arrays; save with np.savez(path, X=..., y=...)"
+                )
+            with loaded as npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except unreadable as exc:
+        if isinstance(exc, DataError):
+            raise
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.errno is not None:  # permissions, I/O error
+            hint = "check that the file is readable"
+        elif "Object arrays" in reason:
+            hint = "it holds Python objects: save numeric arrays with np.savez(path, X=..., y=...)"
+        else:
+            hint = ("the file is truncated or not a .npz: save it again with "
+                    "np.savez(path, X=..., y=...)")
+        raise DataError(f"{name}: cannot read {path} as .npz ({reason}); {hint}") from None
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise DataError(
@@ -790,7 +876,7 @@ def _load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
         X_te = X_te.reshape(len(X_te), math.prod(X_te.shape[1:]))
         return Dataset(name, X, y, X_te, arrays["y_test"], image_shape, class_names)
     if not class_names:
-        class_names = _default_class_names(y)
+        class_names = _default_class_names((y,), len(y), name)
     _check_label_range((y,), len(class_names), name)
     return _split_dataset(name, X, y, image_shape, class_names, test_size, seed)
 
@@ -845,7 +931,7 @@ def _load_idx_dataset(name: str, data_dir: str | Path | None, download: bool) ->
                 f"{name}: {split} split has {len(images)} images but {len(labels)} labels"
             )
         X = images.reshape(len(images), -1)
-        X = X / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
+        X = X / np.float32(255.0) if X.dtype == np.uint8 else X  # Dataset checks the cast
         splits.append((X, labels, images.shape[1:]))
     (X_tr, y_tr, shape_tr), (X_te, y_te, shape_te) = splits
     if shape_tr != shape_te:
