@@ -30,6 +30,7 @@ import contextlib
 import errno
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -61,6 +62,7 @@ __all__ = [
     "folder_lock",
     "lock_path",
     "save_json",
+    "strict_json",
     "torch_save_atomic",
 ]
 
@@ -491,9 +493,31 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, infinity; numpy's too) replaced by
+    ``None``, numpy scalars and arrays turned into plain numbers and lists, and tuples into
+    lists: what strict JSON can hold.
+
+    Examples:
+        >>> strict_json({"a": float("inf"), "b": [1.5, float("nan")], "c": (1, 2)})
+        {'a': None, 'b': [1.5, None], 'c': [1, 2]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy
+        return strict_json(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
 def save_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as indented strict JSON (:func:`strict_json`: no NaN or Infinity),
+    atomically."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def append_text(path: str | Path, text: str) -> None:

@@ -41,6 +41,7 @@ from ._io import (
     atomic_output_dir,
     atomic_write_text,
     check_output_dir,
+    folder_lock,
     save_json,
     torch_save_atomic,
 )
@@ -371,7 +372,9 @@ def fit(
     trainer = _trainer(config, model, dataset, scaler, device)
     info = _run_info(config, model, dataset, scaler, device)
 
-    with contextlib.ExitStack() as pending:
+    # The lock (released by the OS if this process dies) keeps a second writer out for as
+    # long as this run writes the folder.
+    with folder_lock(out), contextlib.ExitStack() as pending:
         # Until the first checkpoint, the run lives in a temporary folder that any exception
         # removes; the first checkpoint renames it into place (closing ``pending``).
         run_dir = pending.enter_context(atomic_output_dir(out, overwrite))
@@ -423,6 +426,13 @@ def _environment_only(config: RunConfig, stored: RunConfig) -> list[str]:
 
 def _resume(config: RunConfig | None, out: Path, *, progress: bool,
             stop_after: int | None) -> TrainedRun:
+    _read_info(out)  # a run folder at all? (before the lock creates anything)
+    with folder_lock(out):  # refuses a second writer; cleans a dead writer's temp files
+        return _resume_locked(config, out, progress=progress, stop_after=stop_after)
+
+
+def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
+                   stop_after: int | None) -> TrainedRun:
     info = _read_info(out)
     stored, scaler = _stored(out, info)
     if config is None:

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idmlp`` console script."""
+    from .._io import describe_os_error
     from ..runtime import one_line
 
     parser = build_parser()
@@ -54,10 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"idmlp {args.command}: error: {one_line(err, 1000)}", file=sys.stderr)
         return 2
-    except OSError as err:
-        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-        print(f"idmlp {args.command}: error: {err.strerror or one_line(err)}{where}",
-              file=sys.stderr)
+    except OSError as err:  # disk full, permissions, a folder locked by another writer
+        print(f"idmlp {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"idmlp {args.command}: interrupted", file=sys.stderr)

@@ -27,7 +27,7 @@ from ..sweep.grid import (
     parse_floats,
     parse_ints,
 )
-from ._common import add_device, add_output, add_quiet, positive_float, positive_int
+from ._common import add_device, add_quiet, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -75,9 +75,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--threads", type=positive_int,
                    help="torch CPU threads (default: torch's choice)")
     add_device(r)
-    add_output(r, DEFAULT_OUT)
+    r.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"sweep folder: results.csv and sweep.json (default: {DEFAULT_OUT})")
+    r.add_argument("--overwrite", action="store_true",
+                   help="start the sweep in --out over: removes its results.csv, sweep.json "
+                   "and figures/ (nothing else)")
     r.add_argument("--resume", action="store_true",
-                   help="continue the sweep in --out, skipping finished runs")
+                   help="continue the sweep in --out, skipping finished runs and rerunning "
+                   "failed ones (the grid may grow, not shrink)")
     add_quiet(r)
     p.set_defaults(func=run)
 

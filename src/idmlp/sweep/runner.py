@@ -22,7 +22,7 @@ import dataclasses
 import io
 import json
 import math
-import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._io import OutputExistsError, atomic_write_text, save_json
+from .._io import (
+    OutputExistsError,
+    append_text,
+    atomic_write_text,
+    check_not_locked,
+    folder_lock,
+    save_json,
+)
 from .._validation import check_choice, check_int
 from ..config import ModelConfig, OptimConfig, field_types
 from .engine import METRIC_COLUMNS, RunMetrics, TrainData, train_batch
@@ -123,12 +130,10 @@ def write_results(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 
 def _append(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Append whole rows in one write, then flush and fsync (a crash leaves at most one
-    partial trailing line, which :func:`read_results` drops)."""
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        fh.write(_csv_lines(rows))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append whole rows in one write, then fsync; a failed write (disk full) is truncated
+    away, and a crash leaves at most one partial trailing line, which
+    :func:`read_results` drops."""
+    append_text(path, _csv_lines(rows))
 
 
 def results_path(path: str | Path) -> Path:
@@ -262,6 +267,11 @@ def _first_difference(old: Any, new: Any, prefix: str = "") -> str:
     return f"{prefix.removeprefix('train.')}={old!r} there but {new!r} now"
 
 
+#: What ``overwrite`` removes from a sweep folder before the sweep starts over: the sweep's
+#: own files and the figures ``idmlp plot-sweep`` drew from them (nothing else).
+SWEEP_FILES: tuple[str, ...] = (RESULTS_FILE, CONFIG_FILE, "figures")
+
+
 def _prepare_output(out: Path, config: SweepConfig, resume: bool,
                     overwrite: bool) -> tuple[list[dict], bool]:
     """Check ``out`` (writing nothing); return the finished rows to keep and whether the
@@ -272,7 +282,16 @@ def _prepare_output(out: Path, config: SweepConfig, resume: bool,
         raise OutputExistsError(f"output path {out} exists and is not a folder")
     csv_path, json_path = out / RESULTS_FILE, out / CONFIG_FILE
     existing = csv_path.exists() or json_path.exists()
-    if not existing or overwrite:
+    if resume and not existing:
+        raise ValueError(f"--resume: {out} holds no sweep to continue; drop --resume to start "
+                         "one there")
+    if not existing:
+        if out.is_dir() and any(p.name not in SWEEP_FILES and not p.name.startswith(".")
+                                for p in out.iterdir()):
+            raise OutputExistsError(f"output folder {out} holds other files and no sweep; give "
+                                    "a new or empty folder with --out")
+        return [], False
+    if overwrite:
         return [], False
     if not resume:
         raise OutputExistsError(f"output folder {out} already holds a sweep; pass --resume to "
@@ -287,11 +306,26 @@ def _prepare_output(out: Path, config: SweepConfig, resume: bool,
             diff = _first_difference(stored.data_key(), config.data_key())
             raise ValueError(f"--resume: {out} was run with {diff}; use the same dataset and "
                              "training settings, or --overwrite / another --out")
+        dropped = set(stored.runs()) - set(config.runs())
+        if dropped:
+            raise ValueError(f"--resume: this grid leaves out {len(dropped)} of the "
+                             f"{stored.n_runs} runs of {out}'s grid; give a grid that contains "
+                             "it (it may grow), or --overwrite / another --out")
     if not csv_path.exists():
         return [], False
     rows, partial = _load(csv_path)
     kept = [r for r in rows if r["status"] == "ok"]
     return kept, partial or len(kept) != len(rows)
+
+
+def _clear(out: Path) -> None:
+    """Remove the sweep files of ``out`` (what ``overwrite`` replaces)."""
+    for name in SWEEP_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _config_columns(spec: RunSpec, config: SweepConfig, data: TrainData) -> dict[str, Any]:
@@ -338,8 +372,10 @@ def run(
         out: the sweep folder (``sweep.json`` and ``results.csv``); ``None`` keeps the
             results in memory only.
         resume: continue the sweep in ``out``, skipping finished runs and rerunning
-            failed ones.
-        overwrite: start over in ``out``, replacing its ``sweep.json`` and ``results.csv``.
+            failed ones; the grid may grow but must contain the stored one, and the data
+            and training settings must be the same.
+        overwrite: start over in ``out``: its ``results.csv``, ``sweep.json`` and
+            ``figures/`` are removed (:data:`SWEEP_FILES`; nothing else is touched).
         backend: ``inprocess`` (default; never imports Ray) or ``ray``: every batch is a
             Ray task on the cluster at ``address`` (or a local Ray instance; an already
             initialized Ray is used as it is).
@@ -377,36 +413,41 @@ def run(
         raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "
                          f"{data.n_train} training samples of {config.data.dataset}")
     out = Path(out) if out is not None else None
-    kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
-    done = {_key(r): r for r in kept}
-    pending = [r for r in config.runs() if r not in done]
-    batches = plan_batches(pending, config.batch_configs)
-
-    engine = _backend(backend, address, max_retries, dev, progress)
-    try:
-        csv_path = out / RESULTS_FILE if out else None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            save_json(out / CONFIG_FILE, {
-                "idmlp_version": __version__, "torch_version": torch.__version__,
-                "config": config.to_dict(),
-                "data": {"name": data.name, "n_train": data.n_train,
-                         "n_test": int(len(data.y_test)), "in_features": data.in_features,
-                         "num_classes": data.num_classes, "width": data.width},
-                "backend": backend, "device": str(dev),
-            })
-            if overwrite or rewrite or not csv_path.exists():
-                write_results(csv_path, kept)
-        new: dict[RunSpec, dict] = {}
-        with tqdm(total=len(pending), unit="run", desc="sweep", disable=not progress) as bar:
-            for batch, result in engine.map(batches, data, config.train, train_fn):
-                rows = _rows(batch, result, config, data)
-                if csv_path is not None:
-                    _append(csv_path, rows)
-                new.update(zip(batch, rows, strict=True))
-                bar.update(len(batch))
-    finally:
-        with contextlib.suppress(Exception):
-            engine.close()
+    if out is not None:
+        check_not_locked(out)  # another process writes this sweep: refuse before any work
+    with folder_lock(out) if out is not None else contextlib.nullcontext():
+        kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
+        done = {_key(r): r for r in kept}
+        pending = [r for r in config.runs() if r not in done]
+        batches = plan_batches(pending, config.batch_configs)
+        engine = _backend(backend, address, max_retries, dev, progress)
+        try:
+            csv_path = out / RESULTS_FILE if out else None
+            if out is not None:
+                if overwrite:
+                    _clear(out)
+                out.mkdir(parents=True, exist_ok=True)
+                save_json(out / CONFIG_FILE, {
+                    "idmlp_version": __version__, "torch_version": torch.__version__,
+                    "config": config.to_dict(),
+                    "data": {"name": data.name, "n_train": data.n_train,
+                             "n_test": int(len(data.y_test)), "in_features": data.in_features,
+                             "num_classes": data.num_classes, "width": data.width},
+                    "backend": backend, "device": str(dev),
+                })
+                if overwrite or rewrite or not csv_path.exists():
+                    write_results(csv_path, kept)
+            new: dict[RunSpec, dict] = {}
+            with tqdm(total=len(pending), unit="run", desc="sweep",
+                      disable=not progress) as bar:
+                for batch, result in engine.map(batches, data, config.train, train_fn):
+                    rows = _rows(batch, result, config, data)
+                    if csv_path is not None:
+                        _append(csv_path, rows)
+                    new.update(zip(batch, rows, strict=True))
+                    bar.update(len(batch))
+        finally:
+            with contextlib.suppress(Exception):
+                engine.close()
     rows_by_key = {**done, **new}
     return [rows_by_key[r] for r in config.runs()]
