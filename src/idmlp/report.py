@@ -285,6 +285,8 @@ def interpretation_sections(
             return given[name]
         if name == "contribution_maps":
             return plots.plot_contribution_maps(interp, layers=layers)
+        if name == "change_maps":
+            return plots.plot_contribution_maps(interp, layers=layers, map="change")
         return getattr(plots, f"plot_{name}")(interp)
 
     acc = Section("Per-layer accuracy").text(
@@ -301,6 +303,8 @@ def interpretation_sections(
     if len(interp.sample_indices):
         maps.figure(fig("contribution_maps"), caption="Chosen examples (rows) across layers; "
                     "titles give each layer's prediction and its probability.")
+        if "change" in interp.map_names:
+            maps.figure(fig("change_maps"), caption="The paper's reading: x^l - x^0.")
     maps.figure(fig("class_contributions"),
                 caption="Mean contribution map of each class at the selected layers.")
     weights = Section("Distance from the identity").figure(
