@@ -325,7 +325,10 @@ def test_cli_interpret_end_to_end(run_dir, capsys):
     assert main(["interpret", str(run_dir), "--split", "train", "--samples", "1",
                  "--layers", "2", "--overwrite"]) == 0
     d = json.loads((out / "interpretation.json").read_text())
-    assert d["layers"] == [2] and d["n"] == 72
+    assert d["layers"] == [2] and d["n"] == 64  # 72 training images, 8 of them validation
+    assert main(["interpret", str(run_dir), "--split", "val", "--out",
+                 str(run_dir / "val")]) == 0
+    assert json.loads((run_dir / "val" / "interpretation.json").read_text())["n"] == 8
 
 
 def run_cli(argv):
@@ -344,7 +347,6 @@ def run_cli(argv):
         (["{run}", "--layers", "1", "4"], r"--layers must be in 1\.\.3"),
         (["{run}", "--samples", "0"], "argument --samples"),
         (["{run}", "--layers", "x"], "argument --layers"),
-        (["{run}", "--split", "val"], "no validation split"),
         (["{run}", "--split", "all"], "argument --split"),
         (["{run}", "--device", "tpu"], "argument --device"),
     ],
@@ -388,7 +390,9 @@ def test_class_evidence_splits_each_layers_change_exactly(bias):
     # summed over layers, the cumulative signed evidence behind layer l
     cum = r.class_evidence(y, part="signed")
     torch.testing.assert_close(cum[:, -1], feat.sum(1), rtol=0, atol=64 * eps)
-    torch.testing.assert_close(r.class_evidence(y), feat.clamp(min=0).cumsum(1))
+    torch.testing.assert_close(r.class_evidence(y), feat.cumsum(1).clamp(min=0))
+    torch.testing.assert_close(r.class_evidence(y, cumulative=False, part="negative"),
+                               (-feat).clamp(min=0))
 
 
 def test_saturated_class_coordinates_drop_their_terms():

@@ -281,11 +281,14 @@ class InterpretableMLP(RuleSizes, MLP):
         n, c = self.in_features, self.num_classes
         if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
             raise ValueError(f"target must hold one class in 0..{c - 1} per example")
-        w = self.weight_stack().to(states.dtype)  # (L, W, W)
-        delta = w - self.sigma * torch.eye(self.width, dtype=w.dtype, device=w.device)
-        rows = delta[:, n + target].transpose(0, 1)  # (B, L, W): D^l[N+c_b, :]
+        # only the C class rows of every layer: (L, C, W)
+        w = torch.stack([layer.weight.detach()[n : n + c] for layer in self.layers])
+        w = w.to(states.dtype)
+        eye = torch.eye(self.width, dtype=w.dtype, device=w.device)[n : n + c]  # (C, W)
+        rows_w = w[:, target].transpose(0, 1)  # (B, L, W): W^l[N+c_b, :]
+        rows = rows_w - self.sigma * eye[target][:, None]  # D^l[N+c_b, :]
         prev = states[:, :-1]  # x^{l-1}, (B, L, W)
-        pre = (w[:, n + target].transpose(0, 1) * prev).sum(-1)  # (B, L)
+        pre = (rows_w * prev).sum(-1)  # (B, L)
         if self.has_bias:
             bias = torch.stack([layer.bias.detach() for layer in self.layers]).to(states.dtype)
             pre = pre + bias[:, n + target].T

@@ -45,7 +45,8 @@ __all__ = ["DEFAULT_MAP", "MAPS", "Explainable", "LayerReadout", "as_readout"]
 
 #: The named maps of :meth:`LayerReadout.maps`, the default first.
 MAPS: dict[str, str] = {
-    "evidence": "positive class evidence for the explained class, summed over layers 1..l",
+    "evidence": "class evidence for the explained class, summed over layers 1..l: its "
+                "positive part",
     "evidence_signed": "class evidence (for minus against) for the explained class, summed "
                        "over layers 1..l",
     "change": "x^l - x^0: the change of the features from the input (the paper's reading)",
@@ -194,17 +195,17 @@ class LayerReadout:
             target: the explained class (see :meth:`evidence_terms`).
             cumulative: sum the terms over layers :math:`1..\ell` (the evidence behind
                 layer :math:`\ell`'s readout); else layer :math:`\ell`'s terms alone.
-            part: ``positive`` (evidence for the class), ``negative`` (against: its
-                magnitude) or ``signed``.
+            part: of the (summed) evidence: ``positive`` (for the class), ``negative``
+                (against it, as a magnitude) or ``signed``.
         """
-        terms, _ = self.evidence_terms(target)
-        if part == "positive":
-            terms = terms.clamp(min=0)
-        elif part == "negative":
-            terms = (-terms).clamp(min=0)
-        elif part != "signed":
+        if part not in ("positive", "negative", "signed"):
             raise ValueError(f"part must be positive, negative or signed; got {part!r}")
-        return terms.cumsum(self._layer_dim(terms)) if cumulative else terms
+        terms, _ = self.evidence_terms(target)
+        if cumulative:
+            terms = terms.cumsum(self._layer_dim(terms))
+        if part == "positive":
+            return terms.clamp(min=0)
+        return (-terms).clamp(min=0) if part == "negative" else terms
 
     def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
         """The named map of every layer, ``(*R, B, L, *F)`` (see :data:`MAPS`);
