@@ -23,13 +23,11 @@ from ._validation import check_int
 from .interpret import Interpretation, interpret
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .report import (
-    Section,
     baseline_section,
-    config_section,
-    interpretation_sections,
+    build_report_data,
+    identity_distance_section,
     probe_section,
-    training_section,
-    write_report,
+    write_interactive_report,
 )
 from .train import TrainConfig, TrainedRun, fit, resolve_device
 
@@ -79,6 +77,7 @@ def reproduce(
     probes: bool = True,
     probe_epochs: int = 4,
     progress: bool = True,
+    command: str | None = None,
 ) -> ReproduceResult:
     """Run the paper's main job into the folder ``out`` and return what it made.
 
@@ -91,6 +90,7 @@ def reproduce(
             ``probe_epochs`` epochs and fit one linear probe per layer.
         probe_epochs: epochs of the standard MLP (an integer >= 1).
         progress: tqdm progress bars.
+        command: the command line that started the run, shown in the report.
 
     Examples:
         >>> res = reproduce("runs/paper")  # doctest: +SKIP
@@ -124,8 +124,10 @@ def reproduce(
         Xs_train, Xs_test, _ = ds.scaled(1.0)
         baselines = sklearn_baselines(Xs_train, ds.y_train, Xs_test, ds.y_test,
                                       seed=config.seed)
+        # the fit time of the network is its epochs' time, the one training clock
+        epochs_seconds = float(run.metrics[-1]["elapsed"]) if run.metrics else None
         baselines = {f"idmlp InterpretableMLP, last layer (depth {config.depth})": {
-            "test accuracy": float(interp.accuracy[-1]), "fit (s)": seconds["train"]},
+            "test accuracy": float(interp.accuracy[-1]), "fit (s)": epochs_seconds},
             f"idmlp InterpretableMLP, best layer ({int(interp.accuracy.argmax()) + 1})": {
             "test accuracy": float(interp.accuracy.max())}, **baselines}
         seconds["baselines"] = time.perf_counter() - t0
@@ -154,42 +156,29 @@ def reproduce(
         }
         save_json(tmp / "reproduce.json", summary)
         sections = [
-            _summary_section(interp, config, baselines, seconds),
-            *interpretation_sections(interp, figures=figures),
+            identity_distance_section(interp, figures.get("identity_distance")),
             baseline_section(baselines, title="Accuracy cost of interpretability",
                              note="Same split and same standardized features; scikit-learn "
-                             "models fitted with the settings shown."),
+                             "models fitted with the settings shown.", n_test=len(y_test)),
         ]
         if comparison is not None:
             sections.append(probe_section(comparison).text(
                 f"The standard MLP (same depth {config.depth} and width {model.width}, "
                 f"{standard.config['init']} init, "
                 f"linear head) was trained for {probe_epochs} epochs with the same optimizer."))
-        sections += [training_section(run.metrics),
-                     config_section({"train": config.to_dict(), "model": model.config.to_dict()})]
-        write_report(
-            tmp / "report.html",
+        timings = {k: v for k, v in seconds.items() if k != "train"}
+        if epochs_seconds is not None:  # the epochs' time is taken from the metrics
+            timings = {"data, model and checkpoints": max(0.0, seconds["train"]
+                                                          - epochs_seconds), **timings}
+        data = build_report_data(
+            model, X_test, y_test, interpretation=interp, images=ds.X_test,
             title="Layer-wise interpretation with identity initialization",
             subtitle=f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test, depth "
             f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}; "
             "Kubota, Hayashi, Hayase and Uchida, ICASSP 2021",
-            sections=sections,
-        )
+            metrics=run.metrics, config={"train": config.to_dict(),
+                                         "model": model.config.to_dict()},
+            command=command, timings=timings, sections=sections)
+        write_interactive_report(tmp / "report.html", data)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
     return ReproduceResult(out, final, interp, baselines, comparison, seconds)
-
-
-def _summary_section(interp: Interpretation, config: TrainConfig,
-                     baselines: dict[str, dict[str, float]], seconds: dict[str, float]
-                     ) -> Section:
-    d = interp.identity_distance
-    text = (
-        f"A {config.depth}-layer {config.activation} MLP, every layer identity-initialized "
-        f"(sigma = {config.sigma:g}, inputs scaled to variance q0 = {config.q0:g}), reaches "
-        f"{interp.accuracy[-1]:.4f} test accuracy at its last layer; every layer is read by "
-        f"the same rule with no extra training (best layer: {int(interp.accuracy.argmax()) + 1}, "
-        f"{interp.accuracy.max():.4f}). The learned weights stay near the identity: "
-        f"||W^l - sigma I||_F / ||sigma I||_F is between {d.min():.3f} and {d.max():.3f}. "
-        "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + "."
-    )
-    return Section("Summary").text(text)

@@ -8,6 +8,7 @@ line on stderr and exit status 2, with no traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idmlp`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the exact command line, for the report's configuration section
+    args.command_line = shlex.join(["idmlp", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
     except ValueError as err:

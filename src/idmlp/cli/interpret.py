@@ -7,7 +7,7 @@ into place only when complete::
                            confusion matrix, chosen examples and their predictions
     interpretation.npz     every array, contribution maps included (Interpretation.load)
     *.png                  the figures of idmlp.plots.interpret
-    report.html            one self-contained page with all of the above
+    report.html            one self-contained interactive page (idmlp.report)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from .._io import atomic_output_dir, check_output_dir
 from ..interpret import interpret, pick_samples
 from ..plots.interpret import save_interpretation_figures
-from ..report import config_section, interpretation_sections, training_section, write_report
+from ..report import build_report_data, identity_distance_section, write_interactive_report
 from ..train import load_config, load_run
 from ._common import add_device, positive_int, resolve_device
 
@@ -78,20 +78,20 @@ def run(args: argparse.Namespace) -> int:
         interp.save(tmp / "interpretation.npz")
         figures = save_interpretation_figures(interp, tmp)
         ds = trained.dataset
-        sections = [
-            *interpretation_sections(interp, split=args.split, figures=figures),
-            training_section(trained.metrics),
-            config_section({"run": str(run_dir), "train": config.to_dict(),
-                            "model": model.config.to_dict()}),
-        ]
-        write_report(
-            tmp / "report.html", title=f"idmlp interpret: {run_dir.name}",
+        data = build_report_data(
+            model, X, y, interpretation=interp, split=args.split,
+            images=ds.X_test if args.split == "test" else ds.X_train,
+            title=f"idmlp interpret: {run_dir.name}",
             subtitle=f"{ds.name}, {args.split} split ({interp.n} examples), depth "
             f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}",
-            sections=sections,
-        )
+            metrics=trained.metrics, config={"run": str(run_dir), "train": config.to_dict(),
+                                             "model": model.config.to_dict()},
+            command=getattr(args, "command_line", None), batch_size=args.batch_size,
+            sections=[identity_distance_section(interp, figures.get("identity_distance"))])
+        write_interactive_report(tmp / "report.html", data)
 
     print(interp.summary())
+    size = (out / "report.html").stat().st_size
     print(f"last layer: accuracy {interp.accuracy[-1]:.4f} on the {args.split} split "
-          f"({interp.n} examples); wrote {out}")
+          f"({interp.n} examples); wrote {out} (report.html: {size:,} bytes)")
     return 0

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, device=args.device, **changes)
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
-                    progress=not args.quiet)
+                    progress=not args.quiet, command=getattr(args, "command_line", None))
     interp = res.interpretation
     print(f"\n{'layer':>5}  {'test acc':>8}  {'p(true)':>7}  {'||W-sI||/||sI||':>15}")
     for l, (a, p, d) in enumerate(zip(interp.accuracy, interp.true_class_prob,
@@ -55,5 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{l:>5}  {a:8.4f}  {p:7.4f}  {d:15.4f}")
     for name, b in res.baselines.items():
         print(f"{name}: {b['test accuracy']:.4f}")
-    print(f"total {sum(res.seconds.values()):.0f} s; report: {res.path / 'report.html'}")
+    report = res.path / "report.html"
+    print(f"total {sum(res.seconds.values()):.0f} s; report: {report} "
+          f"({report.stat().st_size:,} bytes)")
     return 0

@@ -189,7 +189,7 @@ def _how_to_read(d: ReportData) -> Section:
         ("✓ and ✗", "A right (✓, green) or wrong (✗, orange-red) prediction; the symbol "
                     "carries the meaning, the colour only repeats it."),
         ("training curves", "Loss and accuracy after every epoch on the training data "
-                            f"(running average over the epoch) and on the {d.split} split."),
+                            "(running average over the epoch) and on the test split."),
         *d.glossary,
     ]
     sec.html("<dl class=\"glossary\">" + "".join(
@@ -323,7 +323,7 @@ def _training_section(d: ReportData) -> Section:
     if t is None:
         return sec.text("No completed epoch is recorded for this model.")
     sec.text(f"Loss and accuracy after each of the {len(t.epoch)} epochs, on the training data "
-             f"(running average over the epoch's batches) and on the {d.split} split. "
+             "(running average over the epoch's batches) and on the test split. "
              f"Training took {t.seconds[-1]:.1f} s (cumulative time in the last column).")
     sec.html('<div class="chart-row"><figure class="chart"><div id="train-loss" '
              'class="chart-box"></div><figcaption>Cross-entropy loss per epoch.</figcaption>'
@@ -341,8 +341,8 @@ def _training_section(d: ReportData) -> Section:
              num(t.test_loss[e], ".3f"), pct(t.test_acc[e]), num(t.seconds[e], ".1f")]
             for e in range(len(t.epoch))]
     inner = Section("inner").table(
-        rows, ["epoch", "train loss", "train accuracy", f"{d.split} loss",
-               f"{d.split} accuracy", "training time (s, cumulative)"],
+        rows, ["epoch", "train loss", "train accuracy", "test loss", "test accuracy",
+               "training time (s, cumulative)"],
         caption="Per-epoch metrics")
     return sec.details("The numbers of every epoch", inner)
 

@@ -478,22 +478,22 @@
       const finite = (a) => a.filter((v) => v !== null && isFinite(v));
       const f3 = (v) => (v === null ? "n/a" : v.toFixed(3)), fp = (v) => (v === null ? "n/a" : pct(v));
       const ser = (label, y, i) => ({ label: label, y: y, color: LINE[i], dash: DASH[i], marker: MARK[i] });
-      const ls = [ser("train", T.train_loss, 0), ser(D.split, T.test_loss, 1)];
+      const ls = [ser("train", T.train_loss, 0), ser("test", T.test_loss, 1)];
       const all = finite(T.train_loss.concat(T.test_loss));
       const lt = niceTicks(0, all.length ? Math.max(...all) : 1);
       const box1 = $("#train-loss"), box2 = $("#train-acc");
       box1.innerHTML = lineChart({ x: ep, width: fit(box1, 460), height: 250, ylim: [0, lt[lt.length - 1]], yticks: lt,
         yfmt: (t) => String(t), xlabel: "epoch", series: ls,
         alt: "Line chart of the loss against the epoch, 1 to " + ep[last] + ": training loss from " + f3(T.train_loss[0]) +
-          " to " + f3(T.train_loss[last]) + ", " + D.split + " loss from " + f3(T.test_loss[0]) + " to " + f3(T.test_loss[last]) + "." }).svg;
-      const as = [ser("train", T.train_acc, 0), ser(D.split, T.test_acc, 1)];
+          " to " + f3(T.train_loss[last]) + ", test loss from " + f3(T.test_loss[0]) + " to " + f3(T.test_loss[last]) + "." }).svg;
+      const as = [ser("train", T.train_acc, 0), ser("test", T.test_acc, 1)];
       const accs = finite(T.train_acc.concat(T.test_acc));
       const lo = accs.length ? Math.max(0, Math.floor(Math.min(...accs) * 10) / 10) : 0;
       const at = niceTicks(lo, 1).filter((t) => t >= lo && t <= 1);
       box2.innerHTML = lineChart({ x: ep, width: fit(box2, 460), height: 250, ylim: [lo, 1], yticks: at, yfmt: (t) => pct(t, 0),
         xlabel: "epoch", series: as,
         alt: "Line chart of the accuracy against the epoch: training accuracy from " + fp(T.train_acc[0]) + " to " + fp(T.train_acc[last]) +
-          ", " + D.split + " accuracy from " + fp(T.test_acc[0]) + " to " + fp(T.test_acc[last]) + "." }).svg;
+          ", test accuracy from " + fp(T.test_acc[0]) + " to " + fp(T.test_acc[last]) + "." }).svg;
       legend($("#train-legend"), ls);
     }
     drawTraining();
