@@ -104,6 +104,8 @@ def choose_examples(preds_last: np.ndarray, labels: np.ndarray, k: int,
     n = len(labels)
     if k >= n:
         return np.arange(n)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
     errors = np.flatnonzero(np.asarray(preds_last) != labels)[: k // 2]
     rest = np.setdiff1d(np.arange(n), errors)
     fill = np.asarray(pick_samples(labels[rest], k - len(errors), num_classes), dtype=np.int64)

@@ -381,6 +381,11 @@ class ReportData:
         if self.default_map is not None and self.default_map not in maps:
             raise ValueError(f"default_map must be one of {', '.join(maps) or '(no maps)'}, "
                              f"got {self.default_map!r}")
+        for curve in self.curves:
+            if not isinstance(curve, LayerCurve):
+                raise ValueError(f"curves must hold LayerCurve objects, got "
+                                 f"{type(curve).__name__}")
+            curve.payload(L)  # checks the shapes
         for name, col in self.layer_columns.items():
             _arr(f"layer_columns[{name!r}]", col, (L,))
         for k, v in self.timings.items():

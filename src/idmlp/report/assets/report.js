@@ -469,7 +469,7 @@
       const raw = (hi - lo) / 4, p = Math.pow(10, Math.floor(Math.log10(raw || 1)));
       const step = [1, 2, 2.5, 5, 10].map((k) => k * p).find((v) => v >= raw) || raw;
       const out = [];
-      for (let v = Math.floor(lo / step) * step; v <= hi + 1e-9; v += step) out.push(+v.toFixed(10));
+      for (let v = Math.floor(lo / step) * step; v < hi + step - 1e-9; v += step) out.push(+v.toFixed(10));
       return out;
     }
     function drawTraining() {
