@@ -225,7 +225,7 @@ def test_baseline_section_columns_and_intervals():
     cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
     lo, hi = wilson_interval(910, 1000)
     assert cells[:3] == ["LogisticRegression", format_percent_interval(0.91, lo, hi), "&ndash;"]
-    assert cells[3:] == ["MLPClassifier", "95.0% (93.5–96.2)", "4.200"]
+    assert cells[3:] == ["MLPClassifier", "95.0% (93.5–96.2)", "4.2"]
     assert "sklearn defaults" in html and "<caption>" in html
 
 
@@ -489,3 +489,17 @@ def test_training_curves_from_metrics():
                                      {"epoch": 2, "train_loss": 0.5, "elapsed": 3.0}])
     assert t.epoch.tolist() == [1, 2] and np.isnan(t.test_acc).all()
     assert t.payload()["test_acc"] == [None, None] and TrainingCurves.from_metrics([]) is None
+
+
+def test_builder_passes_the_new_numbers_through(toy):
+    net, X, y = toy
+    ci = np.tile([0.1, 0.9], (4, 1))
+    val = LayerCurve("validation accuracy", np.linspace(0.3, 0.6, 4))
+    d = build_report_data(net, X, y, max_map_examples=2, curves=[val], accuracy_ci=ci,
+                          layer_columns={"clipping share": np.full(4, 0.25)},
+                          glossary=[("class evidence", "one sentence")])
+    np.testing.assert_array_equal(d.accuracy_ci, ci)
+    assert d.curves == (val,) and "clipping share" in d.layer_columns
+    html = render_interactive(d)
+    assert "validation accuracy" in html and "clipping share" in html
+    assert "<dt>class evidence</dt><dd>one sentence</dd>" in html

@@ -22,7 +22,7 @@ from torch import Tensor
 from .._validation import check_int
 from ..interpret import Interpretation, interpret, pick_samples
 from ..models import InterpretableMLP
-from .data import MapSet, ModelInfo, ReportData, TrainingCurves
+from .data import LayerCurve, MapSet, ModelInfo, ReportData, TrainingCurves
 from .stats import format_percent_interval, wilson_interval
 
 if TYPE_CHECKING:
@@ -140,6 +140,10 @@ def build_report_data(
     maps: Mapping[str, MapSpec] | None = None,
     default_map: str | None = None,
     images: np.ndarray | Tensor | None = None,
+    curves: Sequence[LayerCurve] = (),
+    layer_columns: Mapping[str, np.ndarray] | None = None,
+    accuracy_ci: np.ndarray | None = None,
+    glossary: Sequence[tuple[str, str]] = (),
     max_examples: int = 2000,
     max_map_examples: int = 200,
     batch_size: int = 1024,
@@ -179,6 +183,12 @@ def build_report_data(
         default_map: the key shown first (default: the first).
         images: ``(n, N)`` or ``(n, *S)``, the inputs as a reader knows them (e.g. the raw
             pixels before scaling), drawn in grey in the sample browser; default ``X``.
+        curves: more per-layer curves for the plot and the table (validation accuracy,
+            probes, ...), :class:`~idmlp.report.LayerCurve`.
+        layer_columns: more per-layer table columns, after the interpretation's loss and
+            identity distances.
+        accuracy_ci: ``(L, 2)``, an interval to show instead of Wilson's (e.g. over seeds).
+        glossary: more ``(term, sentence)`` pairs for "How to read this report".
         max_examples, max_map_examples: size limits (integers >= 1 and >= 0).
         batch_size: examples per forward chunk.
 
@@ -263,7 +273,8 @@ def build_report_data(
 
     shown = (X[torch.as_tensor(embed).to(X.device)].float().cpu().numpy() if images is None
              else images[embed].astype(np.float64))
-    ci = wilson_interval(np.rint(interp.accuracy * n), n)
+    ci = (wilson_interval(np.rint(interp.accuracy * n), n) if accuracy_ci is None
+          else np.asarray(accuracy_ci, dtype=np.float64))
     training = TrainingCurves.from_metrics(metrics)
     times = dict(timings or {})
     if training is not None and np.isfinite(training.seconds[-1]):
@@ -296,11 +307,14 @@ def build_report_data(
         preds=preds_np[embed], maps=map_sets, default_map=default_map,
         layer_columns={"loss": interp.loss, "||W−σI|| (all)": interp.identity_distance,
                        "||W−σI|| (feature rows)": interp.feature_distance,
-                       "||W−σI|| (class rows)": interp.class_distance},
+                       "||W−σI|| (class rows)": interp.class_distance,
+                       **(layer_columns or {})},
+        curves=tuple(curves),
         training=training, timings=times, config=cfg, command=command,
         versions=dict(versions) if versions is not None else _versions(),
         glossary=[("||W^l − σI|| / ||σI||",
                    "How far training moved layer l's weights from the identity it started "
-                   "at, relative to the identity: 0 means the layer still copies its input.")],
+                   "at, relative to the identity: 0 means the layer still copies its input."),
+                  *glossary],
         sections=tuple(sections),
     )

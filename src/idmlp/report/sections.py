@@ -461,7 +461,8 @@ def baseline_section(results: Mapping[str, float | Mapping[str, Any]], *,
     sec = Section(title)
     if note:
         sec.text(note)
-    return sec.table(rows, header, caption="Test accuracy of each model on the same split")
+    return sec.table(rows, header, caption="Test accuracy of each model on the same split",
+                     digits=1)
 
 
 def probe_section(comparison: ProbeComparison, *, title: str = "Linear probes") -> Section:

@@ -329,6 +329,7 @@
       cv.dataset.layer = S.layer;
       $(".tl", btn).innerHTML = esc(names[labels.q[i]]) + (ok ? "" : "→" + esc(names[p])) + " " + mark(ok);
       btn.setAttribute("aria-label", thumbLabel(i));
+      btn.title = thumbLabel(i);
     }
     function drawThumbs() {
       const box = $("#sb-thumbs");
@@ -374,7 +375,7 @@
       s += '<text x="' + (left + C * cw / 2) + '" y="11" text-anchor="middle" class="ch">predicted class</text>';
       for (let c = 0; c < C; c++) {
         const lab = names[c].length > 4 ? names[c].slice(0, 3) + "…" : names[c];
-        s += '<text x="' + (left + c * cw + cw / 2) + '" y="' + (top - 6) + '" text-anchor="middle" class="ch"' + (c === y ? ' font-weight="700"' : "") + ">" + esc(lab) + (c === y ? "▾" : "") + "</text>";
+        s += '<text x="' + (left + c * cw + cw / 2) + '" y="' + (top - 6) + '" text-anchor="middle" class="ch"' + (c === y ? ' font-weight="700"' : "") + "><title>" + esc(names[c]) + "</title>" + esc(lab) + (c === y ? "▾" : "") + "</text>";
       }
       for (let l = 1; l <= L; l++) {
         const yy = top + (l - 1) * rh, p = pred(i, l);
