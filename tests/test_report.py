@@ -333,7 +333,7 @@ def fake_data(m=12, L=3, C=3, shape=(2, 2), **changes) -> ReportData:
                                 np.array([0, 3, 5, 7]),
                                 class_means=rng.normal(size=(C, L, *shape))),
                     "b": MapSet("map b", "what b shows", rng.normal(size=(2, 1, *shape)),
-                                np.array([1, 2]))})
+                                np.array([1, 2]), kind="sequential")})
     kw.update(changes)
     return ReportData(**kw)
 
@@ -351,10 +351,14 @@ def test_report_data_validates_shapes_once():
         "timings": ({"x": -1.0}, "timings"),
         "maps": ({"a": MapSet("t", "d", np.zeros((2, 2, 2, 2)), np.array([0, 0]))},
                  "indices must be distinct"),
+        "curves": ([np.ones(3)], "LayerCurve"),
     }
     for field, (value, match) in bad.items():
         with pytest.raises(ValueError, match=match):
             fake_data(**{field: value})
+    with pytest.raises(ValueError, match="kind must be one of diverging, sequential"):
+        fake_data(maps={"a": MapSet("t", "d", np.zeros((1, 3, 2, 2)), np.array([0]),
+                                    kind="log")})
     with pytest.raises(ValueError, match="must multiply to"):
         ModelInfo(5, 2, 1, (2, 2))
     with pytest.raises(ValueError, match="give both lower and upper"):
@@ -371,8 +375,14 @@ def test_payload_quantization_is_within_one_step():
         a = np.asarray(ms.maps, dtype=np.float64).reshape(len(ms.indices), -1, 4)
         vmax = entry["vmax"]
         got = decode_blob(entry["maps"])
+        if ms.kind == "sequential":  # from zero up: negative values are drawn as zero
+            assert entry["kind"] == "sequential" and got.min() >= 0
+            a, steps = np.clip(a, 0, None), 2 * MAP_LEVELS + 1
+            assert vmax == pytest.approx(np.quantile(a[a >= 0], ms.quantile))
+        else:
+            steps = MAP_LEVELS
         inside = np.abs(a) <= vmax
-        np.testing.assert_allclose(got[inside], a[inside], atol=vmax / (2 * MAP_LEVELS) + 1e-12)
+        np.testing.assert_allclose(got[inside], a[inside], atol=vmax / (2 * steps) + 1e-12)
         assert np.all(np.abs(got[~inside]) == pytest.approx(vmax))  # clipped to the range
     assert decode_blob(p["examples"]["labels"]).tolist() == d.labels.tolist()
     assert decode_blob(p["examples"]["preds"]).tolist() == d.preds.tolist()

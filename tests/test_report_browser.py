@@ -56,11 +56,10 @@ def report(tmp_path_factory: pytest.TempPathFactory):
     ax.set(title="a static figure", xlabel="step", ylabel="value")
     extra = Section("A static section").text("A figure that opens full size.").figure(
         fig, caption="A rising line.")
-    scores = MapSpec("input times layer", "The input scaled by the layer number.",
-                     lambda r, yb: r.features[:, :1] * torch.arange(1, r.depth + 1,
-                                                                    device=r.logits.device
-                                                                    )[None, :, None],
-                     signs=("negative", "positive"))
+    scores = MapSpec("size of the input times layer", "|x^0| times the layer number.",
+                     lambda r, yb: r.features[:, :1].abs() * torch.arange(
+                         1, r.depth + 1, device=r.logits.device)[None, :, None],
+                     signs=("", "large"), kind="sequential")
     data = build_report_data(
         run.model, X, y, metrics=run.metrics, images=run.dataset.X_test,
         config={"train": run.config.to_dict()}, command="idmlp reproduce --dataset digits",
@@ -167,7 +166,8 @@ def test_slider_moves_every_view(browser, report):
     assert page.inner_text("#layer-value") == str(L)
     # another kind of map: the detail view follows
     page.select_option("#map-select", "scaled")
-    assert "input times layer" in page.inner_text("#sb-map-cap")
+    assert "size of the input times layer" in page.inner_text("#sb-map-cap")
+    assert page.inner_text("#sb-cbar").startswith("0")  # a sequential scale, from zero
     assert page.errors() == []
     page.close()
 

@@ -44,6 +44,7 @@ class MapSpec:
             (``Lm = L``: one map per layer, or ``1``).
         class_means: also embed its mean over all examples of each class.
         signs: words for negative and positive values (see :class:`~idmlp.report.MapSet`).
+        kind: ``"diverging"`` or ``"sequential"`` (never-negative maps), as for MapSet.
     """
 
     title: str
@@ -51,6 +52,7 @@ class MapSpec:
     compute: Callable[[LayerReadout, Tensor], Tensor]
     class_means: bool = True
     signs: tuple[str, str] = ("lowered", "raised")
+    kind: str = "diverging"
 
 
 def _change_from_input(r: LayerReadout, y: Tensor) -> Tensor:
@@ -267,7 +269,7 @@ def build_report_data(
                 means = means.reshape(C, means.shape[1], *shape)
             map_sets[key] = MapSet(spec.title, spec.description,
                                    m.reshape(len(chosen), m.shape[1], *shape), chosen, means,
-                                   signs=spec.signs)
+                                   signs=spec.signs, kind=spec.kind)
     finally:
         model.train(was_training)
 

@@ -31,11 +31,13 @@ import numpy as np
 if TYPE_CHECKING:
     from .sections import Section
 
-__all__ = ["MAP_LEVELS", "LayerCurve", "MapSet", "ModelInfo", "ReportData", "TrainingCurves",
-           "encode_array"]
+__all__ = ["MAP_KINDS", "MAP_LEVELS", "LayerCurve", "MapSet", "ModelInfo", "ReportData",
+           "TrainingCurves", "encode_array"]
 
 #: Quantization steps of a map on each side of zero (codes ``128 + 4 k``, ``|k| <= 31``).
 MAP_LEVELS = 31
+#: Colour scales of a map: symmetric around zero, or from zero up.
+MAP_KINDS: tuple[str, ...] = ("diverging", "sequential")
 
 
 def _arr(name: str, value: Any, shape: tuple[int | None, ...], *, integer: bool = False
@@ -108,6 +110,14 @@ def _symmetric(a: np.ndarray, vmax: float, delta_axis: int | None) -> dict[str, 
     q = (4 * k + 128).astype(np.uint8)
     step = vmax / (4 * MAP_LEVELS)
     return encode_array(q, scale=step, offset=-128 * step, delta_axis=delta_axis)
+
+
+def _sequential(a: np.ndarray, vmax: float, delta_axis: int | None) -> dict[str, Any]:
+    """Values clipped to [0, vmax] in ``2 * MAP_LEVELS + 1`` steps: codes ``4 k``
+    (0..252, 0 for zero)."""
+    k = np.rint(np.clip(a / vmax, 0.0, 1.0) * (2 * MAP_LEVELS + 1))
+    step = vmax / (4 * (2 * MAP_LEVELS + 1))
+    return encode_array((4 * k).astype(np.uint8), scale=step, delta_axis=delta_axis)
 
 
 def _ints(a: np.ndarray) -> dict[str, Any]:
@@ -203,6 +213,9 @@ class MapSet:
             (one range for every example and layer, so colours compare); in [0.5, 1].
         signs: words for negative and positive values, shown by the colour bar (blue and
             red), e.g. ``("lowered", "raised")`` or ``("against", "for")``.
+        kind: ``"diverging"`` (blue, white at zero, red; range ``[-v, v]``) or
+            ``"sequential"`` for maps that are never negative, such as a positive part
+            (white at zero to dark purple; range ``[0, v]``, negative values drawn as 0).
     """
 
     title: str
@@ -212,6 +225,7 @@ class MapSet:
     class_means: np.ndarray | None = None
     quantile: float = 0.995
     signs: tuple[str, str] = ("lowered", "raised")
+    kind: str = "diverging"
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,6 +389,9 @@ class ReportData:
                                  f"({C}, {a.shape[1]}, {', '.join(map(str, S))})")
             if not 0.5 <= ms.quantile <= 1.0:
                 raise ValueError(f"maps[{key!r}].quantile must lie in [0.5, 1]")
+            if ms.kind not in MAP_KINDS:
+                raise ValueError(f"maps[{key!r}].kind must be one of {', '.join(MAP_KINDS)}, "
+                                 f"got {ms.kind!r}")
         put(self, "maps", maps)
         if self.default_map is None and maps:
             put(self, "default_map", next(iter(maps)))
@@ -412,19 +429,21 @@ class ReportData:
         maps = []
         for key, ms in self.maps.items():
             a = np.asarray(ms.maps, dtype=np.float64)
-            finite = np.abs(a[np.isfinite(a)])
+            finite = a[np.isfinite(a)]
+            finite = np.abs(finite) if ms.kind == "diverging" else np.clip(finite, 0, None)
             vmax = float(np.quantile(finite, ms.quantile)) if finite.size else 0.0
             if not vmax > 0:
                 vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1e-8
             flat = np.nan_to_num(a.reshape(len(a), a.shape[1], -1))
+            code = _symmetric if ms.kind == "diverging" else _sequential
             entry = {"key": key, "title": ms.title, "description": ms.description,
-                     "signs": [str(ms.signs[0]), str(ms.signs[1])],
+                     "signs": [str(ms.signs[0]), str(ms.signs[1])], "kind": ms.kind,
                      "vmax": vmax, "layers": int(a.shape[1]),
-                     "indices": _ints(ms.indices), "maps": _symmetric(flat, vmax, 1),
+                     "indices": _ints(ms.indices), "maps": code(flat, vmax, 1),
                      "classMeans": None}
             if ms.class_means is not None:
                 cm = np.asarray(ms.class_means, dtype=np.float64)
-                entry["classMeans"] = _symmetric(
+                entry["classMeans"] = code(
                     np.nan_to_num(cm.reshape(cm.shape[0], cm.shape[1], -1)), vmax, 1)
                 entry["classMissing"] = [bool(np.isnan(c).all()) for c in cm]
             maps.append(entry)

@@ -42,6 +42,9 @@
   // ColorBrewer Blues, sequential, for probabilities.
   const BLUES = lut(["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6",
                      "#2171b5", "#08519c", "#08306b"]);
+  // ColorBrewer Purples, sequential, for maps that are never negative.
+  const PURPLES = lut(["#fcfbfd", "#efedf5", "#dadaeb", "#bcbddc", "#9e9ac8", "#807dba",
+                       "#6a51a3", "#54278f", "#3f007d"]);
   const rgbOf = (table, q) => "rgb(" + table[3 * q] + "," + table[3 * q + 1] + "," + table[3 * q + 2] + ")";
   // map codes: 128 + 4k for k in -31..31 span [-v, v] (idmlp.report.data.MAP_LEVELS)
   const divCode = (q) => Math.max(0, Math.min(255, Math.round((q - 4) * 255 / 248)));
@@ -91,6 +94,11 @@
   }
   const grey = (q) => { const v = 255 - q; return [v, v, v]; };
   const diverging = (q) => { const i = 3 * divCode(q); return [DIVERGING[i], DIVERGING[i + 1], DIVERGING[i + 2]]; };
+  // sequential codes: 4k for k in 0..63 span [0, v]
+  const sequential = (q) => { const i = 3 * Math.min(255, Math.round(q * 255 / 252)); return [PURPLES[i], PURPLES[i + 1], PURPLES[i + 2]]; };
+  const colourOf = (meta) => (meta.kind === "sequential" ? sequential : diverging);
+  const wordsOf = (meta) => (meta.kind === "sequential" ? "dark purple where " + meta.signs[1] + ", white near zero"
+    : "red where " + meta.signs[1] + ", blue where " + meta.signs[0] + ", white near zero");
   function pixelCanvas(cls, label, h, w) {
     const c = document.createElement("canvas");
     c.className = "px " + (cls || "");
@@ -101,18 +109,20 @@
     if (h === 1) c.style.height = "18px";
     return c;
   }
-  function colourBar(el, vmax, what, signs) {
+  function colourBar(el, meta, what) {
     el.innerHTML = "";
+    const vmax = meta.vmax, signs = meta.signs, seq = meta.kind === "sequential";
     const c = document.createElement("canvas");
     c.width = 255; c.height = 1;
     c.setAttribute("role", "img");
-    c.setAttribute("aria-label", "Colour scale of " + what + ": blue for negative values (" + signs[0] + ") down to −" +
+    c.setAttribute("aria-label", seq ? "Colour scale of " + what + ": white for zero to dark purple for " + vmax.toPrecision(2) + " (" + signs[1] + ")"
+      : "Colour scale of " + what + ": blue for negative values (" + signs[0] + ") down to −" +
       vmax.toPrecision(2) + ", white for zero, red for positive values (" + signs[1] + ") up to +" + vmax.toPrecision(2));
     const codes = new Uint8Array(255);
-    for (let i = 0; i < 255; i++) codes[i] = 4 + Math.round(i * 248 / 254);
-    paint(c, 1, 255, codes, 0, diverging);
+    for (let i = 0; i < 255; i++) codes[i] = seq ? Math.round(i * 252 / 254) : 4 + Math.round(i * 248 / 254);
+    paint(c, 1, 255, codes, 0, seq ? sequential : diverging);
     const lo = document.createElement("span"), hi = document.createElement("span");
-    lo.textContent = "−" + vmax.toPrecision(2) + " (" + signs[0] + ")";
+    lo.textContent = seq ? "0" : "−" + vmax.toPrecision(2) + " (" + signs[0] + ")";
     hi.textContent = "+" + vmax.toPrecision(2) + " (" + signs[1] + ")";
     el.append(lo, c, hi);
   }
@@ -257,15 +267,15 @@
         const fig = document.createElement("figure");
         const missing = ms.meta.classMissing && ms.meta.classMissing[c];
         const cv = pixelCanvas("", "Mean " + ms.meta.title + " of class " + names[c] + " at layer " + S.layer +
-          (missing ? ": no example of this class" : ", red where " + ms.meta.signs[1] + ", blue where " + ms.meta.signs[0]), H, W);
+          (missing ? ": no example of this class" : ", " + wordsOf(ms.meta)), H, W);
         cv.dataset.layer = S.layer;
-        paint(cv, H, W, ms.means.q, (c * ms.meta.layers + Math.min(S.layer, ms.meta.layers) - 1) * P, diverging);
+        paint(cv, H, W, ms.means.q, (c * ms.meta.layers + Math.min(S.layer, ms.meta.layers) - 1) * P, colourOf(ms.meta));
         const cap = document.createElement("figcaption");
         cap.textContent = names[c];
         fig.append(cv, cap);
         box.appendChild(fig);
       }
-      if (bar) colourBar(bar, ms.meta.vmax, "the class means", ms.meta.signs);
+      if (bar) colourBar(bar, ms.meta, "the class means");
     }
 
     // the sample browser
@@ -315,7 +325,7 @@
       if (S.thumbMode === "map" && ms) {
         const j = ms.pos[i];
         if (j >= 0) {
-          paint(cv, H, W, ms.maps.q, mapStart(ms, j, S.layer), diverging);
+          paint(cv, H, W, ms.maps.q, mapStart(ms, j, S.layer), colourOf(ms.meta));
           cv.setAttribute("aria-label", ms.meta.title + " of example #" + ids.q[i] + " at layer " + S.layer);
         } else {
           const ctx = cv.getContext("2d");
@@ -427,7 +437,7 @@
         f2.append(cv);
         f2.insertAdjacentHTML("beforeend", '<figcaption id="sb-map-cap"></figcaption><div class="cbar" id="sb-cbar"></div>');
         box.appendChild(f2);
-        colourBar($("#sb-cbar"), ms.meta.vmax, ms.meta.title, ms.meta.signs);
+        colourBar($("#sb-cbar"), ms.meta, ms.meta.title);
         drawDetailMap();
       } else {
         f2.innerHTML = '<p class="nomap">' + (ms ? "No " + esc(ms.meta.title) + " embedded for this example: maps are embedded for " + ms.k + " of the " + m +
@@ -443,10 +453,9 @@
     function drawDetailMap() {
       const cv = $("#sb-map-canvas"), ms = curMap(), i = S.sel;
       if (!cv || !ms || i < 0 || ms.pos[i] < 0) return;
-      paint(cv, H, W, ms.maps.q, mapStart(ms, ms.pos[i], S.layer), diverging);
+      paint(cv, H, W, ms.maps.q, mapStart(ms, ms.pos[i], S.layer), colourOf(ms.meta));
       cv.dataset.layer = S.layer;
-      cv.setAttribute("aria-label", ms.meta.title + " of example #" + ids.q[i] + " at layer " + S.layer +
-        ": red where " + ms.meta.signs[1] + ", blue where " + ms.meta.signs[0] + ", white near zero");
+      cv.setAttribute("aria-label", ms.meta.title + " of example #" + ids.q[i] + " at layer " + S.layer + ": " + wordsOf(ms.meta));
       $("#sb-map-cap").textContent = ms.meta.title + " at layer " + S.layer;
     }
 
