@@ -247,7 +247,8 @@ def _class_maps_section(d: ReportData) -> Section | None:
         return None
     return Section("Mean map of each class", anchor="class-maps").text(
         f"The chosen map at the chosen layer, averaged over all {d.split} examples of each "
-        "class: where the layers, on average, change each class's inputs.").html(
+        "class.").html(
+        '<p id="map-desc" class="readout" aria-live="polite"></p>'
         '<div id="class-maps-grid" class="map-row"></div><div class="cbar" data-for="class"></div>')
 
 

@@ -257,6 +257,8 @@
       if (!box) return;
       const ms = curMap();
       box.innerHTML = "";
+      const desc = $("#map-desc");
+      if (desc && ms) desc.textContent = ms.meta.title + ": " + ms.meta.description;
       const bar = $('.cbar[data-for="class"]');
       if (!ms || !ms.means) {
         box.innerHTML = '<p class="nomap">No class means for this map.</p>';
