@@ -314,8 +314,8 @@ def test_cli_interpret_end_to_end(run_dir, capsys):
     assert d["n"] == 18 and d["class_names"] == ["a", "b", "c"]  # 20 % test split
     assert d["image_shape"] == [4, 4]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(plots.FIGURES)
-    assert "http" not in html
+    assert html.count("data:image/png;base64,") == 1  # the rest are interactive views
+    assert "http" not in html and 'id="idmlp-data"' in html
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp folder left
 
     # an existing output folder is refused (one line, exit 2) unless --overwrite

@@ -43,11 +43,13 @@ def test_reproduce_writes_a_complete_run_folder(small_run: Path) -> None:
 
 def test_report_is_self_contained(small_run: Path) -> None:
     html = (small_run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 6
-    assert "http://" not in html and "https://" not in html and "<script" not in html
-    for title in ("Summary", "Per-layer accuracy", "Contribution maps", "Linear probes",
-                  "Accuracy cost of interpretability"):
+    assert html.count("data:image/png;base64,") >= 2  # identity distance and probes
+    assert "http://" not in html and "https://" not in html
+    assert 'id="idmlp-data"' in html  # the interactive views' data (tests/test_report*.py)
+    for title in ("How to read this report", "Every layer as a classifier", "Examples",
+                  "Linear probes", "Accuracy cost of interpretability", "Configuration"):
         assert title in html
+    assert "idmlp reproduce --dataset digits" in html  # the exact command line
 
 
 def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from torch import Tensor
 from ._io import atomic_write_bytes, save_json
 from ._validation import check_choice, check_indices, check_int
 from .core import ReadoutRule
-from .evaluate import Batch, evaluate, wilson_interval
+from .evaluate import Z95, Batch, evaluate, wilson_interval
 from .models import InterpretableMLP
 from .readout import MAPS
 
@@ -137,11 +137,12 @@ class Interpretation:
         sample_labels: their labels, ``(k,)``.
         sample_inputs: their (scaled) inputs :math:`x^0`, ``(k, *S)``.
         sample_maps: every map of them at every layer, ``{name: (k, L, *S)}``.
-        sample_preds: every layer's predicted class for them, ``(k, L)``.
-        sample_probs: every layer's class probabilities for them, ``(k, L, C)``.
-        layers: the selected layers of the class means, ``(m,)``, values in ``1..L``.
-        class_maps: mean map of each class at the selected layers,
-            ``{name: (C, m, *S)}`` (NaN for a class with no example).
+        probs: every layer's class probabilities for every example, ``(n, L, C)``.
+        preds: every layer's predicted class for every example, ``(n, L)``.
+        labels: every example's label, ``(n,)``.
+        layers: the selected layers of the figures, ``(m,)``, values in ``1..L``.
+        class_maps: mean map of each class at every layer, ``{name: (C, L, *S)}`` (NaN
+            for a class with no example).
         clipping_share: :math:`R^2` of each map against the clipping the untrained
             network already does (:attr:`LayerReadout.clipping`), per layer,
             ``{name: (L,)}``; 1 = the map only shows clipping.
@@ -162,8 +163,9 @@ class Interpretation:
     sample_labels: np.ndarray
     sample_inputs: np.ndarray
     sample_maps: dict[str, np.ndarray]
-    sample_preds: np.ndarray
-    sample_probs: np.ndarray
+    probs: np.ndarray
+    preds: np.ndarray
+    labels: np.ndarray
     layers: np.ndarray
     class_maps: dict[str, np.ndarray]
     clipping_share: dict[str, np.ndarray]
@@ -196,6 +198,16 @@ class Interpretation:
         return tuple(self.sample_maps)
 
     @property
+    def sample_probs(self) -> np.ndarray:
+        """Every layer's class probabilities for the chosen examples, ``(k, L, C)``."""
+        return self.probs[self.sample_indices]
+
+    @property
+    def sample_preds(self) -> np.ndarray:
+        """Every layer's predicted class for the chosen examples, ``(k, L)``."""
+        return self.preds[self.sample_indices]
+
+    @property
     def sample_contributions(self) -> np.ndarray:
         r"""The ``change`` maps :math:`x^\ell - x^0` of the chosen examples, ``(k, L, *S)``."""
         return self.sample_maps["change"]
@@ -203,9 +215,9 @@ class Interpretation:
     @property
     def class_contributions(self) -> np.ndarray:
         """Mean ``change`` map of each class at the selected layers, ``(C, m, *S)``."""
-        return self.class_maps["change"]
+        return self.class_maps["change"][:, self.layers - 1]
 
-    def accuracy_interval(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    def accuracy_interval(self, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         """Wilson score interval (95% by default) of every layer's accuracy."""
         return wilson_interval(self.accuracy, self.n, z)
 
@@ -373,9 +385,8 @@ def interpret(
         batch_size: examples per chunk (integer >= 1).
         sample_indices: the examples whose contribution maps are kept; default
             :func:`pick_samples` (the first example of each class).
-        layers: layers ``1..L`` of the per-class mean maps (and the default columns of the
-            contribution-map figure); default :func:`default_layers` (8 evenly spaced,
-            first and last included).
+        layers: layers ``1..L`` shown by the map figures; default :func:`default_layers`
+            (8 evenly spaced, first and last included).
         class_names: one name per class; default ``"0" .. "C-1"``.
         maps: the maps to keep (names of :data:`idmlp.readout.MAPS`, the default map
             first); default all.
@@ -405,15 +416,14 @@ def interpret(
 
     names = tuple(MAPS) if maps is None else tuple(check_choice("maps", m, tuple(MAPS))
                                                     for m in maps)
-    sel_idx = torch.tensor(sel) - 1
     chosen_t = torch.tensor(chosen, dtype=torch.long)
     k, shape, nf = len(chosen), model.image_shape, model.in_features
-    class_sum = {m: torch.zeros(c, len(sel), nf, dtype=torch.float64) for m in names}
+    class_sum = {m: torch.zeros(c, depth, nf, dtype=torch.float64) for m in names}
     s_maps = {m: torch.zeros(k, depth, nf) for m in names}
     moments = {m: _Moments(depth) for m in names}
     s_input = torch.zeros(k, nf)
-    s_probs = torch.zeros(k, depth, c)
-    s_preds = torch.zeros(k, depth, dtype=torch.long)
+    probs = torch.zeros(n, depth, c)
+    preds = torch.zeros(n, depth, dtype=torch.long)
     max_abs = torch.zeros((), dtype=torch.float64)
 
     def collect(batch: Batch) -> None:
@@ -427,20 +437,20 @@ def interpret(
         for m in names:
             value = r.maps(m, target=yb).detach()
             moments[m].add(value, clip)
-            class_sum[m].index_add_(0, yb.cpu(), value[:, sel_idx.to(value.device)].double().cpu())
+            class_sum[m].index_add_(0, yb.cpu(), value.double().cpu())
             if len(pos):
                 s_maps[m][pos] = value[local].float().cpu()
         if len(pos):
             s_input[pos] = r.features[local, 0].float().cpu()
-            s_probs[pos] = r.probs[local].float().cpu()
-            s_preds[pos] = r.preds[local].cpu()
+        probs[batch.start : batch.stop] = r.probs.float().cpu()
+        preds[batch.start : batch.stop] = r.preds.cpu()
 
     with torch.no_grad():
         metrics = evaluate(model, X, y, batch_size=batch_size, on_batch=[collect])
     counts = torch.bincount(y, minlength=c).numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         class_maps = {m: (v.numpy() / counts[:, None, None]).astype(np.float32)
-                      .reshape(c, len(sel), *shape) for m, v in class_sum.items()}
+                      .reshape(c, depth, *shape) for m, v in class_sum.items()}
     dist = model.block_identity_distance()
     return Interpretation(
         accuracy=metrics.accuracy.numpy(),
@@ -454,8 +464,9 @@ def interpret(
         sample_labels=y[chosen_t].numpy().reshape(k),
         sample_inputs=s_input.numpy().reshape(k, *shape),
         sample_maps={m: v.numpy().reshape(k, depth, *shape) for m, v in s_maps.items()},
-        sample_preds=s_preds.numpy(),
-        sample_probs=s_probs.numpy(),
+        probs=probs.numpy(),
+        preds=preds.numpy(),
+        labels=y.numpy(),
         layers=np.asarray(sel, dtype=np.int64),
         class_maps=class_maps,
         clipping_share={m: v.r2() for m, v in moments.items()},

@@ -28,13 +28,13 @@ from .interpret import Interpretation, interpret_run, save_interpretation
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .readout import MAPS
 from .report import (
+    LayerCurve,
     Section,
     baseline_section,
-    config_section,
-    interpretation_sections,
+    identity_distance_section,
     probe_section,
-    training_section,
-    write_report,
+    run_report_data,
+    write_interactive_report,
 )
 from .runs import RunConfig, TrainedRun, fit
 from .runtime import resolve_device
@@ -89,6 +89,7 @@ def reproduce(
     faithfulness: bool = True,
     faithfulness_samples: int = 100,
     progress: bool = True,
+    command: str | None = None,
 ) -> ReproduceResult:
     """Run the paper's main job into the folder ``out`` and return what it made.
 
@@ -107,6 +108,7 @@ def reproduce(
         faithfulness: measure the built-in maps against Captum (when installed) on
             ``faithfulness_samples`` test images.
         progress: tqdm progress bars.
+        command: the command line that started the run, shown in the report.
 
     Examples:
         >>> cfg = RunConfig().replace(dataset="digits", depth=3, epochs=1)
@@ -185,32 +187,29 @@ def reproduce(
         save_json(tmp / "reproduce.json", summary)
         if faith is not None:
             faith.to_csv(tmp / "faithfulness.csv")
-        sections = [
-            _summary_section(interp, config, val_acc, seconds),
-            *interpretation_sections(interp, figures=figures),
-            _maps_section(interp),
-            baseline_section(baselines, title="Accuracy cost of interpretability",
-                             note="Same split and same standardized features; scikit-learn "
-                             "models fitted with the settings shown."),
-        ]
+        sections = [_maps_section(interp),
+                    identity_distance_section(interp, figures.get("identity_distance")),
+                    baseline_section(baselines, title="Accuracy cost of interpretability",
+                                     n_test=interp.n,
+                                     note="Same split and same standardized features; "
+                                     "scikit-learn models fitted with the settings shown.")]
+        curves = []
         if comparison is not None:
             sections.append(probe_section(comparison).text(
                 f"Probes (a) read this network's own features; probes (b) read a standard "
                 f"MLP of the same depth {config.model.depth} and width {model.width} "
                 f"({standard.config['init']} init, linear head) trained with the same "
                 f"optimizer, schedule and {optim.epochs} epochs."))
+            curves = [LayerCurve("probe (a): this network's features",
+                                 comparison.own.test_accuracy),
+                      LayerCurve("probe (b): standard MLP's features",
+                                 comparison.standard.test_accuracy)]
         if faith is not None:
             sections.append(_faithfulness_section(faith))
-        sections += [training_section(run.metrics), config_section(config.to_dict())]
-        write_report(
-            tmp / "report.html",
-            title="Layer-wise interpretation with identity initialization",
-            subtitle=f"{ds.name}: {len(ds.y_train)} train / "
-            f"{0 if ds.y_val is None else len(ds.y_val)} validation / {len(ds.y_test)} test, "
-            f"depth {model.depth}, width {model.width} = {model.in_features} + "
-            f"{model.num_classes}; Kubota, Hayashi, Hayase and Uchida, ICASSP 2021",
-            sections=sections,
-        )
+        report = run_report_data(run, interp, summary=_summary(interp, config, val_acc),
+                                 sections=sections, curves=curves, command=command,
+                                 timings={k: v for k, v in seconds.items() if k != "train"})
+        write_interactive_report(tmp / "report.html", report)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
     return ReproduceResult(out, final, interp, baselines, comparison, faith, seconds)
 
@@ -229,14 +228,13 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
     return result
 
 
-def _summary_section(interp: Interpretation, config: RunConfig, val_acc: list | None,
-                     seconds: dict[str, float]) -> Section:
+def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None) -> str:
     d = interp.identity_distance
     lo, hi = interp.accuracy_interval()
     best = (f"The layer with the best validation accuracy is layer "
             f"{int(np.argmax(val_acc)) + 1} ({max(val_acc):.3f} on validation). "
             if val_acc else "")
-    text = (
+    return (
         f"A {config.model.depth}-layer {config.model.activation} MLP, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
         f"({config.data.scaling}) and scaled to variance q0 = {config.model.q0:g}; the "
@@ -245,12 +243,10 @@ def _summary_section(interp: Interpretation, config: RunConfig, val_acc: list | 
         f"{lo[-1]:.3f}-{hi[-1]:.3f}, {interp.n} test images); every layer is read by the "
         f"same rule with no extra training. {best}The learned weights stay near the "
         f"identity: ||W^l - sigma I||_F / ||sigma I||_F is between {d.min():.3f} and "
-        f"{d.max():.3f}.\n\nEvery choice made by measurement (input scaling, q0, the loss "
-        "over layers, epochs, logit scale, the default map) was made on a validation split "
-        "carved from the training split; the test split is only reported. Timings (s, one "
-        "measurement each): " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + "."
+        f"{d.max():.3f}. Every choice made by measurement (input scaling, q0, the loss "
+        "over layers, the default map) was made on a validation split carved from the "
+        "training split; the test split is only reported."
     )
-    return Section("Summary").text(text)
 
 
 def _maps_section(interp: Interpretation) -> Section:

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     faithfulness=not args.no_faithfulness,
-                    faithfulness_samples=args.faithfulness_samples, progress=not args.quiet)
+                    faithfulness_samples=args.faithfulness_samples, progress=not args.quiet,
+                    command=getattr(args, "command_line", None))
     interp = res.interpretation
     lo, hi = interp.accuracy_interval()
     probes = res.probes
@@ -62,5 +63,7 @@ def run(args: argparse.Namespace) -> int:
         iv = res.faithfulness.compare("class evidence+", "integrated_gradients+", "mean_drop")
         print(f"class evidence+ deletion drop / IntegratedGradients+: {iv.mean:.2f} "
               f"[{iv.low:.2f}, {iv.high:.2f}]")
-    print(f"total {sum(res.seconds.values()):.0f} s; report: {res.path / 'report.html'}")
+    report = res.path / "report.html"
+    print(f"total {sum(res.seconds.values()):.0f} s; report: {report} "
+          f"({report.stat().st_size:,} bytes)")
     return 0

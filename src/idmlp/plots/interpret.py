@@ -260,6 +260,7 @@ def plot_class_contributions(
     """
     quantile = _check_quantile(quantile)
     name, maps = _map(interp, map, interp.class_maps)
+    maps = maps[:, interp.layers - 1]
     c, m = maps.shape[:2]
     image = interp.is_image
     vmin, vmax, clipped, cmap = _map_range(maps, quantile)
