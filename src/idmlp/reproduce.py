@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from .probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .readout import MAPS
 from .report import (
     LayerCurve,
+    Num,
     Section,
     baseline_section,
     identity_distance_section,
@@ -39,7 +43,49 @@ from .report import (
 from .runs import RunConfig, TrainedRun, fit
 from .runtime import resolve_device
 
-__all__ = ["ReproduceResult", "reproduce", "sklearn_baselines"]
+__all__ = ["ReproduceResult", "SeedStudy", "reproduce", "sklearn_baselines"]
+
+
+@dataclass(frozen=True, eq=False)
+class SeedStudy:
+    r"""The built-in readout against probes on a standard MLP, over several seeds.
+
+    For every seed: the interpretable MLP trained with that seed (initialization order,
+    shuffling) and a standard-init MLP of the same depth and width trained with the same
+    optimizer, schedule and epochs, whose hidden layers are read by linear probes (b).
+    Test accuracy per layer; means and standard deviations over seeds.
+
+    Attributes:
+        seeds: the seeds, ``(S,)``.
+        readout: the built-in readout's test accuracy, ``(S, L)``.
+        probe: probe (b)'s test accuracy, ``(S, L)``.
+    """
+
+    seeds: np.ndarray
+    readout: np.ndarray
+    probe: np.ndarray
+
+    def goals(self, margin: float = 0.01, monotone: float = 0.005,
+              last: float = 0.955) -> dict[str, bool]:
+        """The readout's goals on the means over seeds: at every layer at least probe (b)
+        minus ``margin``; never more than ``monotone`` below an earlier layer; the last
+        layer at least ``last``."""
+        r, p = self.readout.mean(0), self.probe.mean(0)
+        return {"at least probe (b) - 0.01 at every layer": bool(np.all(r >= p - margin)),
+                "non-decreasing within 0.005": bool(np.all(r >= np.maximum.accumulate(r)
+                                                           - monotone)),
+                "last layer >= 0.955": bool(r[-1] >= last)}
+
+    def to_dict(self) -> dict:
+        return {"seeds": self.seeds.tolist(), "readout": self.readout.tolist(),
+                "probe_b": self.probe.tolist(),
+                "readout_mean": self.readout.mean(0).tolist(),
+                "readout_std": self.readout.std(0, ddof=1).tolist() if len(self.seeds) > 1
+                else None,
+                "probe_b_mean": self.probe.mean(0).tolist(),
+                "probe_b_std": self.probe.std(0, ddof=1).tolist() if len(self.seeds) > 1
+                else None,
+                "goals": self.goals()}
 
 
 @dataclass
@@ -53,6 +99,7 @@ class ReproduceResult:
     baselines: dict[str, dict[str, float]]
     probes: ProbeComparison | None
     faithfulness: FaithfulnessResult | None
+    seeds: SeedStudy | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -88,6 +135,7 @@ def reproduce(
     probe_epochs: int | None = None,
     faithfulness: bool = True,
     faithfulness_samples: int = 100,
+    seeds: Sequence[int] = (),
     progress: bool = True,
     command: str | None = None,
 ) -> ReproduceResult:
@@ -107,6 +155,9 @@ def reproduce(
         probe_epochs: epochs of that standard MLP (default: the run's).
         faithfulness: measure the built-in maps against Captum (when installed) on
             ``faithfulness_samples`` test images.
+        seeds: more seeds for :class:`SeedStudy` (the built-in readout against probe (b),
+            mean and standard deviation over the run's seed and these); each trains both
+            networks again (needs ``probes``).
         progress: tqdm progress bars.
         command: the command line that started the run, shown in the report.
 
@@ -123,6 +174,12 @@ def reproduce(
     if probe_epochs is not None:
         probe_epochs = check_int("probe_epochs", probe_epochs)
     faithfulness_samples = check_int("faithfulness_samples", faithfulness_samples, minimum=2)
+    extra_seeds = [check_int("seeds", v, minimum=0) for v in seeds]
+    if config.optim.seed in extra_seeds or len(set(extra_seeds)) != len(extra_seeds):
+        raise ValueError(f"seeds must be distinct and differ from the run's seed "
+                         f"{config.optim.seed}, got {list(seeds)}")
+    if extra_seeds and not probes:
+        raise ValueError("seeds compare the readout with probes: they need probes")
     out = check_output_dir(out, overwrite)
     resolve_device(config.device)
     seconds: dict[str, float] = {}
@@ -161,6 +218,18 @@ def reproduce(
                                         progress=progress)
             seconds["probes"] = time.perf_counter() - t0
 
+        study = None
+        if extra_seeds:
+            t0 = time.perf_counter()
+            rows = [(interp.accuracy, comparison.standard.test_accuracy)]
+            for seed in extra_seeds:
+                rows.append(_readout_and_probe(config.replace(seed=seed), optim, tmp / "seeds",
+                                               progress))
+            study = SeedStudy(np.array([config.optim.seed, *extra_seeds]),
+                              np.stack([r for r, _ in rows]), np.stack([p for _, p in rows]))
+            save_json(tmp / "seeds.json", study.to_dict())
+            seconds["seeds"] = time.perf_counter() - t0
+
         faith = None
         if faithfulness:
             t0 = time.perf_counter()
@@ -182,6 +251,7 @@ def reproduce(
             "baselines": baselines,
             "probes": comparison.to_dict() if comparison is not None else None,
             "faithfulness": None if faith is None else faith.to_dict(),
+            "seeds": None if study is None else study.to_dict(),
             "seconds": seconds,
         }
         save_json(tmp / "reproduce.json", summary)
@@ -204,6 +274,12 @@ def reproduce(
                                  comparison.own.test_accuracy),
                       LayerCurve("probe (b): standard MLP's features",
                                  comparison.standard.test_accuracy)]
+        if study is not None:
+            sections.append(_seeds_section(study))
+            for label, values in (("readout", study.readout), ("probe (b)", study.probe)):
+                m, sd = values.mean(0), values.std(0, ddof=1)
+                curves.append(LayerCurve(f"{label}, mean ± sd of {len(study.seeds)} seeds", m,
+                                         np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1)))
         if faith is not None:
             sections.append(_faithfulness_section(faith))
         report = run_report_data(run, interp, summary=_summary(interp, config, val_acc),
@@ -211,7 +287,38 @@ def reproduce(
                                  timings={k: v for k, v in seconds.items() if k != "train"})
         write_interactive_report(tmp / "report.html", report)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
-    return ReproduceResult(out, final, interp, baselines, comparison, faith, seconds)
+    return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
+
+
+def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Test accuracy per layer of the readout and of probe (b), for one more seed."""
+    run = fit(config, folder / f"seed{config.optim.seed}", overwrite=True, progress=progress)
+    X_train, y_train = run.train_tensors()
+    X_test, y_test = run.test_tensors()
+    standard, _ = fit_standard_mlp(
+        X_train, y_train, X_test, y_test, depth=config.model.depth,
+        model_kwargs={"activation": config.model.activation}, seed=config.optim.seed,
+        optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
+        progress=progress)
+    probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
+                            standard_model=standard, own_features=False, progress=progress)
+    shutil.rmtree(folder / f"seed{config.optim.seed}")
+    return probes.readout_accuracy, probes.standard.test_accuracy
+
+
+def _seeds_section(study: SeedStudy) -> Section:
+    r, p = study.readout, study.probe
+    rows = [[layer + 1, Num(f"{r[:, layer].mean():.3f} ± {r[:, layer].std(ddof=1):.3f}"),
+             Num(f"{p[:, layer].mean():.3f} ± {p[:, layer].std(ddof=1):.3f}")]
+            for layer in range(r.shape[1])]
+    goals = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in study.goals().items())
+    return Section("Over seeds").text(
+        f"The built-in readout and probe (b) (a linear probe on each layer of a standard MLP "
+        f"trained alike), test accuracy, mean ± standard deviation over seeds "
+        f"{', '.join(map(str, study.seeds))}. Goals on the means: {goals}."
+    ).table(rows, ["layer", "built-in readout", "probe (b)"],
+            caption=f"Test accuracy per layer over {len(study.seeds)} seeds")
 
 
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:

@@ -31,6 +31,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="skip the faithfulness comparison of the maps")
     r.add_argument("--faithfulness-samples", type=positive_int, default=100,
                    help="test images of the faithfulness comparison (default: 100)")
+    r.add_argument("--seeds", default="",
+                   help="more seeds, e.g. 1,2: the readout against probe (b) over the run's "
+                   "seed and these, mean and standard deviation (trains both networks again "
+                   "for each; default: none)")
     add_quiet(r)
     add_output(r, "runs/reproduce")
     p.set_defaults(func=run)
@@ -41,10 +45,16 @@ def run(args: argparse.Namespace) -> int:
     from ..runs import RunConfig
 
     config = RunConfig().replace(**config_changes(args))
+    try:
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds must be a comma list of integers such as 1,2, got "
+                         f"{args.seeds!r}") from None
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     faithfulness=not args.no_faithfulness,
-                    faithfulness_samples=args.faithfulness_samples, progress=not args.quiet,
+                    faithfulness_samples=args.faithfulness_samples, seeds=seeds,
+                    progress=not args.quiet,
                     command=getattr(args, "command_line", None))
     interp = res.interpretation
     lo, hi = interp.accuracy_interval()
@@ -63,6 +73,13 @@ def run(args: argparse.Namespace) -> int:
         iv = res.faithfulness.compare("class evidence+", "integrated_gradients+", "mean_drop")
         print(f"class evidence+ deletion drop / IntegratedGradients+: {iv.mean:.2f} "
               f"[{iv.low:.2f}, {iv.high:.2f}]")
+    if res.seeds is not None:
+        r, p = res.seeds.readout, res.seeds.probe
+        print(f"over seeds {', '.join(map(str, res.seeds.seeds))}: last layer "
+              f"{r[:, -1].mean():.3f} ± {r[:, -1].std(ddof=1):.3f}, probe (b) "
+              f"{p[:, -1].mean():.3f} ± {p[:, -1].std(ddof=1):.3f}")
+        for goal, met in res.seeds.goals().items():
+            print(f"  {goal}: {'met' if met else 'NOT met'}")
     report = res.path / "report.html"
     print(f"total {sum(res.seconds.values()):.0f} s; report: {report} "
           f"({report.stat().st_size:,} bytes)")
