@@ -11,15 +11,24 @@ by Ray; a batch that still fails comes back as the exception, which the runner w
 
 On a remote cluster the workers need idmlp installed (or a Ray ``runtime_env``); the
 dataset is sent once to the object store (:func:`ray.put`).
+
+A normal run keeps stderr clean: a local Ray instance is started with token
+authentication chosen explicitly (``RAY_AUTH_MODE=token``, Ray's default, which Ray
+otherwise announces with a warning; a ``RAY_AUTH_MODE`` already set is respected), and
+each task trains on writeable copies of the arrays, which the object store hands out
+read-only (torch warns on read-only arrays).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from .engine import TrainData
@@ -54,6 +63,19 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                          ) from None
 
 
+def _writeable(data: TrainData) -> TrainData:
+    """``data`` with writeable copies of the arrays that Ray's object store made read-only."""
+    changes = {f.name: np.array(v) for f in dataclasses.fields(data)
+               if isinstance(v := getattr(data, f.name), np.ndarray) and not v.flags.writeable}
+    return dataclasses.replace(data, **changes) if changes else data
+
+
+def _train_writeable(train_fn: Callable[..., list[dict]], batch: list[RunSpec], data: TrainData,
+                     settings: TrainSettings, device: torch.device) -> list[dict]:
+    """The Ray task: ``train_fn`` on writeable arrays."""
+    return train_fn(batch, _writeable(data), settings, device=device)
+
+
 class RayBackend:
     """Runs batches as Ray tasks; connects on construction (before any file is written).
 
@@ -73,6 +95,10 @@ class RayBackend:
         if not ray.is_initialized():
             if address:
                 _check_reachable(address)
+            elif not os.environ.get("RAY_ADDRESS"):
+                # A new local instance: Ray's default (token auth), said explicitly, so
+                # that Ray does not warn about choosing it.
+                os.environ.setdefault("RAY_AUTH_MODE", "token")
             try:
                 ray.init(address=address, include_dashboard=False,
                          logging_level=logging.WARNING)
@@ -89,12 +115,13 @@ class RayBackend:
         ray = self._ray
         if not batches:
             return
-        task = ray.remote(train_fn).options(
+        task = ray.remote(_train_writeable).options(
             max_retries=self.max_retries, retry_exceptions=True, num_cpus=1,
             num_gpus=1 if self.device.type == "cuda" else 0,
         )
         data_ref = ray.put(data)
-        batch_of = {task.remote(b, data_ref, settings, device=self.device): b for b in batches}
+        batch_of = {task.remote(train_fn, b, data_ref, settings, self.device): b
+                    for b in batches}
         pending = list(batch_of)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
