@@ -14,7 +14,8 @@ dataset is sent once to the object store (:func:`ray.put`).
 
 A normal run keeps stderr clean: a local Ray instance is started with token
 authentication chosen explicitly (``RAY_AUTH_MODE=token``, Ray's default, which Ray
-otherwise announces with a warning; a ``RAY_AUTH_MODE`` already set is respected), and
+otherwise announces with a warning; a ``RAY_AUTH_MODE`` already set is respected; see
+:func:`import_ray`), and
 each task trains on writeable copies of the arrays, which the object store hands out
 read-only (torch warns on read-only arrays).
 """
@@ -25,6 +26,7 @@ import dataclasses
 import logging
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -39,8 +41,16 @@ __all__ = ["INSTALL_HINT", "RayBackend", "import_ray"]
 INSTALL_HINT = "pip install 'idmlp[ray]'"
 
 
-def import_ray() -> Any:
-    """Import Ray, or raise a one-line ``ValueError`` saying how to install it."""
+def import_ray(address: str | None = None) -> Any:
+    """Import Ray, or raise a one-line ``ValueError`` saying how to install it.
+
+    When Ray is first imported for a new local instance (no ``address``, no
+    ``RAY_ADDRESS``), ``RAY_AUTH_MODE`` defaults to ``token``: Ray's own default for a new
+    local cluster, said explicitly, so that Ray does not warn about choosing it. Ray reads
+    the mode when it is imported, hence here (a mode set by the user is respected).
+    """
+    if "ray" not in sys.modules and not address and not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -89,16 +99,12 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, max_retries: int = 2,
                  device: torch.device | str = "cpu") -> None:
-        ray = import_ray()
+        ray = import_ray(address)
         self._ray, self._owns = ray, False
         self.max_retries, self.device = max_retries, torch.device(device)
         if not ray.is_initialized():
             if address:
                 _check_reachable(address)
-            elif not os.environ.get("RAY_ADDRESS"):
-                # A new local instance: Ray's default (token auth), said explicitly, so
-                # that Ray does not warn about choosing it.
-                os.environ.setdefault("RAY_AUTH_MODE", "token")
             try:
                 ray.init(address=address, include_dashboard=False,
                          logging_level=logging.WARNING)

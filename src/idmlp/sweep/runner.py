@@ -414,7 +414,7 @@ def run(
     if backend == "ray":
         from .ray_backend import import_ray
 
-        import_ray()  # one clear line if Ray is missing, before any work
+        import_ray(address)  # one clear line if Ray is missing, before any work
     out = Path(out) if out is not None else None
     if out is not None:  # refuse a bad folder, a second writer or a bad resume before work
         check_output_dir(out, overwrite, exist_ok=True)
