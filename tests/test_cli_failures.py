@@ -311,3 +311,67 @@ def test_bad_arguments_do_not_import_torch(tmp_path):
             assert rc == 2, (args, err)
             assert err.count("\n") == 1, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]  # nothing written
+
+
+# -- 4. sweep folders, --overwrite and --resume say what they do; --quiet ---------------------
+
+SMALL_SWEEP = [*SWEEP[:2], "--sigma", "0.9,1.1", *SWEEP[4:]]  # sweep_dir's grid
+
+
+def test_sweep_overwrite_removes_only_the_sweep_files(capsys, tmp_path, sweep_dir):
+    import shutil
+
+    out = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, out)
+    (out / "figures").mkdir()
+    (out / "figures" / "stale.png").write_bytes(b"old figure")
+    (out / "notes.txt").write_text("mine")
+    rc, _, err = cli(capsys, "sweep", *SMALL_SWEEP, "--out", out, "--overwrite")
+    assert (rc, err) == (0, ""), err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.csv", "sweep.json"]
+    rc, stdout, err = cli(capsys, "plot-sweep", out, "--spectra-samples", "2", "--quiet")
+    assert (rc, err) == (0, ""), err  # --quiet: no progress bar either
+    assert (out / "figures" / "heatmap_test_acc.png").is_file()
+
+
+def test_sweep_refuses_a_folder_with_other_files(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    rc, _, err = cli(capsys, "sweep", *SMALL_SWEEP, "--out", out)
+    assert rc == 2
+    assert_one_line(err, str(out), "holds other files and no sweep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_sweep_resume_of_no_sweep_is_refused(capsys, tmp_path):
+    rc, _, err = cli(capsys, "sweep", *SMALL_SWEEP, "--out", tmp_path / "none", "--resume")
+    assert rc == 2
+    assert_one_line(err, "holds no sweep to continue", "drop --resume")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_resume_with_a_smaller_grid_is_refused(capsys, sweep_dir):
+    before = {p.name: p.read_bytes() for p in sweep_dir.iterdir() if p.is_file()}
+    smaller = [*SWEEP[:2], "--sigma", "0.9", *SWEEP[4:]]
+    rc, _, err = cli(capsys, "sweep", *smaller, "--out", sweep_dir, "--resume")
+    assert rc == 2
+    assert_one_line(err, "leaves out 1 of the 2 runs", "--overwrite / another --out")
+    assert {p.name: p.read_bytes() for p in sweep_dir.iterdir() if p.is_file()} == before
+
+
+def test_interpret_quiet_prints_one_line(capsys, tmp_path, run_dir):
+    rc, stdout, err = cli(capsys, "interpret", run_dir, "--out", tmp_path / "i", "--quiet")
+    assert (rc, err) == (0, ""), err
+    assert stdout.count("\n") == 1 and stdout.startswith("last layer: accuracy")
+
+
+def test_divergence_says_to_start_a_new_run(capsys, tmp_path):
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, "train", *TRAIN, "--optimizer", "sgd", "--lr", "1e30",
+                     "--logit-scale", "1e10", "--out", out)
+    assert rc == 2
+    assert_one_line(err, "training diverged", "start a new run with a lower learning rate",
+                    "nothing was written")
+    assert list(tmp_path.iterdir()) == []
