@@ -185,14 +185,20 @@ def test_readme_python_block_runs_and_states_true_values(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", IDMLP_EXAMPLES)
-def test_readme_idmlp_examples_run_as_written(command, tmp_path, monkeypatch, capsys):
-    if shlex.split(command)[1] == "reproduce":
-        pytest.skip("idmlp reproduce takes about ten minutes on 2 cores; run by hand")
+def test_readme_idmlp_examples_run_as_written(tmp_path, monkeypatch, capsys):
+    """In README order, in one empty folder, as a reader would (``idmlp plot-sweep
+    runs/sweep`` reads what the sweep example wrote)."""
+    assert IDMLP_EXAMPLES, "README.md shows no idmlp example"
     monkeypatch.chdir(tmp_path)
-    rc = main(shlex.split(command)[1:])
-    err = capsys.readouterr().err
-    assert rc == 0, f"README: `{command}` failed: {err.strip().splitlines()[-1:]}"
+    ran = 0
+    for command in IDMLP_EXAMPLES:
+        if shlex.split(command)[1] == "reproduce":
+            continue  # many minutes on 2 cores: run by hand (see the module docstring)
+        rc = main(shlex.split(command)[1:])
+        err = capsys.readouterr().err
+        assert rc == 0, f"README: `{command}` failed: {err.strip().splitlines()[-1:]}"
+        ran += 1
+    assert ran or all(shlex.split(c)[1] == "reproduce" for c in IDMLP_EXAMPLES)
 
 
 @pytest.mark.parametrize("command", BENCHMARKS)
