@@ -126,14 +126,18 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     train = {**arguments_given(args, ModelConfig), **arguments_given(args, OptimConfig),
              **arguments_given(args, TrainSettings)}
     train = {k: v for k, v in train.items() if k not in AXES}
-    return SweepConfig(  # the axes parsed here first, so that errors name the flags
-        data=dataclasses.replace(c.data, **arguments_given(args, DataConfig)),
-        sigma=parse_floats(args.sigma, "--sigma", max_values=top),
-        q0=parse_floats(args.q0, "--q0", max_values=top),
-        depth=parse_ints(args.depth, "--depth", max_values=top),
-        init=parse_choices(args.init, "--init", INIT_SCHEMES),
-        activation=parse_choices(args.activation, "--activation", ACTIVATIONS),
-        seeds=parse_ints(args.seeds, "--seeds", minimum=0, max_values=top),
+    # The axes parsed here first, so that errors name the flags; the integer and name
+    # axes before the numeric ones, whose expansion imports numpy.
+    axes = {
+        "depth": parse_ints(args.depth, "--depth", max_values=top),
+        "seeds": parse_ints(args.seeds, "--seeds", minimum=0, max_values=top),
+        "init": parse_choices(args.init, "--init", INIT_SCHEMES),
+        "activation": parse_choices(args.activation, "--activation", ACTIVATIONS),
+        "sigma": parse_floats(args.sigma, "--sigma", max_values=top),
+        "q0": parse_floats(args.q0, "--q0", max_values=top),
+    }
+    return SweepConfig(
+        data=dataclasses.replace(c.data, **arguments_given(args, DataConfig)), **axes,
         train=c.train.replace(**train), max_configs=top, batch_configs=args.batch_configs,
     )
 
