@@ -332,6 +332,11 @@ def test_sweep_overwrite_removes_only_the_sweep_files(capsys, tmp_path, sweep_di
     rc, stdout, err = cli(capsys, "plot-sweep", out, "--spectra-samples", "2", "--quiet")
     assert (rc, err) == (0, ""), err  # --quiet: no progress bar either
     assert (out / "figures" / "heatmap_test_acc.png").is_file()
+    # and --help says so
+    rc, stdout, _ = cli(capsys, "sweep", "--help")
+    assert rc == 0
+    assert "removes its results.csv, sweep.json and figures/ (nothing else)" in " ".join(
+        stdout.split())
 
 
 def test_sweep_refuses_a_folder_with_other_files(capsys, tmp_path):
