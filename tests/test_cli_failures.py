@@ -138,6 +138,8 @@ def test_bad_output_path_is_one_line_and_writes_nothing(
 
 
 def test_plot_sweep_refuses_spectra_that_cannot_fit_in_memory(capsys, sweep_dir):
+    import idmlp.sweep.figures  # noqa: F401  (imported before memory is traced: faster)
+
     before = tree(sweep_dir)
     tracemalloc.start()
     try:
