@@ -575,13 +575,14 @@ def _probe_writable(folder: Path, out: Path) -> None:
         raise _failure(err, out, "create") from err
 
 
-def check_output_dir(out: str | Path, overwrite: bool) -> Path:
+def check_output_dir(out: str | Path, overwrite: bool, *, exist_ok: bool = False) -> Path:
     """Check, before any work starts, that ``out`` can become a new output folder.
 
     Refused as :class:`OutputPathError` (bad input): a path naming no folder of its own
     (``""``, ``.``, ``..``, ``/``); with ``overwrite``, the current folder or one that
-    contains it; an existing ``out`` without ``overwrite`` (:class:`OutputExistsError`)
-    or that is not a folder; a parent that is a file. Refused as
+    contains it; an existing ``out`` without ``overwrite`` (:class:`OutputExistsError`;
+    with ``exist_ok`` an existing folder is accepted: the caller writes into it, as a
+    sweep does) or that is not a folder; a parent that is a file. Refused as
     :class:`EnvironmentFailure`: a parent folder in which nothing can be created
     (permissions, read-only, ``/proc``), tested by creating and removing a temporary
     folder there. :class:`FolderLockedError` if another process writes ``out``.
@@ -609,7 +610,7 @@ def check_output_dir(out: str | Path, overwrite: bool) -> Path:
             if not out.is_dir():
                 raise OutputExistsError(f"output path {out} exists and is not a folder; "
                                         "remove it or choose another")
-            if not overwrite:
+            if not (overwrite or exist_ok):
                 raise OutputExistsError(f"output folder {out} exists; pass --overwrite or "
                                         "choose another")
             check_not_locked(out)
@@ -668,6 +669,13 @@ def atomic_output_dir(out: str | Path, overwrite: bool = False) -> Iterator[Path
                 fname = (err.filename or str(tmp)).replace(str(tmp), str(out))
                 raise EnvironmentFailure(err.message.replace(str(tmp), str(out)), err.errno,
                                          fname) from err
+            if isinstance(err, OSError) and not isinstance(err, EnvironmentFailure):
+                # a raw OSError from a library writing inside the block (matplotlib's
+                # savefig on a full disk, ...): one line naming the final path
+                name = os.fspath(err.filename) if err.filename is not None else None
+                final = (out / Path(name).relative_to(tmp)
+                         if name is not None and Path(name).is_relative_to(tmp) else out)
+                raise _failure(err, final) from err
             raise
         try:
             if out.exists() or out.is_symlink():

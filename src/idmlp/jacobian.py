@@ -34,6 +34,7 @@ from ._validation import check_choice, check_int, check_positive
 from .activations import get_activation, value_and_derivative
 from .init import is_diagonal
 from .models import MLP
+from .runtime import check_memory
 from .theory import SpectralLaw
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "empirical_spectrum",
     "jacobian",
     "singular_values",
+    "spectrum_memory",
     "stacked_eigenvalues",
     "stacked_mlp_jacobian",
 ]
@@ -164,6 +166,27 @@ def eigenvalue_summary(lam: Tensor) -> tuple[Tensor, Tensor]:
     return (lam > ZERO_RTOL * top).double().mean(dim=1), lam.mean(dim=1)
 
 
+def _spectrum_chunk(width: int) -> int:
+    """Inputs per chunk of :func:`empirical_spectrum` (bounded Jacobian memory)."""
+    return max(1, 2**16 // width)
+
+
+def spectrum_memory(width: int, depth: int, samples: int) -> int:
+    r"""Bytes that :func:`empirical_spectrum` may need at most, from its sizes alone:
+    float64 dense weights (:math:`L N^2`), and per chunk of :math:`m` inputs the
+    Jacobian, its GEMM buffer and the SVD's copy (:math:`3 m N^2`), plus
+    :math:`2 N^2` for an orthogonal initialization's QR, and the inputs and eigenvalues.
+
+    Examples:
+        >>> spectrum_memory(100_000, 10, 32) / 1e9 > 40  # 40 GB and more: refused
+        True
+    """
+    width, depth = check_int("width", width), check_int("depth", depth)
+    samples = check_int("samples", samples)
+    chunk = min(samples, _spectrum_chunk(width))
+    return 8 * ((depth + 3 * chunk + 2) * width**2 + 2 * samples * width)
+
+
 def empirical_spectrum(
     width: int, depth: int, sigma: float, q0: float, *, activation: str = "hardtanh",
     init: str = "identity", samples: int = 16, seed: int = 0, progress: bool = False,
@@ -178,6 +201,11 @@ def empirical_spectrum(
     Returns:
         ``(samples, width)``: each input's eigenvalues, descending.
 
+    Raises:
+        EnvironmentFailure: (an ``OSError``) before anything is allocated, when
+            :func:`spectrum_memory` exceeds what this machine can give
+            (:func:`idmlp.runtime.check_memory`).
+
     Examples:
         >>> lam = empirical_spectrum(50, 10, 1.0, 0.5, samples=4)
         >>> lam.shape, bool(((lam == 0) | (lam == 1)).all())
@@ -186,11 +214,14 @@ def empirical_spectrum(
     from tqdm.auto import tqdm
 
     width, samples = check_int("width", width), check_int("samples", samples)
+    check_memory(spectrum_memory(width, depth, samples),
+                 f"the Jacobians of a width-{width}, depth-{depth} network at {samples} inputs",
+                 "use a smaller width or depth")
     gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
     u = torch.randn(samples, width, generator=gen, dtype=torch.float64)
     u *= math.sqrt(check_positive("q0", q0))
     net = MLP(width, depth, sigma, activation, init=init, generator=gen, dtype=torch.float64)
-    chunks = torch.split(u, max(1, 2**16 // width))
+    chunks = torch.split(u, _spectrum_chunk(width))
     out = [singular_values(net, c) ** 2 for c in tqdm(chunks, desc="jacobians",
                                                       disable=not progress, leave=False)]
     return torch.cat(out).numpy()

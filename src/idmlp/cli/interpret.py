@@ -49,24 +49,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir
+
+    # validate everything before any work starts (what the arguments alone decide, before
+    # torch is imported)
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise ValueError(f"run folder {run_dir} does not exist; give the folder 'idmlp train' "
+                         "wrote")
+    out = Path(args.out) if args.out is not None else run_dir / "interpret"
+    check_output_dir(out, args.overwrite)
+
     from ..interpret import interpret_run, save_interpretation
     from ..report import identity_distance_section, run_report_data, write_interactive_report
     from ..runs import load_config, load_run
     from ..runtime import resolve_device
 
-    # validate everything before any work starts
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise ValueError(f"run folder {run_dir} does not exist; give the folder 'idmlp train' "
-                         "wrote")
     config = load_config(run_dir)
     depth = config.model.depth
     if args.layers is not None:
         bad = [v for v in args.layers if v > depth]
         if bad:
             raise ValueError(f"--layers must be in 1..{depth} (the run's depth), got {bad[0]}")
-    out = Path(args.out) if args.out is not None else run_dir / "interpret"
-    check_output_dir(out, args.overwrite)
     resolve_device(args.device)
 
     trained = load_run(run_dir, device=args.device)

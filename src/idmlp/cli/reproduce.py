@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_output, add_quiet, positive_int
-from .train import add_config_arguments, config_changes
+from .train import add_config_arguments, check_changes, config_changes
 
 __all__ = ["add_parser", "run"]
 
@@ -41,15 +41,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reproduce import reproduce
-    from ..runs import RunConfig
+    from .._io import check_output_dir
 
-    config = RunConfig().replace(**config_changes(args))
+    given = config_changes(args)  # checked before torch is imported (fast errors)
+    check_changes(given)
+    check_output_dir(args.out, args.overwrite)
     try:
         seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--seeds must be a comma list of integers such as 1,2, got "
                          f"{args.seeds!r}") from None
+
+    from ..reproduce import reproduce
+    from ..runs import RunConfig
+
+    config = RunConfig().replace(**given)
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     faithfulness=not args.no_faithfulness,

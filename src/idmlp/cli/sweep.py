@@ -126,27 +126,38 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     train = {**arguments_given(args, ModelConfig), **arguments_given(args, OptimConfig),
              **arguments_given(args, TrainSettings)}
     train = {k: v for k, v in train.items() if k not in AXES}
-    return SweepConfig(  # the axes parsed here first, so that errors name the flags
-        data=dataclasses.replace(c.data, **arguments_given(args, DataConfig)),
-        sigma=parse_floats(args.sigma, "--sigma", max_values=top),
-        q0=parse_floats(args.q0, "--q0", max_values=top),
-        depth=parse_ints(args.depth, "--depth", max_values=top),
-        init=parse_choices(args.init, "--init", INIT_SCHEMES),
-        activation=parse_choices(args.activation, "--activation", ACTIVATIONS),
-        seeds=parse_ints(args.seeds, "--seeds", minimum=0, max_values=top),
+    # The axes parsed here first, so that errors name the flags; the integer and name
+    # axes before the numeric ones, whose expansion imports numpy.
+    axes = {
+        "depth": parse_ints(args.depth, "--depth", max_values=top),
+        "seeds": parse_ints(args.seeds, "--seeds", minimum=0, max_values=top),
+        "init": parse_choices(args.init, "--init", INIT_SCHEMES),
+        "activation": parse_choices(args.activation, "--activation", ACTIVATIONS),
+        "sigma": parse_floats(args.sigma, "--sigma", max_values=top),
+        "q0": parse_floats(args.q0, "--q0", max_values=top),
+    }
+    return SweepConfig(
+        data=dataclasses.replace(c.data, **arguments_given(args, DataConfig)), **axes,
         train=c.train.replace(**train), max_configs=top, batch_configs=args.batch_configs,
     )
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from .._io import check_output_dir
+
+    # Everything the arguments decide is checked before torch is imported (fast errors).
+    config = sweep_config(args)
+    if args.max_retries < 0:
+        raise ValueError(f"--max-retries must be an integer >= 0, got {args.max_retries}")
+    if args.address is not None and args.backend != "ray":
+        raise ValueError("--address needs --backend ray")
+    check_output_dir(args.out, args.overwrite, exist_ok=True)
+
     import torch
 
     from ..runtime import resolve_device
     from ..sweep.runner import run as run_sweep
 
-    config = sweep_config(args)
-    if args.max_retries < 0:
-        raise ValueError(f"--max-retries must be an integer >= 0, got {args.max_retries}")
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,24 +177,32 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir
-    from ..sweep.figures import plot_sweep
-    from ..sweep.runner import read_results, results_path
 
-    path = results_path(args.results)
+    # What the arguments alone decide, before torch and matplotlib are imported.
+    if not 0 < args.eps < 1:
+        raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
+    if not args.kappa > 1:
+        raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
+    given = Path(args.results)
+    path = given / RESULTS_FILE if given.is_dir() else given
+    if not path.is_file():
+        raise ValueError(f"results file {path} not found; give a sweep folder or its "
+                         f"{RESULTS_FILE}")
+    out = Path(args.out) if args.out else path.parent / "figures"
+    check_output_dir(out, args.overwrite)
+
+    from ..sweep.figures import check_spectra_memory, plot_sweep, spectra_settings
+    from ..sweep.runner import read_results
+
     rows = read_results(path)  # validates before any figure work
     if not any(r["status"] == "ok" for r in rows):
         raise ValueError(f"{path} holds no finished runs to plot")
-    out = Path(args.out) if args.out else path.parent / "figures"
-    check_output_dir(out, args.overwrite)
     spectra = {"sigma": args.spectra_sigma, "samples": args.spectra_samples}
     for key in ("width", "depth", "q0"):
         value = getattr(args, f"spectra_{key}")
         if value is not None:
             spectra[key] = value
-    if not 0 < args.eps < 1:
-        raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
-    if not args.kappa > 1:
-        raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
+    check_spectra_memory(spectra_settings(rows, spectra, eps=args.eps, kappa=args.kappa))
     with atomic_output_dir(out, args.overwrite) as tmp:
         written = plot_sweep(path, tmp, metric=args.metric, eps=args.eps, kappa=args.kappa,
                              spectra=spectra, progress=not args.quiet)

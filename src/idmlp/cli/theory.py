@@ -41,15 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir, save_json
-    from ..jacobian import compare, empirical_spectrum
-    from ..plots.theory import plot_alpha_map, plot_spectrum
-    from ..theory import spectrum, theory_summary
 
+    # What the arguments alone decide, before torch and matplotlib are imported.
     if not 0 < args.eps < 1:
         raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
     if args.kappa <= 1:
         raise ValueError(f"--kappa must be > 1, got {args.kappa}")
     check_output_dir(args.out, args.overwrite)
+
+    from ..jacobian import compare, empirical_spectrum
+    from ..plots.theory import plot_alpha_map, plot_spectrum
+    from ..theory import spectrum, theory_summary
     summary = {"config": {k: v for k, v in vars(args).items() if k != "func"},
                **theory_summary(args.sigma, args.q0, args.depth, args.activation,
                                 eps=args.eps, kappa=args.kappa)}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from ..config import DataConfig, ModelConfig, OptimConfig, add_arguments, arguments_given
 from ._common import add_device, add_quiet
 
-__all__ = ["add_config_arguments", "add_parser", "config_changes", "run"]
+__all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run"]
 
 DEFAULT_OUT = "runs/train"
 # What --resume accepts besides RUN: where the data is and where to compute.
@@ -33,6 +34,20 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def check_changes(given: dict[str, Any]) -> None:
+    """Validate the settings of :func:`config_changes` as ``RunConfig().replace(**given)``
+    does (each field by the config that owns it), without importing torch: a bad value is
+    refused in one line before any heavy import."""
+    parts: dict[type, dict[str, Any]] = {DataConfig: {}, ModelConfig: {}, OptimConfig: {}}
+    for key, value in given.items():
+        for cls, kw in parts.items():
+            if key in {f.name for f in dataclasses.fields(cls)}:
+                kw[key] = value
+    for cls, kw in parts.items():
+        if kw:
+            cls(**kw)  # the RunConfig defaults are the configs' defaults
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
@@ -53,9 +68,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runs import RunConfig, fit, load_config
+    from .._io import check_output_dir
 
+    # Everything the arguments decide is checked before torch is imported (fast errors).
     given = config_changes(args)
+    check_changes(given)
     if args.resume is not None:
         extra = sorted(k for k in given if k not in _RESUME_FLAGS)
         if args.out is not None:
@@ -65,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
         if extra:
             flags = ", ".join("--" + k.replace("_", "-") for k in extra)
             raise ValueError(f"--resume continues RUN with its stored config; drop {flags}")
+    else:
+        check_output_dir(args.out or DEFAULT_OUT, args.overwrite)
+
+    from ..runs import RunConfig, fit, load_config
+
+    if args.resume is not None:
         config = load_config(args.resume).replace(**given)
         result = fit(config, args.resume, resume=True, progress=not args.quiet)
     else:

@@ -12,15 +12,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..jacobian import empirical_spectrum
+from ..jacobian import empirical_spectrum, spectrum_memory
 from ..plots.sweep import depth_figure, heatmap_figure, spectra_figure
+from ..runtime import check_memory
 from ..theory import isometry_region
 from .runner import read_results
 
-__all__ = ["SPECTRA_INITS", "plot_sweep"]
+__all__ = ["SPECTRA_INITS", "check_spectra_memory", "plot_sweep", "spectra_settings"]
 
 #: The initializations whose spectra the figure compares.
 SPECTRA_INITS: tuple[str, ...] = ("identity", "orthogonal", "xavier")
+
+
+def spectra_settings(rows: Sequence[dict[str, Any]], spectra: dict[str, Any] | None = None, *,
+                     eps: float = 0.05, kappa: float = 2.0) -> dict[str, Any]:
+    """The settings of the spectra panel: ``spectra`` over the defaults (the sweep's
+    width, its largest depth, :math:`\\sigma = 1`, 32 inputs, seed 0, the recommended
+    :math:`q_0` at that depth).
+
+    Raises:
+        ValueError: the rows hold no finished run.
+    """
+    ok = [r for r in rows if r.get("status") == "ok"]
+    if not ok:
+        raise ValueError("the results hold no finished runs to plot")
+    spec = {"width": ok[0]["width"], "depth": max(r["depth"] for r in ok), "sigma": 1.0,
+            "samples": 32, "seed": 0, **(spectra or {})}
+    spec.setdefault("q0", isometry_region(spec["depth"], eps, kappa).recommended()[1])
+    return spec
+
+
+def check_spectra_memory(spec: dict[str, Any]) -> None:
+    """Refuse (before anything is allocated) spectra that cannot fit in this machine's
+    memory: :class:`~idmlp._io.EnvironmentFailure` naming the size and the flags to lower."""
+    check_memory(spectrum_memory(spec["width"], spec["depth"], spec["samples"]),
+                 f"the Jacobian spectra panel (width {spec['width']}, depth {spec['depth']}, "
+                 f"{spec['samples']} inputs, {len(SPECTRA_INITS)} initializations)",
+                 "lower its width, depth or inputs (--spectra-width, --spectra-depth, "
+                 "--spectra-samples)")
 
 
 def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc",
@@ -43,13 +72,9 @@ def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc"
         The written paths.
     """
     rows = read_results(results)
-    ok = [r for r in rows if r.get("status") == "ok"]
-    if not ok:
-        raise ValueError("the results hold no finished runs to plot")
     out = Path(out)
-    spec = {"width": ok[0]["width"], "depth": max(r["depth"] for r in ok), "sigma": 1.0,
-            "samples": 32, "seed": 0, **(spectra or {})}
-    spec.setdefault("q0", isometry_region(spec["depth"], eps, kappa).recommended()[1])
+    spec = spectra_settings(rows, spectra, eps=eps, kappa=kappa)
+    check_spectra_memory(spec)
     lams = {init: empirical_spectrum(spec["width"], spec["depth"], spec["sigma"], spec["q0"],
                                      init=init, samples=spec["samples"], seed=spec["seed"],
                                      progress=progress)

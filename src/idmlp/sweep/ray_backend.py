@@ -11,15 +11,26 @@ by Ray; a batch that still fails comes back as the exception, which the runner w
 
 On a remote cluster the workers need idmlp installed (or a Ray ``runtime_env``); the
 dataset is sent once to the object store (:func:`ray.put`).
+
+A normal run keeps stderr clean: a local Ray instance is started with token
+authentication chosen explicitly (``RAY_AUTH_MODE=token``, Ray's default, which Ray
+otherwise announces with a warning; a ``RAY_AUTH_MODE`` already set is respected; see
+:func:`import_ray`), and
+each task trains on writeable copies of the arrays, which the object store hands out
+read-only (torch warns on read-only arrays).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from .engine import TrainData
@@ -30,8 +41,16 @@ __all__ = ["INSTALL_HINT", "RayBackend", "import_ray"]
 INSTALL_HINT = "pip install 'idmlp[ray]'"
 
 
-def import_ray() -> Any:
-    """Import Ray, or raise a one-line ``ValueError`` saying how to install it."""
+def import_ray(address: str | None = None) -> Any:
+    """Import Ray, or raise a one-line ``ValueError`` saying how to install it.
+
+    When Ray is first imported for a new local instance (no ``address``, no
+    ``RAY_ADDRESS``), ``RAY_AUTH_MODE`` defaults to ``token``: Ray's own default for a new
+    local cluster, said explicitly, so that Ray does not warn about choosing it. Ray reads
+    the mode when it is imported, hence here (a mode set by the user is respected).
+    """
+    if "ray" not in sys.modules and not address and not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -54,6 +73,19 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                          ) from None
 
 
+def _writeable(data: TrainData) -> TrainData:
+    """``data`` with writeable copies of the arrays that Ray's object store made read-only."""
+    changes = {f.name: np.array(v) for f in dataclasses.fields(data)
+               if isinstance(v := getattr(data, f.name), np.ndarray) and not v.flags.writeable}
+    return dataclasses.replace(data, **changes) if changes else data
+
+
+def _train_writeable(train_fn: Callable[..., list[dict]], batch: list[RunSpec], data: TrainData,
+                     settings: TrainSettings, device: torch.device) -> list[dict]:
+    """The Ray task: ``train_fn`` on writeable arrays."""
+    return train_fn(batch, _writeable(data), settings, device=device)
+
+
 class RayBackend:
     """Runs batches as Ray tasks; connects on construction (before any file is written).
 
@@ -67,7 +99,7 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, max_retries: int = 2,
                  device: torch.device | str = "cpu") -> None:
-        ray = import_ray()
+        ray = import_ray(address)
         self._ray, self._owns = ray, False
         self.max_retries, self.device = max_retries, torch.device(device)
         if not ray.is_initialized():
@@ -89,12 +121,13 @@ class RayBackend:
         ray = self._ray
         if not batches:
             return
-        task = ray.remote(train_fn).options(
+        task = ray.remote(_train_writeable).options(
             max_retries=self.max_retries, retry_exceptions=True, num_cpus=1,
             num_gpus=1 if self.device.type == "cuda" else 0,
         )
         data_ref = ray.put(data)
-        batch_of = {task.remote(b, data_ref, settings, device=self.device): b for b in batches}
+        batch_of = {task.remote(train_fn, b, data_ref, settings, self.device): b
+                    for b in batches}
         pending = list(batch_of)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

@@ -35,7 +35,7 @@ from .._io import (
     OutputExistsError,
     append_text,
     atomic_write_text,
-    check_not_locked,
+    check_output_dir,
     folder_lock,
     save_json,
 )
@@ -144,11 +144,19 @@ def results_path(path: str | Path) -> Path:
 
 def _load(path: Path) -> tuple[list[dict[str, Any]], bool]:
     """Rows of a results file, and whether a partial trailing line was dropped."""
-    text = path.read_text(encoding="utf-8")
+    fix = "give the results.csv that 'idmlp sweep' wrote, or the sweep folder"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not an idmlp sweep results file (a binary file: byte "
+                         f"{err.start} is not UTF-8 text); {fix}") from None
     partial = bool(text) and not text.endswith("\n")
     if partial:
         text = text[: text.rfind("\n") + 1]
-    lines = list(csv.reader(io.StringIO(text)))
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as err:
+        raise ValueError(f"{path} is not an idmlp sweep results file ({err}); {fix}") from None
     if not lines:
         return [], partial
     if tuple(lines[0]) != COLUMNS:
@@ -406,16 +414,17 @@ def run(
     if backend == "ray":
         from .ray_backend import import_ray
 
-        import_ray()  # one clear line if Ray is missing, before any work
+        import_ray(address)  # one clear line if Ray is missing, before any work
+    out = Path(out) if out is not None else None
+    if out is not None:  # refuse a bad folder, a second writer or a bad resume before work
+        check_output_dir(out, overwrite, exist_ok=True)
+        _prepare_output(out, config, resume, overwrite)
     dataset = config.data.load()
     data = TrainData.from_dataset(dataset, config.data.resolved_scaling(dataset.image_shape),
                                   config.data.std_floor)
     if config.train.optim.batch_size > data.n_train:
         raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "
                          f"{data.n_train} training samples of {config.data.dataset}")
-    out = Path(out) if out is not None else None
-    if out is not None:
-        check_not_locked(out)  # another process writes this sweep: refuse before any work
     with folder_lock(out) if out is not None else contextlib.nullcontext():
         kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
         done = {_key(r): r for r in kept}
