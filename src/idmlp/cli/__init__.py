@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import interpret, reproduce, sweep, theory, train
+from . import dynamics, interpret, reproduce, sweep, theory, train
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = [reproduce, theory, train, interpret, sweep]
+_COMMANDS = [reproduce, theory, train, interpret, dynamics, sweep]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..config import DataConfig, ModelConfig, OptimConfig, add_arguments, arguments_given
+from ..config import (
+    DataConfig,
+    DynamicsConfig,
+    ModelConfig,
+    OptimConfig,
+    add_arguments,
+    arguments_given,
+)
 from ._common import add_device, add_quiet
 
 __all__ = ["add_config_arguments", "add_parser", "config_changes", "run"]
@@ -21,13 +28,14 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p, DataConfig, title="data")
     add_arguments(p, ModelConfig, title="model")
     add_arguments(p, OptimConfig, title="optimization")
+    add_arguments(p, DynamicsConfig, title="during training (idmlp dynamics RUN draws them)")
     add_device(p, default=None)
 
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as ``RunConfig.replace`` keywords."""
     given = {**arguments_given(args, DataConfig), **arguments_given(args, ModelConfig),
-             **arguments_given(args, OptimConfig)}
+             **arguments_given(args, OptimConfig), **arguments_given(args, DynamicsConfig)}
     if getattr(args, "device", None) is not None:
         given["device"] = args.device
     return given
