@@ -102,7 +102,7 @@ def snapshot_steps(total: int, k: int) -> tuple[int, ...]:
 
     Examples:
         >>> snapshot_steps(480, 8)
-        (0, 1, 3, 9, 27, 82, 200, 480)
+        (0, 1, 3, 8, 22, 61, 172, 480)
         >>> snapshot_steps(5, 5)
         (0, 1, 2, 3, 5)
     """
