@@ -538,9 +538,12 @@ def _law(snaps: Snapshots) -> tuple[Any, str]:
     return law, f"Gaussian law at initialization, q0 = {meta['q0']:g} (theory.spectrum)"
 
 
-def dynamics_figures(snaps: Snapshots, *, layers: Sequence[int] | None = None
-                     ) -> dict[str, Figure]:
-    """Every figure of :mod:`idmlp.plots.dynamics` for ``snaps``, by file stem."""
+def dynamics_figures(snaps: Snapshots, *, layers: Sequence[int] | None = None,
+                     samples: Sequence[int] | None = None) -> dict[str, Figure]:
+    """The figures of :mod:`idmlp.plots.dynamics` for ``snaps``, by file stem: the heat
+    maps, the Jacobian spectrum (if recorded) and the maps of the chosen examples
+    ``samples`` (indices into ``meta["samples"]``; default all) at ``layers`` (default: 4
+    evenly spaced)."""
     from .plots import dynamics as plots
 
     if len(snaps) == 0:
@@ -550,7 +553,8 @@ def dynamics_figures(snaps: Snapshots, *, layers: Sequence[int] | None = None
     if snaps["singular_values"].size:
         law, label = _law(snaps)
         figs["jacobian_spectrum"] = plots.plot_spectrum_over_time(snaps, law, label)
-    for i in range(len(snaps.meta["samples"])):
+    chosen = range(len(snaps.meta["samples"])) if samples is None else samples
+    for i in chosen:
         figs[f"maps_sample{i}"] = plots.plot_sample_maps_over_time(snaps, i, layers)
     return figs
 
@@ -609,8 +613,17 @@ def plot_dynamics(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
     return {stem: out / f"{stem}{suffix.get(stem, '.png')}" for stem in names}
 
 
-def dynamics_section(snaps: Snapshots, *, title: str = "During training") -> Section:
-    """The report section on the snapshots: what they show in numbers, and the figures."""
+def dynamics_section(snaps: Snapshots, *, title: str = "During training",
+                     figures: Mapping[str, Any] | None = None) -> Section:
+    """The report section on the snapshots: what they show in numbers, and the figures.
+
+    Args:
+        snaps: the run's :class:`Snapshots` (:func:`load_snapshots`).
+        title: the section's title.
+        figures: already drawn figures by stem (``Figure`` or PNG paths, e.g. what
+            :func:`plot_dynamics` returned); default: the heat maps, the Jacobian
+            spectrum and the first example's maps, drawn here.
+    """
     from .report import Section
 
     s = dynamics_summary(snaps)
@@ -629,7 +642,15 @@ def dynamics_section(snaps: Snapshots, *, title: str = "During training") -> Sec
         text += (f" The mean identity distance grows like step^{s['distance_log_slope']:.2f}"
                  " (1 would be linear in steps).")
     section = Section(title).text(text)
-    for stem, fig in dynamics_figures(snaps).items():
-        if not stem.startswith("maps_sample") or stem == "maps_sample0":
-            section.figure(fig, caption=stem.replace("_", " "))
+    figs = dict(figures) if figures is not None else dynamics_figures(snaps, samples=(0,))
+    captions = {
+        "heatmaps": "Every layer over training (time = snapshot, log-spaced in steps): "
+                    "accuracy, p(true class), identity distance of class and feature rows.",
+        "jacobian_spectrum": "Eigenvalues of J J^T of the layer stack over training, "
+                             "next to the theory's law at initialization.",
+        "maps_sample0": "The maps of one example at a few layers across training.",
+    }
+    for stem, caption in captions.items():
+        if stem in figs:
+            section.figure(figs[stem], caption=caption)
     return section
