@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}")
     print(f"last-layer test accuracy {last['test_acc']:.4f} (train {last['train_acc']:.4f})")
     if result.config.dynamics.snapshots:
-        print(f"{result.config.dynamics.snapshots} snapshots in {result.path / 'snapshots.npz'}; "
+        print(f"snapshots ({result.config.dynamics.snapshots} planned) in "
+              f"{result.path / 'snapshots.npz'}; "
               f"draw them with: idmlp dynamics {result.path}")
     return 0
