@@ -33,7 +33,8 @@ from idmlp.train import Trainer
 # digits: 1437 train images of 8x8; batch 256 -> 6 steps per epoch, 12 in all.
 BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),
                  OptimConfig(epochs=2, batch_size=256, lr=1e-3))
-SNAP = BASE.replace(snapshots=6, snapshot_examples=120, snapshot_jacobians=2)
+SNAP = BASE.replace(snapshots=6, snapshot_examples=120, snapshot_jacobians=2,
+                    snapshot_spectra=3)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -171,6 +172,11 @@ def test_snapshot_contents(runs):
     assert snaps["maps"].shape == (6, 10, depth, n)
     assert snaps.images().shape == (6, 10, depth, 8, 8)
     assert snaps["singular_values"].shape == (6, 2, n + c)
+    # spectra at 3 of the 6 snapshots (indices 0, 2, 5: steps 0, 2, 12), NaN elsewhere
+    assert meta["spectra"] == [0, 2, 12] and snaps.has_spectrum.tolist() == [
+        True, False, True, False, False, True]
+    sv = snaps["singular_values"]
+    assert np.isnan(sv[~snaps.has_spectrum]).all() and np.isfinite(sv[snaps.has_spectrum]).all()
     # step 0 is the identity initialization: distance 0, J diagonal with entries 0 or 1
     first = {k: v[0] for k, v in snaps.arrays.items()}
     assert np.all(first["distance"] == 0) and np.all(first["class_distance"] == 0)
@@ -185,8 +191,8 @@ def test_snapshot_contents(runs):
     whole = run.model.identity_distance().double().numpy()  # float32, another summation
     rtol = 16 * 74 * 74 * torch.finfo(torch.float32).eps  # conftest.tol: n * eps, n = W^2
     assert np.allclose(snaps["distance"][-1], whole, rtol=rtol, atol=0)
-    idx = list(meta["samples"])
-    maps = run.model.readout(X[idx]).contributions.detach().numpy()
+    idx = list(meta["samples"])  # from the same pass over the subset
+    maps = run.model.readout(X[:120]).contributions[idx].detach().numpy()
     assert np.array_equal(snaps["maps"][-1], maps)
     assert np.all(snaps["class_distance"][-1] > 0)
     s = dynamics_summary(snaps)
@@ -321,9 +327,11 @@ def test_cli_train_and_dynamics_end_to_end(tmp_path, capsys):
         assert gif.n_frames == 4
     text = capsys.readouterr().out
     assert "4 snapshots at steps 0, 1, 2, 6" in text and text.strip().endswith(str(out))
-    # an existing output folder is refused, then replaced with --overwrite
+    # an existing output folder is refused (before anything is drawn), and left as it was
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
     assert main(["dynamics", str(run), "--quiet"]) == 2
-    assert main(["dynamics", str(run), "--quiet", "--overwrite"]) == 0
+    assert "--overwrite" in capsys.readouterr().err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
 
 
 @pytest.mark.parametrize("argv,message", [

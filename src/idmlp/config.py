@@ -379,10 +379,13 @@ class DynamicsConfig:
     ``snapshots = K`` records ``K`` snapshots at optimizer steps log-spaced from step 0
     (the initialization) to the last step (:func:`idmlp.dynamics.snapshot_steps`), on the
     first ``snapshot_examples`` examples of the validation split (the test split when
-    the run has none): per-layer accuracy, identity distances, the maps of one example
-    per class and the Jacobian's singular values at ``snapshot_jacobians`` of them.
-    ``K = 16`` with the other defaults adds under 10 % to the paper's mnist5k run
-    (``benchmarks/bench_snapshots.py``).
+    the run has none): per-layer accuracy, identity distances and the maps of one example
+    per class. ``snapshot_spectra`` of them (evenly spread over the snapshots, so
+    log-spaced in steps, the first and the last included) also hold the singular values
+    of the input-output Jacobian at ``snapshot_jacobians`` examples: in float64 one
+    costs about six training steps at width 794, so a spectrum at every snapshot would
+    not fit the budget. ``K = 16`` with the other defaults adds under 10 % to the paper's
+    mnist5k run (``benchmarks/bench_snapshots.py``).
 
     Examples:
         >>> DynamicsConfig(snapshots=16).snapshot_examples
@@ -397,8 +400,11 @@ class DynamicsConfig:
         "held-out examples scored at every snapshot (the first of the validation split, "
         "else of the test split)"))
     snapshot_jacobians: int = field(default=1, metadata=_help(
-        "inputs (one per class, in label order) at which every snapshot computes the "
-        "singular values of the input-output Jacobian (0: none)"))
+        "inputs (one per class, in label order) at which a snapshot computes the singular "
+        "values of the input-output Jacobian (0: none)"))
+    snapshot_spectra: int = field(default=5, metadata=_help(
+        "snapshots, evenly spread over them (the first and the last included), that hold "
+        "the Jacobian spectrum (all of them if larger than --snapshots; 0: none)"))
 
     def __post_init__(self) -> None:
         _put(self, "snapshots", check_int("snapshots", self.snapshots, minimum=0))
@@ -408,6 +414,8 @@ class DynamicsConfig:
         _put(self, "snapshot_examples", check_int("snapshot_examples", self.snapshot_examples))
         _put(self, "snapshot_jacobians",
              check_int("snapshot_jacobians", self.snapshot_jacobians, minimum=0))
+        _put(self, "snapshot_spectra",
+             check_int("snapshot_spectra", self.snapshot_spectra, minimum=0))
 
 
 # -- fields as command-line flags and typed columns ---------------------------------------

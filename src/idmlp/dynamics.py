@@ -15,10 +15,11 @@ the run has none):
   :math:`\sqrt{(N d_f^2 + C d_c^2) / (N + C)}`, the same norm split by rows);
 * the maps (:func:`snapshot_maps`) and per-layer class probabilities of one example per
   class (:func:`idmlp.interpret.pick_samples`);
-* the singular values of the input-output Jacobian of the layer stack at
-  :math:`x^0 = (\sqrt{q_0}\,z, 0_C)` for a few of those examples, in float64
-  (:func:`idmlp.jacobian.singular_values`), whose squares follow
-  :func:`idmlp.theory.spectrum` at step 0.
+* at some of the snapshots (:func:`spectrum_snapshots`; the singular values of a
+  794 x 794 float64 Jacobian cost about six training steps each), the singular values of
+  the input-output Jacobian of the layer stack at :math:`x^0 = (\sqrt{q_0}\,z, 0_C)`
+  for a few of those examples, in float64 (:func:`idmlp.jacobian.singular_values`),
+  whose squares follow :func:`idmlp.theory.spectrum` at step 0 (NaN rows elsewhere).
 
 :class:`SnapshotRecorder` is a :data:`~idmlp.train.StepHook` of the
 :class:`~idmlp.train.Trainer`; it rewrites ``RUN/snapshots.npz`` atomically after every
@@ -54,7 +55,7 @@ from torch import Tensor
 
 from ._io import atomic_write_bytes, save_json
 from ._validation import check_int
-from .evaluate import eval_mode, evaluate
+from .evaluate import Batch, eval_mode, evaluate
 from .interpret import default_layers, pick_samples
 from .jacobian import singular_values
 from .readout import LayerReadout
@@ -75,6 +76,7 @@ __all__ = [
     "plot_dynamics",
     "snapshot_maps",
     "snapshot_steps",
+    "spectrum_snapshots",
 ]
 
 SNAPSHOT_FILE = "snapshots.npz"
@@ -121,6 +123,25 @@ def snapshot_steps(total: int, k: int) -> tuple[int, ...]:
     return tuple(int(s) for s in steps)
 
 
+def spectrum_snapshots(k: int, m: int) -> tuple[int, ...]:
+    """Which of ``k`` snapshots (indices) hold the Jacobian spectrum: ``min(m, k)`` evenly
+    spread ones, the first and (for ``m >= 2``) the last included; ``m = 0``: none.
+
+    Snapshots are log-spaced in steps, so these are too.
+
+    Examples:
+        >>> spectrum_snapshots(16, 5)
+        (0, 4, 8, 11, 15)
+        >>> spectrum_snapshots(3, 5), spectrum_snapshots(16, 1)
+        ((0, 1, 2), (0,))
+    """
+    k = check_int("snapshots", k)
+    m = check_int("snapshot_spectra", m, minimum=0)
+    if m == 0:
+        return ()
+    return tuple(sorted({int(i) for i in np.rint(np.linspace(0, k - 1, min(m, k)))}))
+
+
 def snapshot_maps(readout: LayerReadout, y: Tensor) -> Tensor:
     r"""The maps a snapshot stores for its chosen examples: the contribution maps
     :math:`f^\ell - f^0` of every layer, ``(B, L, *F)`` (:attr:`LayerReadout.contributions`).
@@ -157,7 +178,8 @@ class Snapshots:
     ``accuracy`` / ``true_class_prob`` / ``loss`` / ``distance`` / ``feature_distance``
     / ``class_distance`` ``(S, L)``, ``maps`` ``(S, k, L, *F)`` float32,
     ``sample_probs`` ``(S, k, L, C)`` float32, ``singular_values`` ``(S, J, N + C)``
-    float64 (descending).
+    float64 (descending; NaN at the snapshots without a spectrum, see
+    :attr:`has_spectrum`).
     """
 
     meta: dict[str, Any]
@@ -183,6 +205,15 @@ class Snapshots:
     def complete(self) -> bool:
         """Whether every planned snapshot is there."""
         return len(self) == len(self.planned)
+
+    @property
+    def has_spectrum(self) -> np.ndarray:
+        """Which snapshots hold the Jacobian spectrum, ``(S,)`` bool (``meta["spectra"]``,
+        the steps that do; all of them when absent)."""
+        spectra = self.meta.get("spectra")
+        if spectra is None:
+            return np.ones(len(self), dtype=bool)
+        return np.isin(self.steps, np.asarray(spectra, dtype=np.int64))
 
     @property
     def epochs(self) -> np.ndarray:
@@ -327,6 +358,8 @@ class SnapshotRecorder:
         run_id: the run's identity, stored in the file.
         split: the name of the split the subset comes from (stored).
         jacobians: number of examples (one per class, label order) with Jacobians.
+        spectra: how many snapshots hold the Jacobian spectrum (:func:`spectrum_snapshots`;
+            ``None``: all).
         steps_per_epoch: for the time axis in epochs.
         class_names: stored for the figures.
         folder: where :data:`SNAPSHOT_FILE` is written (``None``: kept in memory only);
@@ -352,6 +385,7 @@ class SnapshotRecorder:
         run_id: str,
         split: str,
         jacobians: int = 1,
+        spectra: int | None = None,
         steps_per_epoch: int = 1,
         class_names: Sequence[str] | None = None,
         folder: str | Path | None = None,
@@ -367,6 +401,9 @@ class SnapshotRecorder:
         steps = tuple(int(s) for s in steps)
         if len(steps) < 2 or steps[0] != 0 or bool(np.any(np.diff(steps) <= 0)):
             raise ValueError("steps must be increasing, start at 0 and hold at least 2 steps")
+        m = len(steps) if spectra is None else spectra
+        chosen = spectrum_snapshots(len(steps), m) if jacobians else ()
+        self.spectrum_steps = frozenset(steps[i] for i in chosen)
         self.X, self.y = X, y
         self.batch_size = check_int("batch_size", batch_size)
         self.folder = None if folder is None else Path(folder)
@@ -381,6 +418,7 @@ class SnapshotRecorder:
             "split": split, "subset": len(y), "samples": list(self.samples),
             "labels": [int(y[i]) for i in self.samples],
             "jacobian_samples": list(self.jacobian_samples),
+            "spectra": sorted(self.spectrum_steps),
             "depth": int(model.depth), "sigma": float(model.sigma), "q0": float(model.q0),
             "activation": str(model.activation), "in_features": int(model.in_features),
             "num_classes": c, "image_shape": list(shape),
@@ -397,21 +435,34 @@ class SnapshotRecorder:
     def take(self, model: Any, step: int) -> dict[str, Any]:
         """One snapshot of ``model`` (no gradients, eval mode, no random draws)."""
         t0 = time.perf_counter()
+        idx = torch.as_tensor(self.samples, device=self.y.device)
+        chosen: list[LayerReadout] = []
+        where: list[Tensor] = []
+
+        def keep_samples(batch: Batch) -> None:  # the chosen examples' rows of the pass
+            (which,) = ((idx >= batch.start) & (idx < batch.stop)).nonzero(as_tuple=True)
+            if len(which):
+                r, rows = batch.readout, idx[which] - batch.start
+                chosen.append(LayerReadout(r.logits[rows], r.states[rows], r.rule))
+                where.append(which)
+
         with eval_mode(model):
-            m = evaluate(model, self.X, self.y, batch_size=self.batch_size, confusion=False)
+            m = evaluate(model, self.X, self.y, batch_size=self.batch_size, confusion=False,
+                         on_batch=[keep_samples])
+            r = LayerReadout.cat(chosen)
+            order = torch.cat(where).argsort()  # back to the order of self.samples
+            r = LayerReadout(r.logits[order], r.states[order], r.rule)
             blocks = model.block_identity_distance()
             # the whole matrix from its two row blocks (sum of squares), one pass less
             n, c = int(model.in_features), int(model.num_classes)
             whole = ((blocks["feature"] ** 2 * n + blocks["class"] ** 2 * c) / (n + c)).sqrt()
-            idx = list(self.samples)
-            r = model.readout(self.X[idx])
             maps = snapshot_maps(r, self.y[idx]).flatten(start_dim=2)
             finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
             if not self.jacobian_samples:
                 sv = torch.zeros(0, 0)
-            elif finite:
+            elif finite and step in self.spectrum_steps:
                 sv = singular_values(model, self._x0, dtype=torch.float64, method="mlp")
-            else:  # a diverging run: no SVD of NaNs
+            else:  # no spectrum at this snapshot (or a diverging run: no SVD of NaNs)
                 n = int(model.in_features) + int(model.num_classes)
                 sv = torch.full((len(self.jacobian_samples), n), math.nan)
             record = {
@@ -480,7 +531,7 @@ def _first_reaching(values: np.ndarray, steps: np.ndarray, fraction: float) -> n
 
 
 def dynamics_summary(snaps: Snapshots) -> dict[str, Any]:
-    """Numbers that say what the snapshots show, per layer (lists of length ``L``).
+    r"""Numbers that say what the snapshots show, per layer (lists of length ``L``).
 
     * ``acc_start``, ``acc_end``: accuracy at the first and last snapshot;
     * ``acc_step_90``: first snapshot step at which a layer's accuracy covers 90 % of its
@@ -489,8 +540,8 @@ def dynamics_summary(snaps: Snapshots) -> dict[str, Any]:
     * ``class_step_50``, ``feature_step_50``: first step with half the final distance;
     * ``distance_log_slope``: slope of log(mean distance) against log(step) over the
       snapshots after step 0 (1: linear growth in steps, < 1: slower);
-    * ``jacobian``: the fraction of singular values above ``1e-6`` of the largest, and
-      the mean squared singular value, at every snapshot.
+    * ``jacobian``: at the snapshots with a spectrum (``steps``), the fraction of
+      eigenvalues :math:`\lambda = s^2` above ``1e-12`` of the largest, and their mean.
     """
     if len(snaps) == 0:
         raise ValueError("there are no snapshots yet")
@@ -511,11 +562,13 @@ def dynamics_summary(snaps: Snapshots) -> dict[str, Any]:
     ok = later & (mean_d > 0)
     if ok.sum() >= 2:
         out["distance_log_slope"] = float(np.polyfit(np.log(steps[ok]), np.log(mean_d[ok]), 1)[0])
-    sv = snaps["singular_values"]
+    has = snaps.has_spectrum
+    sv = snaps["singular_values"][has]
     if sv.size:
         lam = sv.astype(np.float64) ** 2
-        top = np.nanmax(lam, axis=(1, 2), keepdims=True)
+        top = np.max(lam, axis=(1, 2), keepdims=True)
         out["jacobian"] = {
+            "steps": steps[has].tolist(),
             "nonzero_fraction": np.mean(lam > 1e-12 * top, axis=(1, 2)).tolist(),
             "mean_eigenvalue": np.mean(lam, axis=(1, 2)).tolist(),
         }
@@ -550,7 +603,7 @@ def dynamics_figures(snaps: Snapshots, *, layers: Sequence[int] | None = None,
         raise ValueError("there are no snapshots yet")
     layers = tuple(layers) if layers is not None else default_layers(snaps.meta["depth"], 4)
     figs = {"heatmaps": plots.plot_layer_time_heatmaps(snaps)}
-    if snaps["singular_values"].size:
+    if snaps["singular_values"].size and snaps.has_spectrum.any():
         law, label = _law(snaps)
         figs["jacobian_spectrum"] = plots.plot_spectrum_over_time(snaps, law, label)
     chosen = range(len(snaps.meta["samples"])) if samples is None else samples

@@ -251,6 +251,7 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset,
     recorder = SnapshotRecorder(
         trainer.model, X[: dyn.snapshot_examples], y[: dyn.snapshot_examples], steps=steps,
         run_id=run_identity(config), split=split, jacobians=dyn.snapshot_jacobians,
+        spectra=dyn.snapshot_spectra,
         steps_per_epoch=trainer.steps_per_epoch, class_names=dataset.class_names,
         batch_size=trainer.eval_batch_size)
     trainer.step_hooks.append(recorder)

@@ -87,9 +87,10 @@ def plot_layer_time_heatmaps(snaps: Snapshots) -> Figure:
 
 
 def _eigenvalues(snaps: Snapshots) -> np.ndarray:
-    """Eigenvalues of J J^T per snapshot, ``(S, J * W)``, floored at ZERO_FLOOR x max."""
-    lam = snaps["singular_values"].astype(np.float64) ** 2
-    lam = lam.reshape(len(snaps), -1)
+    """Eigenvalues of J J^T at the snapshots with a spectrum, ``(S', J * W)``, floored at
+    ZERO_FLOOR x max."""
+    lam = snaps["singular_values"][snaps.has_spectrum].astype(np.float64) ** 2
+    lam = lam.reshape(len(lam), -1)
     top = np.nanmax(lam, axis=1, keepdims=True)
     return np.maximum(lam, ZERO_FLOOR * np.where(top > 0, top, 1.0))
 
@@ -99,9 +100,10 @@ def plot_spectrum_over_time(snaps: Snapshots, law: Any, law_label: str) -> Figur
     input-output Jacobian at :math:`x^0`) over training: their CDF at every snapshot
     (color = time) next to ``law`` (a :class:`~idmlp.theory.SpectralLaw` with ``cdf``,
     the theory at initialization), and the fraction of nonzero eigenvalues and the mean
-    over time against the law's."""
+    over time against the law's (at the snapshots that hold a spectrum)."""
     lam = _eigenvalues(snaps)
-    s = len(snaps)
+    at = np.flatnonzero(snaps.has_spectrum)  # snapshot indices
+    s = len(lam)
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=(1.4, 1))
     finite = lam[np.isfinite(lam)]
@@ -125,17 +127,18 @@ def plot_spectrum_over_time(snaps: Snapshots, law: Any, law_label: str) -> Figur
     cb = fig.colorbar(sm, ax=ax, pad=0.01)
     cb.set_label("snapshot (step)")
     ticks = sorted({0, s // 2, s - 1})
-    cb.set_ticks(ticks, labels=[str(int(snaps.steps[t])) for t in ticks])
+    cb.set_ticks(ticks, labels=[str(int(snaps.steps[at[t]])) for t in ticks])
     top = np.nanmax(lam, axis=1, keepdims=True)
     nonzero = np.mean(lam > ZERO_FLOOR * top * 1.0000001, axis=1)
-    x = np.arange(s)
+    x = at
     ax2.plot(x, nonzero, "o-", label="nonzero fraction")
     ax2.axhline(law.nonzero_fraction, color="k", ls="--", lw=1, label="law: nonzero fraction")
     ax2.set_ylim(-0.02, 1.02)
     ax2.set_ylabel("fraction of nonzero eigenvalues")
     ax3 = ax2.twinx()
-    ax3.plot(x, np.nanmean(snaps["singular_values"].reshape(s, -1) ** 2, axis=1), "s-",
-             color="C3", label=r"mean $\lambda$")
+    sv = snaps["singular_values"][at].astype(np.float64)
+    ax3.plot(x, np.mean(sv.reshape(s, -1) ** 2, axis=1), "s-", color="C3",
+             label=r"mean $\lambda$")
     ax3.axhline(law.mean(), color="C3", ls=":", lw=1, label=r"law: mean $\lambda$")
     ax3.set_yscale("log")
     ax3.set_ylabel(r"mean $\lambda$", color="C3")
@@ -144,7 +147,9 @@ def plot_spectrum_over_time(snaps: Snapshots, law: Any, law_label: str) -> Figur
     ax2.legend(handles=handles, fontsize=8, loc="lower left")
     ax2.grid(alpha=0.3)
     j = len(snaps.meta.get("jacobian_samples", []))
-    fig.suptitle(f"Jacobian spectrum during training ({j} input(s), float64)")
+    ax2.set_xlim(-0.5, len(snaps) - 0.5)
+    fig.suptitle(f"Jacobian spectrum during training ({j} input(s), float64, at {s} of the "
+                 f"{len(snaps)} snapshots)")
     return fig
 
 
