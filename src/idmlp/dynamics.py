@@ -335,14 +335,15 @@ def load_snapshots(run_dir: str | Path) -> Snapshots:
         ValueError: not a run folder, a run without snapshots, a truncated file, a file
             of another run (one line each).
     """
-    from .runs import load_config, run_identity
+    from .runs import _read_info, load_config, run_identity
 
     run = Path(run_dir)
     config = load_config(run)
     if not config.dynamics.snapshots and not (run / SNAPSHOT_FILE).exists():
         raise ValueError(f"{run} was trained without snapshots; train with "
                          "'idmlp train --snapshots K' (e.g. 16)")
-    return Snapshots.load(run / SNAPSHOT_FILE, run_identity(config))
+    stored = _read_info(run).get("config")  # the identity the run folder recorded
+    return Snapshots.load(run / SNAPSHOT_FILE, run_identity(stored or config))
 
 
 # -- recording during training ----------------------------------------------------------

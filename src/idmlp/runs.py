@@ -159,10 +159,14 @@ def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def run_identity(config: RunConfig) -> str:
+def run_identity(config: RunConfig | dict[str, Any]) -> str:
     """A short hash of everything that defines ``config``'s results (the
     :data:`ENVIRONMENT_FIELDS` left out): files a run writes carry it, so that one copied
     from another run is recognized.
+
+    ``config`` may be the dict stored in a run's ``config.json`` (``RunConfig.to_dict()``
+    as written): hashing what the folder recorded keeps the identity of a run when a later
+    version adds settings.
 
     Examples:
         >>> run_identity(RunConfig()) == run_identity(RunConfig(device="auto"))
@@ -170,9 +174,9 @@ def run_identity(config: RunConfig) -> str:
         >>> run_identity(RunConfig()) == run_identity(RunConfig().replace(lr=1e-3))
         False
     """
-    d = config.to_dict()
-    d.pop("device")
-    d["data"] = {k: v for k, v in d["data"].items() if k not in ENVIRONMENT_FIELDS}
+    d = dict(config.to_dict() if isinstance(config, RunConfig) else config)
+    d.pop("device", None)
+    d["data"] = {k: v for k, v in d.get("data", {}).items() if k not in ENVIRONMENT_FIELDS}
     text = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -239,9 +243,10 @@ def _eval_sets(dataset: Dataset, scaler: InputScaler) -> dict[str, tuple[Tensor,
     return {s: _split_tensors(dataset, scaler, s) for s in splits}
 
 
-def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset,
-              scaler: InputScaler) -> SnapshotRecorder | None:
-    """The snapshot step hook of ``config.dynamics`` (added to ``trainer``), or ``None``."""
+def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: InputScaler,
+              stored: dict[str, Any] | None = None) -> SnapshotRecorder | None:
+    """The snapshot step hook of ``config.dynamics`` (added to ``trainer``), or ``None``;
+    ``stored``: the config dict of the run folder being resumed (its identity)."""
     dyn = config.dynamics
     if not dyn.snapshots:
         return None
@@ -250,7 +255,8 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset,
     X, y = _split_tensors(dataset, scaler, split, trainer.device)
     recorder = SnapshotRecorder(
         trainer.model, X[: dyn.snapshot_examples], y[: dyn.snapshot_examples], steps=steps,
-        run_id=run_identity(config), split=split, jacobians=dyn.snapshot_jacobians,
+        run_id=run_identity(config if stored is None else stored), split=split,
+        jacobians=dyn.snapshot_jacobians,
         spectra=dyn.snapshot_spectra,
         steps_per_epoch=trainer.steps_per_epoch, class_names=dataset.class_names,
         batch_size=trainer.eval_batch_size)
@@ -499,7 +505,8 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
     model = _build(config, dataset)
     _check_state(model, ckpt["model"], out / CHECKPOINT_FILE)
     trainer = _trainer(config, model, dataset, scaler, device)
-    recorder = _recorder(config, trainer, dataset, scaler)  # before the trained weights
+    # before the trained weights are loaded (x^0 is the same; nothing else is read)
+    recorder = _recorder(config, trainer, dataset, scaler, info.get("config"))
     try:
         trainer.load_state_dict(ckpt)
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
