@@ -383,7 +383,7 @@ class DynamicsConfig:
     per class. ``snapshot_spectra`` of them (evenly spread over the snapshots, so
     log-spaced in steps, the first and the last included) also hold the singular values
     of the input-output Jacobian at ``snapshot_jacobians`` examples: in float64 one
-    costs about six training steps at width 794, so a spectrum at every snapshot would
+    costs about five training steps at width 794, so a spectrum at every snapshot would
     not fit the budget. ``K = 16`` with the other defaults adds under 10 % to the paper's
     mnist5k run (``benchmarks/bench_snapshots.py``).
 
@@ -402,7 +402,7 @@ class DynamicsConfig:
     snapshot_jacobians: int = field(default=1, metadata=_help(
         "inputs (one per class, in label order) at which a snapshot computes the singular "
         "values of the input-output Jacobian (0: none)"))
-    snapshot_spectra: int = field(default=5, metadata=_help(
+    snapshot_spectra: int = field(default=4, metadata=_help(
         "snapshots, evenly spread over them (the first and the last included), that hold "
         "the Jacobian spectrum (all of them if larger than --snapshots; 0: none)"))
 

@@ -16,7 +16,7 @@ the run has none):
 * the maps (:func:`snapshot_maps`) and per-layer class probabilities of one example per
   class (:func:`idmlp.interpret.pick_samples`);
 * at some of the snapshots (:func:`spectrum_snapshots`; the singular values of a
-  794 x 794 float64 Jacobian cost about six training steps each), the singular values of
+  794 x 794 float64 Jacobian cost about five training steps each), the singular values of
   the input-output Jacobian of the layer stack at :math:`x^0 = (\sqrt{q_0}\,z, 0_C)`
   for a few of those examples, in float64 (:func:`idmlp.jacobian.singular_values`),
   whose squares follow :func:`idmlp.theory.spectrum` at step 0 (NaN rows elsewhere).
@@ -458,7 +458,10 @@ class SnapshotRecorder:
             n, c = int(model.in_features), int(model.num_classes)
             whole = ((blocks["feature"] ** 2 * n + blocks["class"] ** 2 * c) / (n + c)).sqrt()
             maps = snapshot_maps(r, self.y[idx]).flatten(start_dim=2)
-            finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+            # a NaN or inf weight makes its layer's distance NaN or inf: no pass over them
+            finite = (bool(torch.isfinite(whole).all()) and math.isfinite(model.logit_scale)
+                      and all(bool(torch.isfinite(layer.bias).all()) for layer in model.layers
+                              if layer.bias is not None))
             if not self.jacobian_samples:
                 sv = torch.zeros(0, 0)
             elif finite and step in self.spectrum_steps:
