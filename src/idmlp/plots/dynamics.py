@@ -140,7 +140,6 @@ def plot_spectrum_over_time(snaps: Snapshots, law: Any, law_label: str) -> Figur
     ax3.plot(x, np.mean(sv.reshape(s, -1) ** 2, axis=1), "s-", color="C3",
              label=r"mean $\lambda$")
     ax3.axhline(law.mean(), color="C3", ls=":", lw=1, label=r"law: mean $\lambda$")
-    ax3.set_yscale("log")
     ax3.set_ylabel(r"mean $\lambda$", color="C3")
     _time_axis(ax2, snaps)
     handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
