@@ -265,10 +265,17 @@ def test_contribution_colors_are_symmetric():
     it = interpret(net, X, y, sample_indices=[0, 1])
     shown = np.abs(it.sample_contributions[:, it.layers - 1])
     for q, v in ((1.0, shown.max()), (0.9, np.quantile(shown, 0.9))):
-        fig = plots.plot_contribution_maps(it, quantile=q)
+        fig = plots.plot_contribution_maps(it, quantile=q, map="change")
         images = [im for ax in fig.axes for im in ax.images if im.get_cmap().name == "RdBu_r"]
         assert len(images) == 2 * len(it.layers)
         assert all(im.get_clim() == (-v, v) for im in images)
+    # positive class evidence is never negative: a sequential colormap from 0
+    evidence = it.sample_maps["evidence"][:, it.layers - 1]
+    assert evidence.min() >= 0
+    fig = plots.plot_contribution_maps(it, quantile=1.0)
+    images = [im for ax in fig.axes for im in ax.images if im.get_cmap().name == "viridis"]
+    assert len(images) == 2 * len(it.layers)
+    assert all(im.get_clim() == (0.0, evidence.max()) for im in images)
     with pytest.raises(ValueError, match="quantile"):
         plots.plot_class_contributions(it, quantile=0.2)
 
@@ -307,8 +314,8 @@ def test_cli_interpret_end_to_end(run_dir, capsys):
     assert d["n"] == 18 and d["class_names"] == ["a", "b", "c"]  # 20 % test split
     assert d["image_shape"] == [4, 4]
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(plots.FIGURES)
-    assert "http" not in html
+    assert html.count("data:image/png;base64,") == 1  # the rest are interactive views
+    assert "http" not in html and 'id="idmlp-data"' in html
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp folder left
 
     # an existing output folder is refused (one line, exit 2) unless --overwrite
@@ -318,7 +325,10 @@ def test_cli_interpret_end_to_end(run_dir, capsys):
     assert main(["interpret", str(run_dir), "--split", "train", "--samples", "1",
                  "--layers", "2", "--overwrite"]) == 0
     d = json.loads((out / "interpretation.json").read_text())
-    assert d["layers"] == [2] and d["n"] == 72
+    assert d["layers"] == [2] and d["n"] == 64  # 72 training images, 8 of them validation
+    assert main(["interpret", str(run_dir), "--split", "val", "--out",
+                 str(run_dir / "val")]) == 0
+    assert json.loads((run_dir / "val" / "interpretation.json").read_text())["n"] == 8
 
 
 def run_cli(argv):
@@ -337,7 +347,6 @@ def run_cli(argv):
         (["{run}", "--layers", "1", "4"], r"--layers must be in 1\.\.3"),
         (["{run}", "--samples", "0"], "argument --samples"),
         (["{run}", "--layers", "x"], "argument --layers"),
-        (["{run}", "--split", "val"], "no validation split"),
         (["{run}", "--split", "all"], "argument --split"),
         (["{run}", "--device", "tpu"], "argument --device"),
     ],
@@ -351,3 +360,104 @@ def test_cli_bad_input_one_line_exit_2(run_dir, tmp_path, capsys, argv, match):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(match, err)
     assert not out.exists()
+
+
+# -- the maps of issue 8: class evidence, what training changed, clipping share ----------
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("bias", [False, True])
+def test_class_evidence_splits_each_layers_change_exactly(bias):
+    """Unsaturated hard-tanh: feature and class terms sum to x^l[c] - sigma x^{l-1}[c]."""
+    torch.manual_seed(0)
+    net = InterpretableMLP(12, 4, depth=5, sigma=0.95, bias=bias, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.weight.add_(0.03 * torch.randn_like(layer.weight))
+            if bias:
+                layer.bias.normal_(0, 0.01)
+    z = 0.2 * torch.randn(9, 12, dtype=torch.float64)  # far inside (-1, 1): no saturation
+    r = net.readout(z)
+    assert r.states.abs().max() < 0.9
+    y = torch.arange(9) % 4
+    feat, cls = r.evidence_terms(y)
+    k = r.states[torch.arange(9), :, 12 + y]  # the explained class coordinate, (B, L+1)
+    change = k[:, 1:] - net.sigma * k[:, :-1]
+    if bias:
+        change = change - torch.stack([l.bias[12 + y] for l in net.layers], 1).detach()
+    eps = torch.finfo(torch.float64).eps
+    torch.testing.assert_close(feat.sum(-1) + cls.sum(-1), change, rtol=0, atol=64 * eps)
+    # summed over layers, the cumulative signed evidence behind layer l
+    cum = r.class_evidence(y, part="signed")
+    torch.testing.assert_close(cum[:, -1], feat.sum(1), rtol=0, atol=64 * eps)
+    torch.testing.assert_close(r.class_evidence(y), feat.cumsum(1).clamp(min=0))
+    torch.testing.assert_close(r.class_evidence(y, cumulative=False, part="negative"),
+                               (-feat).clamp(min=0))
+
+
+def test_saturated_class_coordinates_drop_their_terms():
+    net = InterpretableMLP(2, 2, depth=1, dtype=torch.float64)
+    with torch.no_grad():
+        net.layers[0].weight[2, :2] = torch.tensor([5.0, -5.0])  # class 0 reads the features
+    r = net.readout(torch.tensor([[0.5, 0.1], [0.05, 0.01]], dtype=torch.float64))
+    feat, _ = r.evidence_terms(0)
+    # example 0: pre-activation 2.0 saturates, nothing of the change is explained by a term
+    assert torch.count_nonzero(feat[0]) == 0
+    torch.testing.assert_close(feat[1, 0], torch.tensor([0.25, -0.05], dtype=torch.float64))
+
+
+def test_what_training_changed_is_zero_at_identity_and_clipping_is_the_change():
+    net = InterpretableMLP(16, 3, 4, image_shape=(4, 4))
+    z = 2.0 * torch.randn(20, 16)  # many coordinates clip
+    r = net.readout(z)
+    assert torch.count_nonzero(r.maps("trained")) == 0
+    torch.testing.assert_close(r.maps("change"), r.clipping)
+    assert torch.count_nonzero(r.clipping) > 0
+    assert torch.count_nonzero(r.class_evidence(0)) == 0  # D = W - sigma I = 0
+
+
+def test_clipping_share_of_a_hand_built_network():
+    """Identity network: the change map is all clipping (share 1), the other maps none;
+    a network whose only learned change is a known feature permutation has a share we can
+    compute from the definition."""
+    net = InterpretableMLP(16, 3, depth=2, image_shape=(4, 4), dtype=torch.float64)
+    X = 1.5 * torch.randn(400, 16, dtype=torch.float64)
+    y = torch.arange(400) % 3
+    it = interpret(net, X, y)
+    np.testing.assert_allclose(it.clipping_share["change"], 1.0, rtol=1e-12)
+    assert np.all(it.clipping_share["trained"] == 0) and np.all(it.clipping_share["evidence"] == 0)
+    # layer 2 adds a change that is independent of the clipping
+    with torch.no_grad():
+        perm = torch.randperm(16, generator=torch.Generator().manual_seed(0))
+        net.layers[1].weight[:16, :16] = 0.5 * torch.eye(16, dtype=torch.float64)[perm] + \
+            0.5 * torch.eye(16, dtype=torch.float64)
+    it = interpret(net, X, y)
+    with torch.no_grad():
+        r = net.readout(X)
+    change, clip = r.maps("change")[:, 1].flatten(), r.clipping[:, 1].flatten()
+    expected = float(np.corrcoef(change.numpy(), clip.numpy())[0, 1] ** 2)
+    assert it.clipping_share["change"][1] == pytest.approx(expected, rel=1e-9)
+    assert 0.05 < expected < 0.95  # a mix, neither all nor nothing
+    assert it.clipping_share["change"][0] == pytest.approx(1.0)
+
+
+def test_interpretation_keeps_every_map_and_the_largest_input(tmp_path):
+    net = perturbed_model()
+    X, y = data()
+    it = interpret(net, X, y, sample_indices=[0, 3])
+    assert it.map_names == ("evidence", "evidence_signed", "change", "trained")
+    r = net.readout(X)
+    for name in it.map_names:
+        np.testing.assert_allclose(it.sample_maps[name][1].reshape(4, 16),
+                                   r.maps(name, target=y)[3].detach().numpy(), atol=1e-6)
+    assert it.max_abs_input == pytest.approx(float(X.abs().max()))
+    lo, hi = it.accuracy_interval()
+    assert np.all(lo <= it.accuracy) and np.all(it.accuracy <= hi) and np.all(hi - lo > 0.05)
+    it.save(tmp_path / "it.npz")
+    back = Interpretation.load(tmp_path / "it.npz")
+    assert back.map_names == it.map_names and back.max_abs_input == it.max_abs_input
+    np.testing.assert_array_equal(back.clipping_share["trained"], it.clipping_share["trained"])
+    only = interpret(net, X, y, maps=["change"])
+    assert only.map_names == ("change",)
+    with pytest.raises(ValueError, match="maps must be one of"):
+        interpret(net, X, y, maps=["saliency"])

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,11 +44,13 @@ def test_reproduce_writes_a_complete_run_folder(small_run: Path) -> None:
 
 def test_report_is_self_contained(small_run: Path) -> None:
     html = (small_run / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 6
-    assert "http://" not in html and "https://" not in html and "<script" not in html
-    for title in ("Summary", "Per-layer accuracy", "Contribution maps", "Linear probes",
-                  "Accuracy cost of interpretability"):
+    assert html.count("data:image/png;base64,") >= 2  # identity distance and probes
+    assert "http://" not in html and "https://" not in html
+    assert 'id="idmlp-data"' in html  # the interactive views' data (tests/test_report*.py)
+    for title in ("How to read this report", "Every layer as a classifier", "Examples",
+                  "Linear probes", "Accuracy cost of interpretability", "Configuration"):
         assert title in html
+    assert "idmlp reproduce --dataset digits" in html  # the exact command line
 
 
 def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:
@@ -69,6 +72,12 @@ def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:
         ["--depth", "-3"],
         ["--probe-epochs", "0"],
         ["--device", "tpu"],
+        ["--seeds", "x"],
+        ["--seeds", "0"],
+        ["--scaling", "minmax"],
+        ["--layer-loss", "first"],
+        ["--val-size", "1.5"],
+        ["--faithfulness-samples", "0"],
     ],
 )
 def test_bad_input_exit_2_one_line_nothing_written(
@@ -91,3 +100,22 @@ def test_existing_output_is_refused(small_run: Path, capsys: pytest.CaptureFixtu
     assert rc == 2
     assert "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in small_run.iterdir()) == before
+
+
+def test_seed_study_compares_readout_and_probe_over_seeds(tmp_path: Path) -> None:
+    cfg = RunConfig().replace(dataset="digits", depth=3, epochs=1)
+    res = reproduce(tmp_path / "s", config=cfg, seeds=(1,), faithfulness=False,
+                    progress=False)
+    study = res.seeds
+    assert study.seeds.tolist() == [0, 1] and study.readout.shape == study.probe.shape == (2, 3)
+    np.testing.assert_array_equal(study.readout[0], res.interpretation.accuracy)
+    assert not np.array_equal(study.readout[0], study.readout[1])  # another seed, another run
+    stored = json.loads((res.path / "seeds.json").read_text())
+    assert stored["readout"] == study.readout.tolist() and set(stored["goals"]) == {
+        "at least probe (b) - 0.01 at every layer", "non-decreasing within 0.005",
+        "last layer >= 0.955"}
+    assert not (res.path / "seeds").exists() or not any((res.path / "seeds").iterdir())
+    with pytest.raises(ValueError, match="differ from the run's seed"):
+        reproduce(tmp_path / "t", config=cfg, seeds=(0,), progress=False)
+    with pytest.raises(ValueError, match="need probes"):
+        reproduce(tmp_path / "t", config=cfg, seeds=(1,), probes=False, progress=False)

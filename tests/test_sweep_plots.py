@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 
 from idmlp.jacobian import empirical_spectrum
@@ -95,3 +96,60 @@ def test_plots_refuse_bad_input() -> None:
         heatmap_figure(fake_rows(), metric="loss")
     with pytest.raises(ValueError, match="no finished runs"):
         depth_figure([{**fake_rows()[0], "status": "failed"}])
+
+
+def _drawn(fig):
+    """Draw ``fig`` (layout included) with Agg; return the renderer."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _inside(inner, outer, tol: float = 1.0) -> bool:
+    return (inner.x0 >= outer.x0 - tol and inner.x1 <= outer.x1 + tol
+            and inner.y0 >= outer.y0 - tol and inner.y1 <= outer.y1 + tol)
+
+
+def test_heatmap_writes_values_in_cells_and_keeps_labels_inside() -> None:
+    fig = heatmap_figure(fake_rows())
+    renderer = _drawn(fig)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    cells = [t.get_text() for t in panels[2].texts if not t.get_text().startswith("a=")]
+    expected = 0.9 * alpha(np.array(SIGMAS)[None, :], np.array(Q0S)[:, None], 20)
+    assert sorted(cells) == sorted(f"{v:.2f}" for v in expected.ravel())
+    every = [t.get_text() for ax in fig.axes for t in ax.texts]
+    every += [t.get_text() for t in fig.legends[0].get_texts()]
+    assert not any("α" in t for t in every)  # one letter, a, as in alpha_map.png
+    for ax in panels:  # contour labels are never cut by the frame
+        labels = [t for t in ax.texts if t.get_text().startswith("a=")]
+        assert labels
+        assert all(_inside(t.get_window_extent(renderer), ax.bbox) for t in labels)
+    assert _inside(fig.legends[0].get_window_extent(renderer), fig.bbox)
+    one = heatmap_figure([r for r in fake_rows() if r["init"] == "identity"
+                          and r["depth"] == 5])
+    assert _inside(one.legends[0].get_window_extent(_drawn(one)), one.bbox)
+
+
+def test_depth_figure_keeps_equal_curves_apart() -> None:
+    rows = [dict(r, test_acc=0.5) for r in fake_rows() if r["status"] == "ok"]
+    ax = depth_figure(rows).axes[0]
+    x = {c.get_label(): np.asarray(c.lines[0].get_xdata(), float) for c in ax.containers}
+    y = {c.get_label(): np.asarray(c.lines[0].get_ydata(), float) for c in ax.containers}
+    assert np.all(x["identity"] != x["orthogonal"]) and np.all(y["identity"] == 0.5)
+    styles = {c.get_label(): (c.lines[0].get_marker(), c.lines[0].get_linestyle())
+              for c in ax.containers}
+    assert styles["identity"] != styles["orthogonal"]
+
+
+def test_depth_figure_with_one_depth_is_a_dot_plot_with_every_seed() -> None:
+    rows = [r for r in fake_rows() if r["depth"] == 20]
+    ax = depth_figure(rows).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["identity", "orthogonal"]
+    means = {c.get_label(): float(c.lines[0].get_ydata()[0]) for c in ax.containers}
+    s, q = isometry_region(20).recommended()
+    q_grid = min(Q0S, key=lambda v: abs(math.log(v / q)))
+    assert means["identity"] == pytest.approx(0.9 * alpha(s, q_grid, 20))
+    assert means["orthogonal"] == pytest.approx(0.5)
+    seeds = [ln for ln in ax.lines if ln.get_label() == "_seeds"]
+    assert len(seeds) == 2 and all(len(ln.get_ydata()) == 2 for ln in seeds)
+    assert any(t.get_text() == f"{means['identity']:.3f}" for t in ax.texts)

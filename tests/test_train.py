@@ -90,9 +90,11 @@ def test_config_json_records_everything(small_run):
     assert RunConfig.from_dict(info["config"]) == SMALL == load_config(out)
     assert ModelConfig(**{**info["model"], "image_shape": (8, 8)}) == run.model.config
     assert info["model"]["in_features"] == 64 and info["model"]["image_shape"] == [8, 8]
-    assert info["dataset"]["n_train"] + info["dataset"]["n_test"] == 1797
+    d = info["dataset"]
+    assert d["n_train"] + d["n_val"] + d["n_test"] == 1797 and d["n_val"] == 144
     assert info["versions"]["torch"] == torch.__version__
-    assert info["scaler"]["scaling"] == SMALL.data.scaling and len(info["scaler"]["mean"]) == 64
+    assert info["scaler"]["scaling"] == "global"  # "auto" on 8x8 images
+    assert len(info["scaler"]["mean"]) == 64
 
 
 def test_load_run_round_trip(small_run):
@@ -103,12 +105,12 @@ def test_load_run_round_trip(small_run):
     assert _states_equal(loaded.model, run.model) and not loaded.model.training
     x, y = loaded.test_tensors()
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape == (360, 64)
-    assert float(x.var()) == pytest.approx(SMALL.model.q0, rel=0.3)  # train stats, test data
+    assert float(x.var()) == pytest.approx(1.0, rel=0.3)  # train stats (global), test data
     with torch.no_grad():
         acc = loaded.model.readout(x).accuracy(y)
     np.testing.assert_allclose(acc.numpy(), run.metrics[-1]["layer_test_acc"], atol=1e-6)
     xt, yt = loaded.train_tensors()
-    assert xt.shape == (1437, 64) and len(yt) == 1437
+    assert xt.shape == (1293, 64) and len(yt) == 1293  # 10% of 1437 went to validation
 
 
 def test_same_seed_same_run_and_other_seed_differs(small_run, tmp_path):
@@ -206,11 +208,20 @@ def _nan_forward(self, x):
     return torch.full((len(x), self.num_classes), math.nan)
 
 
+def _nan_layer_logits(self, x):
+    return torch.full((len(x), self.depth, self.num_classes), math.nan)
+
+
+def _diverge(monkeypatch) -> None:
+    monkeypatch.setattr(InterpretableMLP, "forward", _nan_forward)
+    monkeypatch.setattr(InterpretableMLP, "layer_logits", _nan_layer_logits)
+
+
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     out = tmp_path / "run"
     fit(SMALL.replace(epochs=3), out, stop_after=1, progress=False)
     checkpoint = (out / CHECKPOINT_FILE).read_bytes()
-    monkeypatch.setattr(InterpretableMLP, "forward", _nan_forward)
+    _diverge(monkeypatch)
     with pytest.raises(TrainingDiverged, match=r"nan at epoch 2.*last good checkpoint \(epoch 1\)"
                        ) as err:
         fit(None, out, resume=True, progress=False)
@@ -221,7 +232,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 def test_divergence_in_the_first_epoch_leaves_no_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(InterpretableMLP, "forward", _nan_forward)
+    _diverge(monkeypatch)
     with pytest.raises(TrainingDiverged, match="nothing was written"):
         fit(SMALL, tmp_path / "run", progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -494,11 +505,15 @@ def test_trainer_loss_is_the_weighted_sum_of_layer_losses(kind):
     torch.testing.assert_close(last, net(X), rtol=0, atol=100 * eps)
 
 
-def test_layer_loss_needs_a_layerwise_model():
+def test_a_plain_classifier_has_one_readout_so_every_layer_loss_is_the_same():
     X, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
-    with pytest.raises(ValueError, match="layer_logits") as err:
-        fit_model(nn.Linear(4, 2), X, y, X, y, layer_loss="all", progress=False)
-    _one_line(err)
+    runs = []
+    for kind in ("last", "all", "ramp"):
+        torch.manual_seed(0)
+        net = nn.Linear(4, 2)
+        fit_model(net, X, y, X, y, layer_loss=kind, epochs=2, progress=False)
+        runs.append(net)
+    assert _states_equal(runs[0], runs[1]) and _states_equal(runs[0], runs[2])
 
 
 def test_loss_on_all_layers_makes_every_layer_a_classifier(tmp_path):
@@ -512,7 +527,7 @@ def test_validation_split_is_scored_and_never_overlaps_test(tmp_path):
     run = fit(config, tmp_path / "run", progress=False)
     record = run.metrics[-1]
     assert {"val_loss", "val_acc", "layer_val_acc", "test_acc"} <= record.keys()
-    ds, full = run.dataset, DataConfig(dataset="digits").load()
+    ds, full = run.dataset, DataConfig(dataset="digits", val_size=0.0).load()
     assert len(ds.y_val) == math.ceil(0.2 * len(full.y_train))
     assert len(ds.y_train) + len(ds.y_val) == len(full.y_train)
     np.testing.assert_array_equal(ds.X_test, full.X_test)  # the test split is untouched

@@ -69,8 +69,9 @@ ACTIVATIONS: tuple[str, ...] = (
 INIT_SCHEMES: tuple[str, ...] = ("identity", "orthogonal", "xavier", "he")
 #: Dataset names for :func:`idmlp.data.load_dataset`; ``npz:PATH`` stands for any file.
 DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmnist", "npz:PATH")
-#: Input standardization: one mean and deviation over all features, or one per feature.
-SCALINGS: tuple[str, ...] = ("global", "feature")
+#: Input standardization: one mean and deviation over all features, one per feature, or
+#: ``auto`` (global for image data, per feature otherwise).
+SCALINGS: tuple[str, ...] = ("auto", "global", "feature")
 #: Network architectures of :class:`ModelConfig`.
 ARCHITECTURES: tuple[str, ...] = ("mlp",)
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
@@ -123,13 +124,15 @@ class DataConfig:
         "download missing IDX files (MD5-checked)"))
     test_size: float = field(default=0.2, metadata=_help(
         "test fraction of datasets without an official split"))
-    val_size: float = field(default=0.0, metadata=_help(
-        "fraction of the training split held out for validation (0: none)"))
+    val_size: float = field(default=0.1, metadata=_help(
+        "fraction of the training split held out for validation (0: none); every choice "
+        "made by measurement is made on it"))
     split_seed: int = field(default=0, metadata=_help("seed of the stratified splits"))
-    scaling: str = field(default="feature", metadata=_help(
-        "input standardization: 'global' (one mean and deviation for all features) or "
-        "'feature' (per feature, with a floor on the deviation)"))
-    std_floor: float = field(default=0.0, metadata=_help(
+    scaling: str = field(default="auto", metadata=_help(
+        "input standardization: 'global' (one mean and deviation for all features: keeps "
+        "an image's structure), 'feature' (per feature, with a floor on the deviation) or "
+        "'auto' (global for images, feature otherwise)"))
+    std_floor: float = field(default=0.1, metadata=_help(
         "'feature' scaling: floor on each deviation, as a fraction of the RMS deviation"))
 
     def __post_init__(self) -> None:
@@ -157,10 +160,16 @@ class DataConfig:
                           seed=self.split_seed, download=self.download)
         return ds.with_validation(self.val_size, self.split_seed) if self.val_size else ds
 
+    def resolved_scaling(self, image_shape: tuple[int, ...]) -> str:
+        """``global`` or ``feature``: what ``auto`` means for data of ``image_shape``."""
+        if self.scaling != "auto":
+            return self.scaling
+        return "global" if len(image_shape) >= 2 else "feature"
+
     def scaler(self, dataset: Any) -> Any:
         """The :class:`~idmlp.data.InputScaler` of this config, fitted on ``dataset``'s
         training split."""
-        return dataset.fit_scaler(self.scaling, self.std_floor)
+        return dataset.fit_scaler(self.resolved_scaling(dataset.image_shape), self.std_floor)
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,7 @@ class OptimConfig:
     gamma: float = field(default=0.1, metadata=_help("'step' schedule factor in (0, 1]"))
     label_smoothing: float = field(default=0.1, metadata=_help(
         "cross-entropy label smoothing in [0, 1)"))
-    layer_loss: str = field(default="last", metadata=_help(
+    layer_loss: str = field(default="all", metadata=_help(
         "layers in the loss: 'last', 'all' (mean over layers) or 'ramp' (weights rising "
         "with depth)"))
     batch_size: int = field(default=128, metadata=_help("minibatch size"))

@@ -34,7 +34,10 @@ from torch import Tensor, nn
 from ._validation import check_int
 from .readout import LayerReadout, as_readout
 
-__all__ = ["Batch", "LayerMetrics", "evaluate", "wilson_interval"]
+__all__ = ["Z95", "Batch", "LayerMetrics", "evaluate", "wilson_interval"]
+
+#: The 97.5% quantile of the standard normal: two-sided 95% intervals.
+Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,12 @@ class LayerMetrics:
     def depth(self) -> int:
         return self.accuracy.shape[-1]
 
-    def interval(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    def interval(self, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         """Wilson score interval of every layer's accuracy (95% by default)."""
         return wilson_interval(self.accuracy.numpy(), self.n, z)
 
 
-def wilson_interval(p: np.ndarray | float, n: int, z: float = 1.96
+def wilson_interval(p: np.ndarray | float, n: int, z: float = Z95
                     ) -> tuple[np.ndarray, np.ndarray]:
     r"""Wilson score interval (Wilson, 1927) of a binomial proportion ``p`` out of ``n``:
 
@@ -95,10 +98,13 @@ def wilson_interval(p: np.ndarray | float, n: int, z: float = 1.96
     """
     n = check_int("n", n)
     p = np.asarray(p, dtype=np.float64)
+    if p.size and not (np.all(p >= 0) and np.all(p <= 1)):
+        raise ValueError("p must hold proportions in [0, 1]")
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    # exact at p = 0 and p = 1 (where rounding could leave the bound a hair off)
+    return np.clip(np.minimum(centre - half, p), 0, 1), np.clip(np.maximum(centre + half, p), 0, 1)
 
 
 @contextlib.contextmanager

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import stats
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._io import atomic_write_text
@@ -57,6 +57,8 @@ from .attribution import CAPTUM_METHODS, captum_attribution, method_passes, requ
 
 __all__ = [
     "BASELINE_ORDERINGS",
+    "BUILTIN_MAPS",
+    "REFERENCES",
     "DEFAULT_DROP_AT",
     "METRICS",
     "VARIANTS",
@@ -68,10 +70,12 @@ __all__ = [
     "bootstrap_interval",
     "curve_auc",
     "evaluate_faithfulness",
+    "faithfulness_run",
     "perturbation_curve",
     "perturbation_schedule",
     "pixel_ranks",
     "rank_correlation",
+    "reference_model",
 ]
 
 #: Orderings that need no model: by :math:`|x|`, and uniformly random (seeded).
@@ -966,3 +970,117 @@ def evaluate_faithfulness(
         n_resamples=n_resamples, confidence=confidence, seed=seed,
         meta={"steps": steps, "variants": list(variants)})
 
+
+
+# --------------------------------------------------------------------------- runs
+
+
+#: The interpretable network's own maps, as measured: display name -> map of
+#: :data:`idmlp.readout.MAPS` (signed; the ``+`` variant of ``class evidence`` is the
+#: default map, the positive part of the summed class evidence).
+BUILTIN_MAPS: dict[str, str] = {
+    "class evidence": "evidence_signed",
+    "x^l - x^0": "change",
+    "x^l - x^l_id": "trained",
+}
+#: References of the model-randomization check (:func:`reference_model`).
+REFERENCES: tuple[str, ...] = ("shuffled", "identity")
+
+
+def reference_model(model: nn.Module, kind: str = "shuffled", seed: int = 0) -> nn.Module:
+    r"""The reference network of the model-randomization check (Adebayo et al., 2018).
+
+    * ``shuffled``: every layer's learned change :math:`D^\ell = W^\ell - \sigma I` with its
+      entries permuted at random within the layer (seeded): the weights' statistics are
+      kept, what was learned is destroyed. The analogue of re-initializing the weights.
+    * ``identity``: the untrained, identity-initialized network. Its class coordinates
+      never move, so every gradient map and the class evidence are exactly zero there:
+      their rank correlation is undefined (reported as such).
+
+    Examples:
+        >>> from idmlp.models import InterpretableMLP
+        >>> net = InterpretableMLP(4, 2, depth=3)
+        >>> with torch.no_grad():
+        ...     net.layers[0].weight[5, 0] = 0.5
+        >>> ref = reference_model(net)
+        >>> float(ref.layers[0].weight.sum()), float(net.layers[0].weight.sum())
+        (6.5, 6.5)
+    """
+    import copy
+
+    check_choice("reference", kind, REFERENCES)
+    ref = copy.deepcopy(model).eval()
+    gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+    with torch.no_grad():
+        for layer in ref.layers:
+            w = layer.weight
+            eye = model.sigma * torch.eye(w.shape[0], w.shape[1], dtype=w.dtype, device=w.device)
+            delta = (w - eye).flatten()
+            if kind == "identity":
+                delta.zero_()
+            else:
+                delta = delta[torch.randperm(delta.numel(), generator=gen).to(delta.device)]
+            w.copy_(eye + delta.view_as(w))
+            if layer.bias is not None and kind == "identity":
+                layer.bias.zero_()
+    return ref
+
+
+def faithfulness_run(
+    run: Any,
+    *,
+    split: str = "test",
+    samples: int = 200,
+    maps: Sequence[str] = tuple(BUILTIN_MAPS),
+    methods: Sequence[str] = ("saliency", "input_x_gradient", "integrated_gradients"),
+    variants: Sequence[str] = ("signed", "positive"),
+    layers: Sequence[int] | None = None,
+    reference: str = "shuffled",
+    steps: int = 32,
+    schedule: int = 20,
+    batch_size: int = 64,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    progress: bool = False,
+) -> FaithfulnessResult:
+    """:func:`evaluate_faithfulness` of a trained run's built-in maps against Captum.
+
+    The first ``samples`` examples of ``split`` (their true classes explained), the
+    built-in maps of :data:`BUILTIN_MAPS` (one forward pass for every layer at once), the
+    Captum ``methods`` and the baselines ``abs_input`` and ``random``, at the last layer
+    (and at ``layers``: layer ``l``'s map against layer ``l``'s own readout), with the
+    model-randomization check against :func:`reference_model` ``reference``.
+
+    Args:
+        run: a :class:`~idmlp.runs.TrainedRun`.
+        split: ``test`` or ``val``.
+        samples: images explained (the first ones of the split).
+        maps: names of :data:`BUILTIN_MAPS`.
+        methods, variants, layers, steps, schedule, batch_size, n_resamples, seed,
+            progress: as for :func:`evaluate_faithfulness`.
+        reference: ``shuffled`` or ``identity`` (:func:`reference_model`).
+    """
+    samples = check_int("samples", samples)
+    unknown = [m for m in maps if m not in BUILTIN_MAPS]
+    if unknown:
+        raise ValueError(f"maps must be among {', '.join(BUILTIN_MAPS)}; got {unknown}")
+    model = run.model.eval()
+    ref = reference_model(model, reference, seed)
+    x, y = run.tensors(split)
+    x, y = x[:samples], y[:samples]
+
+    def builtin(net: nn.Module, name: str) -> MapFn:
+        def fn(v: Tensor, c: Tensor) -> Tensor:
+            with torch.no_grad():
+                return net.readout(v).maps(name, target=c)
+        return fn
+
+    explainers = {label: Explainer(builtin(model, BUILTIN_MAPS[label]), 1, 0,
+                                   builtin(ref, BUILTIN_MAPS[label])) for label in maps}
+    result = evaluate_faithfulness(
+        model.layer_logits, x, y, explainers, methods=methods, variants=variants,
+        reference_logits_fn=ref.layer_logits, layers=layers, steps=steps, schedule=schedule,
+        batch_size=batch_size, n_resamples=n_resamples, seed=seed, progress=progress)
+    result.meta.update(split=split, reference=reference, samples=len(y),
+                       run=str(getattr(run, "path", "")))
+    return result

@@ -1,16 +1,18 @@
 r"""Layer-wise interpretation of the interpretable MLP (Kubota et al., ICASSP 2021).
 
 Every layer :math:`\ell = 1..L` of an :class:`~idmlp.models.InterpretableMLP` carries
+class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`, read by the same rule at every
+layer (so each layer has its own recognition accuracy with no extra training), and maps in
+the input's layout (:data:`idmlp.readout.MAPS`): the class evidence behind layer
+:math:`\ell`'s readout (the default), the change of the features from the input
+:math:`x^\ell_{1..N} - x^0` (the paper's reading), and what training changed
+:math:`x^\ell - x^\ell_{\mathrm{id}}`.
 
-* a *contribution map* :math:`c^\ell = x^\ell_{1..N} - x^0`, the change layers
-  :math:`1..\ell` made to the (scaled) input, shaped like the input image, and
-* class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`, read by the same rule at every
-  layer, so each layer has its own recognition accuracy with no extra training.
-
-:func:`interpret` runs the model once over a labelled set (batched, chunked only to bound
-memory) and returns an :class:`Interpretation`: per-layer accuracy, mean true-class
-probability and loss, contribution maps of a few chosen examples, per-class mean
-contribution maps at selected layers, the identity distance of every layer and the
+:func:`interpret` runs the model once over a labelled set (batched through
+:func:`idmlp.evaluate.evaluate`, chunked only to bound memory) and returns an
+:class:`Interpretation`: per-layer accuracy (with 95% intervals), mean true-class
+probability and loss, every map of a few chosen examples, per-class mean maps at selected
+layers, each map's clipping share per layer, the identity distance of every layer and the
 confusion matrix of the last layer. Layers are numbered ``1..L`` throughout, as in the
 paper; layer 0 is the input.
 """
@@ -28,10 +30,11 @@ import torch
 from torch import Tensor
 
 from ._io import atomic_write_bytes, save_json
-from ._validation import check_indices, check_int
+from ._validation import check_choice, check_indices, check_int
 from .core import ReadoutRule
-from .evaluate import Batch, evaluate
+from .evaluate import Z95, Batch, evaluate, wilson_interval
 from .models import InterpretableMLP
+from .readout import MAPS
 
 if TYPE_CHECKING:
     from .runs import TrainedRun
@@ -90,13 +93,35 @@ def pick_samples(y: Tensor | np.ndarray, k: int | None = None, num_classes: int 
     return tuple(int(i) for i in chosen)
 
 
+class _Moments:
+    """Running sums for a per-layer Pearson correlation between two maps, pooled over
+    examples and features (float64)."""
+
+    def __init__(self, depth: int) -> None:
+        self.s = torch.zeros(6, depth, dtype=torch.float64)  # n, Sa, Sb, Saa, Sbb, Sab
+
+    def add(self, a: Tensor, b: Tensor) -> None:
+        a, b = a.double().flatten(2).cpu(), b.double().flatten(2).cpu()  # (B, L, F)
+        self.s += torch.stack([torch.full_like(a[0, :, 0], a.shape[0] * a.shape[2]),
+                               a.sum((0, 2)), b.sum((0, 2)), (a * a).sum((0, 2)),
+                               (b * b).sum((0, 2)), (a * b).sum((0, 2))])
+
+    def r2(self) -> np.ndarray:
+        n, sa, sb, saa, sbb, sab = self.s
+        cov = sab - sa * sb / n
+        va, vb = saa - sa**2 / n, sbb - sb**2 / n
+        ok = (va > 0) & (vb > 0)
+        return torch.where(ok, cov**2 / (va * vb).clamp(min=1e-300), 0.0).numpy()
+
+
 @dataclass(frozen=True, eq=False)
 class Interpretation:
     r"""Layer-wise interpretation of one model on one labelled set of ``n`` examples.
 
     Shapes use ``L`` = depth, ``C`` = classes, ``k`` = chosen examples, ``m`` = selected
     layers and ``S`` = ``image_shape``. Arrays are numpy (CPU); layers are numbered
-    ``1..L``.
+    ``1..L``. Maps are keyed by name (:data:`idmlp.readout.MAPS`); the evidence maps
+    explain each example's true class.
 
     Attributes:
         accuracy: accuracy of every layer's readout, ``(L,)``.
@@ -111,15 +136,20 @@ class Interpretation:
         sample_indices: positions of the chosen examples in the set, ``(k,)``.
         sample_labels: their labels, ``(k,)``.
         sample_inputs: their (scaled) inputs :math:`x^0`, ``(k, *S)``.
-        sample_contributions: their contribution maps at every layer, ``(k, L, *S)``.
-        sample_preds: every layer's predicted class for them, ``(k, L)``.
-        sample_probs: every layer's class probabilities for them, ``(k, L, C)``.
-        layers: the selected layers of the class means, ``(m,)``, values in ``1..L``.
-        class_contributions: mean contribution map of each class at the selected layers,
-            ``(C, m, *S)`` (NaN for a class with no example).
+        sample_maps: every map of them at every layer, ``{name: (k, L, *S)}``.
+        probs: every layer's class probabilities for every example, ``(n, L, C)``.
+        preds: every layer's predicted class for every example, ``(n, L)``.
+        labels: every example's label, ``(n,)``.
+        layers: the selected layers of the figures, ``(m,)``, values in ``1..L``.
+        class_maps: mean map of each class at every layer, ``{name: (C, L, *S)}`` (NaN
+            for a class with no example).
+        clipping_share: :math:`R^2` of each map against the clipping the untrained
+            network already does (:attr:`LayerReadout.clipping`), per layer,
+            ``{name: (L,)}``; 1 = the map only shows clipping.
         class_counts: examples per class, ``(C,)``.
         class_names: one name per class.
         image_shape: ``S``.
+        max_abs_input: the largest :math:`|x^0|` over the set.
     """
 
     accuracy: np.ndarray
@@ -132,14 +162,17 @@ class Interpretation:
     sample_indices: np.ndarray
     sample_labels: np.ndarray
     sample_inputs: np.ndarray
-    sample_contributions: np.ndarray
-    sample_preds: np.ndarray
-    sample_probs: np.ndarray
+    sample_maps: dict[str, np.ndarray]
+    probs: np.ndarray
+    preds: np.ndarray
+    labels: np.ndarray
     layers: np.ndarray
-    class_contributions: np.ndarray
+    class_maps: dict[str, np.ndarray]
+    clipping_share: dict[str, np.ndarray]
     class_counts: np.ndarray
     class_names: tuple[str, ...]
     image_shape: tuple[int, ...]
+    max_abs_input: float
 
     @property
     def depth(self) -> int:
@@ -159,12 +192,42 @@ class Interpretation:
         """Whether inputs are 2-D images (else maps are drawn as 1-row strips)."""
         return len(self.image_shape) == 2
 
+    @property
+    def map_names(self) -> tuple[str, ...]:
+        """The maps held, the default one first."""
+        return tuple(self.sample_maps)
+
+    @property
+    def sample_probs(self) -> np.ndarray:
+        """Every layer's class probabilities for the chosen examples, ``(k, L, C)``."""
+        return self.probs[self.sample_indices]
+
+    @property
+    def sample_preds(self) -> np.ndarray:
+        """Every layer's predicted class for the chosen examples, ``(k, L)``."""
+        return self.preds[self.sample_indices]
+
+    @property
+    def sample_contributions(self) -> np.ndarray:
+        r"""The ``change`` maps :math:`x^\ell - x^0` of the chosen examples, ``(k, L, *S)``."""
+        return self.sample_maps["change"]
+
+    @property
+    def class_contributions(self) -> np.ndarray:
+        """Mean ``change`` map of each class at the selected layers, ``(C, m, *S)``."""
+        return self.class_maps["change"][:, self.layers - 1]
+
+    def accuracy_interval(self, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+        """Wilson score interval (95% by default) of every layer's accuracy."""
+        return wilson_interval(self.accuracy, self.n, z)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable summary: per-layer curves, confusion matrix, chosen examples.
 
-        Contribution maps are left out (see :meth:`save` with ``.npz`` for those).
+        Maps are left out (see :meth:`save` with ``.npz`` for those).
         """
         acc = self.accuracy
+        lo, hi = self.accuracy_interval()
         return {
             "n": self.n,
             "depth": self.depth,
@@ -172,16 +235,20 @@ class Interpretation:
             "class_names": list(self.class_names),
             "image_shape": list(self.image_shape),
             "final_accuracy": float(acc[-1]),
-            "best_layer": int(np.argmax(acc)) + 1,
-            "best_accuracy": float(acc.max()),
+            "final_accuracy_95": [float(lo[-1]), float(hi[-1])],
+            "max_abs_input": self.max_abs_input,
+            "maps": list(self.map_names),
             "per_layer": {
                 "layer": list(range(1, self.depth + 1)),
                 "accuracy": acc.tolist(),
+                "accuracy_95_low": lo.tolist(),
+                "accuracy_95_high": hi.tolist(),
                 "true_class_prob": self.true_class_prob.tolist(),
                 "loss": self.loss.tolist(),
                 "identity_distance": self.identity_distance.tolist(),
                 "feature_distance": self.feature_distance.tolist(),
                 "class_distance": self.class_distance.tolist(),
+                **{f"clipping_share_{k}": v.tolist() for k, v in self.clipping_share.items()},
             },
             "confusion": self.confusion.tolist(),
             "class_counts": self.class_counts.tolist(),
@@ -203,7 +270,13 @@ class Interpretation:
             return save_json(path, self.to_dict())
         if path.suffix != ".npz":
             raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
-        arrays = {f.name: getattr(self, f.name) for f in fields(self)}
+        arrays: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                arrays.update({f"{f.name}/{k}": v for k, v in value.items()})
+            else:
+                arrays[f.name] = value
         arrays["class_names"] = np.asarray(self.class_names, dtype=str)
         arrays["image_shape"] = np.asarray(self.image_shape, dtype=np.int64)
         buf = io.BytesIO()
@@ -217,22 +290,34 @@ class Interpretation:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise ValueError(f"cannot read {path} as an interpretation .npz ({exc})") from None
-        missing = {f.name for f in fields(cls)} - arrays.keys()
+        values: dict[str, Any] = {}
+        for key, value in arrays.items():
+            if "/" in key:
+                group, name = key.split("/", 1)
+                values.setdefault(group, {})[name] = value
+            else:
+                values[key] = value
+        missing = {f.name for f in fields(cls)} - values.keys()
         if missing:
-            raise ValueError(f"{path} is not an interpretation file: missing {sorted(missing)}")
-        arrays["class_names"] = tuple(str(s) for s in arrays["class_names"])
-        arrays["image_shape"] = tuple(int(s) for s in arrays["image_shape"])
-        return cls(**{f.name: arrays[f.name] for f in fields(cls)})
+            raise ValueError(f"{path} is not an interpretation file of this idmlp version: "
+                             f"missing {sorted(missing)}; interpret the run again")
+        values["class_names"] = tuple(str(s) for s in values["class_names"])
+        values["image_shape"] = tuple(int(s) for s in values["image_shape"])
+        values["max_abs_input"] = float(values["max_abs_input"])
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     def summary(self) -> str:
         """Per-layer table as plain text (what the CLI prints)."""
-        lines = [f"{'layer':>5}  {'accuracy':>8}  {'p(true)':>7}  {'loss':>7}  {'||W-sI||':>8}"]
+        lo, hi = self.accuracy_interval()
+        lines = [f"{'layer':>5}  {'accuracy (95% interval)':>24}  {'p(true)':>7}  "
+                 f"{'loss':>6}  {'||W-sI||':>8}"]
         for i in range(self.depth):
             lines.append(
-                f"{i + 1:>5}  {self.accuracy[i]:>8.4f}  {self.true_class_prob[i]:>7.4f}  "
-                f"{self.loss[i]:>7.4f}  {self.identity_distance[i]:>8.4f}"
+                f"{i + 1:>5}  {self.accuracy[i]:>8.3f} [{lo[i]:.3f}, {hi[i]:.3f}]  "
+                f"{self.true_class_prob[i]:>7.3f}  {self.loss[i]:>6.3f}  "
+                f"{self.identity_distance[i]:>8.4f}"
             )
         return "\n".join(lines)
 
@@ -268,7 +353,6 @@ def _check_inputs(model: object, X: object, y: object) -> tuple[Tensor, Tensor]:
     return X, y.long().cpu()  # labels are small; results are gathered on the CPU
 
 
-@torch.no_grad()
 def interpret(
     model: InterpretableMLP,
     X: Tensor,
@@ -278,6 +362,7 @@ def interpret(
     sample_indices: Sequence[int] | None = None,
     layers: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
+    maps: Sequence[str] | None = None,
 ) -> Interpretation:
     r"""Interpret every layer of ``model`` on the labelled set ``(X, y)``.
 
@@ -300,10 +385,11 @@ def interpret(
         batch_size: examples per chunk (integer >= 1).
         sample_indices: the examples whose contribution maps are kept; default
             :func:`pick_samples` (the first example of each class).
-        layers: layers ``1..L`` of the per-class mean maps (and the default columns of the
-            contribution-map figure); default :func:`default_layers` (8 evenly spaced,
-            first and last included).
+        layers: layers ``1..L`` shown by the map figures; default :func:`default_layers`
+            (8 evenly spaced, first and last included).
         class_names: one name per class; default ``"0" .. "C-1"``.
+        maps: the maps to keep (names of :data:`idmlp.readout.MAPS`, the default map
+            first); default all.
 
     Returns:
         An :class:`Interpretation`.
@@ -311,8 +397,9 @@ def interpret(
     Examples:
         >>> net = InterpretableMLP(64, 10, depth=6, image_shape=(8, 8))
         >>> X, y = 0.1 * torch.randn(50, 64), torch.arange(50) % 10
-        >>> interpret(net, X, y).sample_contributions.shape
-        (10, 6, 8, 8)
+        >>> it = interpret(net, X, y)
+        >>> it.sample_maps["evidence"].shape, it.map_names[0]
+        ((10, 6, 8, 8), 'evidence')
     """
     X, y = _check_inputs(model, X, y)
     batch_size = check_int("batch_size", batch_size)
@@ -322,36 +409,48 @@ def interpret(
     chosen = (pick_samples(y, num_classes=c) if sample_indices is None
               else check_indices("sample_indices", sample_indices, 0, n - 1, sort=False)
               if len(sample_indices) else ())
-    names = tuple(str(i) for i in range(c)) if class_names is None else tuple(map(str, class_names))
-    if len(names) != c:
-        raise ValueError(f"class_names must have {c} entries (one per class), got {len(names)}")
+    names_ = (tuple(str(i) for i in range(c)) if class_names is None
+              else tuple(map(str, class_names)))
+    if len(names_) != c:
+        raise ValueError(f"class_names must have {c} entries (one per class), got {len(names_)}")
 
-    sel_idx = torch.tensor(sel) - 1
-    class_sum = torch.zeros(c, len(sel), model.in_features, dtype=torch.float64)
+    names = tuple(MAPS) if maps is None else tuple(check_choice("maps", m, tuple(MAPS))
+                                                    for m in maps)
     chosen_t = torch.tensor(chosen, dtype=torch.long)
-    k, shape = len(chosen), model.image_shape
-    s_input = torch.zeros(k, model.in_features)
-    s_contrib = torch.zeros(k, depth, model.in_features)
-    s_probs = torch.zeros(k, depth, c)
-    s_preds = torch.zeros(k, depth, dtype=torch.long)
+    k, shape, nf = len(chosen), model.image_shape, model.in_features
+    class_sum = {m: torch.zeros(c, depth, nf, dtype=torch.float64) for m in names}
+    s_maps = {m: torch.zeros(k, depth, nf) for m in names}
+    moments = {m: _Moments(depth) for m in names}
+    s_input = torch.zeros(k, nf)
+    probs = torch.zeros(n, depth, c)
+    preds = torch.zeros(n, depth, dtype=torch.long)
+    max_abs = torch.zeros((), dtype=torch.float64)
 
     def collect(batch: Batch) -> None:
-        r, yb = batch.readout, batch.y.cpu()
-        contrib = r.contributions
-        class_sum.index_add_(0, yb, contrib[:, sel_idx.to(contrib.device)].double().cpu())
+        nonlocal max_abs
+        r, yb = batch.readout, batch.y
+        clip = r.clipping
+        max_abs = torch.maximum(max_abs, r.features[:, 0].abs().max().double().cpu())
         # positions in `chosen` of the examples that fall in this chunk
         pos = torch.nonzero((chosen_t >= batch.start) & (chosen_t < batch.stop)).flatten()
+        local = (chosen_t[pos] - batch.start).to(yb.device)
+        for m in names:
+            value = r.maps(m, target=yb).detach()
+            moments[m].add(value, clip)
+            class_sum[m].index_add_(0, yb.cpu(), value.double().cpu())
+            if len(pos):
+                s_maps[m][pos] = value[local].float().cpu()
         if len(pos):
-            local = (chosen_t[pos] - batch.start).to(contrib.device)
             s_input[pos] = r.features[local, 0].float().cpu()
-            s_contrib[pos] = contrib[local].float().cpu()
-            s_probs[pos] = r.probs[local].float().cpu()
-            s_preds[pos] = r.preds[local].cpu()
+        probs[batch.start : batch.stop] = r.probs.float().cpu()
+        preds[batch.start : batch.stop] = r.preds.cpu()
 
-    metrics = evaluate(model, X, y, batch_size=batch_size, on_batch=[collect])
+    with torch.no_grad():
+        metrics = evaluate(model, X, y, batch_size=batch_size, on_batch=[collect])
     counts = torch.bincount(y, minlength=c).numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        class_mean = class_sum.cpu().numpy() / counts[:, None, None]
+        class_maps = {m: (v.numpy() / counts[:, None, None]).astype(np.float32)
+                      .reshape(c, depth, *shape) for m, v in class_sum.items()}
     dist = model.block_identity_distance()
     return Interpretation(
         accuracy=metrics.accuracy.numpy(),
@@ -364,16 +463,18 @@ def interpret(
         sample_indices=np.asarray(chosen, dtype=np.int64).reshape(k),
         sample_labels=y[chosen_t].numpy().reshape(k),
         sample_inputs=s_input.numpy().reshape(k, *shape),
-        sample_contributions=s_contrib.numpy().reshape(k, depth, *shape),
-        sample_preds=s_preds.numpy(),
-        sample_probs=s_probs.numpy(),
+        sample_maps={m: v.numpy().reshape(k, depth, *shape) for m, v in s_maps.items()},
+        probs=probs.numpy(),
+        preds=preds.numpy(),
+        labels=y.numpy(),
         layers=np.asarray(sel, dtype=np.int64),
-        class_contributions=class_mean.astype(np.float32).reshape(c, len(sel), *shape),
+        class_maps=class_maps,
+        clipping_share={m: v.r2() for m, v in moments.items()},
         class_counts=counts.astype(np.int64),
-        class_names=names,
+        class_names=names_,
         image_shape=tuple(shape),
+        max_abs_input=float(max_abs),
     )
-
 
 
 def interpret_run(

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import check_int, check_positive
-from .activations import Activation
+from .activations import Activation, value_and_derivative
 from .config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
 from .core import ClassCoordinates, RuleSizes
 from .init import init_weight_
@@ -108,6 +108,15 @@ class MLP(nn.Module):
     def forward_layers(self, x: Tensor) -> Tensor:
         """Every layer's output, ``(B, L+1, N)``; index 0 is the input :math:`x^0`."""
         return torch.stack([x, *self.states(x)], dim=1)
+
+    def identity_states(self, x: Tensor) -> Tensor:
+        r"""The states of this network's identity-initialized twin (:math:`W = \sigma I`, no
+        bias) at the same input, ``(B, L+1, N)``: the elementwise recursion
+        :math:`x^\ell_{\mathrm{id}} = \phi(\sigma x^{\ell-1}_{\mathrm{id}})`."""
+        out = [x]
+        for _ in range(self.depth):
+            out.append(self.act(self.sigma * out[-1]))
+        return torch.stack(out, dim=1)
 
     def weight_stack(self) -> Tensor:
         """All weights stacked, ``(L, N, N)`` (a copy, detached)."""
@@ -248,8 +257,44 @@ class InterpretableMLP(RuleSizes, MLP):
         return self.forward_layers(self.embed(z))
 
     def readout(self, z: Tensor) -> LayerReadout:
-        """Features, contribution maps and class logits of every layer (one forward pass)."""
-        return LayerReadout.from_states(self.hidden_states(z), self.rule, self.logit_scale)
+        """Features, class logits and maps of every layer (one forward pass, and the
+        identity network's elementwise recursion alongside)."""
+        x0 = self.embed(z)
+        return LayerReadout.from_states(self.forward_layers(x0), self.rule, self.logit_scale,
+                                        identity_states=self.identity_states(x0), network=self)
+
+    def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Split each layer's change of class coordinate ``target`` over the coordinates of
+        the layer before (:meth:`idmlp.readout.LayerReadout.evidence_terms`).
+
+        One batched product: the rows :math:`(W^\ell - \sigma I)_{N+c,:}` of every layer for
+        every example's class, times the states :math:`x^{\ell-1}`, times the derivative
+        :math:`\phi'` at the class coordinate's pre-activation.
+
+        Args:
+            states: :math:`x^0 .. x^L`, ``(B, L+1, N + C)``.
+            target: classes ``(B,)``.
+
+        Returns:
+            ``((B, L, N), (B, L, C))``: the feature-column and class-column terms.
+        """
+        n, c = self.in_features, self.num_classes
+        if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
+            raise ValueError(f"target must hold one class in 0..{c - 1} per example")
+        # only the C class rows of every layer: (L, C, W)
+        w = torch.stack([layer.weight.detach()[n : n + c] for layer in self.layers])
+        w = w.to(states.dtype)
+        eye = torch.eye(self.width, dtype=w.dtype, device=w.device)[n : n + c]  # (C, W)
+        rows_w = w[:, target].transpose(0, 1)  # (B, L, W): W^l[N+c_b, :]
+        rows = rows_w - self.sigma * eye[target][:, None]  # D^l[N+c_b, :]
+        prev = states[:, :-1]  # x^{l-1}, (B, L, W)
+        pre = (rows_w * prev).sum(-1)  # (B, L)
+        if self.has_bias:
+            bias = torch.stack([layer.bias.detach() for layer in self.layers]).to(states.dtype)
+            pre = pre + bias[:, n + target].T
+        _, gate = value_and_derivative(self.act.fn, pre)
+        terms = rows * prev * gate[..., None]
+        return terms[..., :n], terms[..., n : n + c]
 
     def block_identity_distance(self) -> dict[str, Tensor]:
         r"""Identity distance per layer, split into the feature rows and the class rows.

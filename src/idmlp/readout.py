@@ -3,26 +3,64 @@ r"""Per-layer readouts of an interpretable network, as a first-class object.
 One forward pass of an interpretable network gives the state :math:`x^\ell` of every
 layer; a :class:`LayerReadout` holds them with the network's
 :class:`~idmlp.core.ReadoutRule`, and exposes what each layer says: its class logits
-(the same rule at every layer), its input-aligned features, and the contribution maps
-:math:`f^\ell - f^0`. Nothing assumes a flat feature vector: the feature part of a state
-may be a vector (MLP) or channels x height x width (CNN), and leading run dimensions
-(``K`` stacked networks) pass through.
+(the same rule at every layer), its input-aligned features :math:`f^\ell`, and three maps
+in the input's layout (``interpretation.md`` in the docs):
 
-Models that are not interpretable (a plain classifier) give a readout with logits only,
-one "layer" (:func:`as_readout`).
+* ``change``: :math:`f^\ell - f^0`, the paper's literal reading (the change of the
+  features from the input). For hard-tanh it contains the clipping
+  :math:`\phi(\sigma u) - u` that the untrained network already makes.
+* ``trained``: :math:`f^\ell - f^\ell_{\mathrm{id}}`, where :math:`x^\ell_{\mathrm{id}}` is
+  the same input through the identity-initialized network: what training changed (zero
+  for the untrained network by construction).
+* ``evidence``: the class evidence. Where class coordinate :math:`c` is unsaturated at
+  layer :math:`\ell`, its change :math:`x^\ell_{N+c} - \sigma x^{\ell-1}_{N+c}` splits
+  exactly into one term per coordinate :math:`j` of the layer before,
+  :math:`(W^\ell - \sigma I)_{N+c,j}\, x^{\ell-1}_j` (for a smooth :math:`\phi`, weighted by
+  :math:`\phi'` at the pre-activation: first order). The feature columns :math:`j \le N`
+  keep the input's layout; summed over layers :math:`1..\ell` (cumulative) their positive
+  part is the evidence for class :math:`c` up to layer :math:`\ell`, the default map.
+
+All maps come from the one forward pass of ``model.readout``: the identity network's
+states are an elementwise recursion computed alongside, and the evidence terms are a
+batched product of the states with the weights' departure from :math:`\sigma I`, computed
+on request (:meth:`LayerReadout.evidence_terms`).
+
+Nothing assumes a flat feature vector: the feature part of a state may be a vector (MLP)
+or channels x height x width (CNN), and leading run dimensions (``K`` stacked networks)
+pass through. Models that are not interpretable (a plain classifier) give a readout with
+logits only, one "layer" (:func:`as_readout`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from .core import ReadoutRule
 
-__all__ = ["LayerReadout", "as_readout"]
+__all__ = ["DEFAULT_MAP", "MAPS", "Explainable", "LayerReadout", "as_readout"]
+
+#: The named maps of :meth:`LayerReadout.maps`, the default first.
+MAPS: dict[str, str] = {
+    "evidence": "class evidence for the explained class, summed over layers 1..l: its "
+                "positive part",
+    "evidence_signed": "class evidence (for minus against) for the explained class, summed "
+                       "over layers 1..l",
+    "change": "x^l - x^0: the change of the features from the input (the paper's reading)",
+    "trained": "x^l - x^l_id: what training changed, against the identity-initialized "
+               "network at the same input",
+}
+DEFAULT_MAP = "evidence"
+
+
+class Explainable(Protocol):
+    """A network whose readout can split each layer's change of a class coordinate into
+    terms per coordinate of the layer before (see :meth:`LayerReadout.evidence_terms`)."""
+
+    def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,25 +75,46 @@ class LayerReadout:
         states: the states :math:`x^0 .. x^L`, ``(*R, B, L+1, *S)`` (``None`` for a plain
             classifier).
         rule: the network's readout rule (``None`` for a plain classifier).
+        identity_states: the states of the identity-initialized network at the same
+            inputs, ``(*R, B, L+1, *S)`` (``None`` if the network did not give them).
+        network: the network, for :meth:`evidence_terms` (``None`` if it cannot split).
+
+    Examples:
+        >>> from idmlp.models import InterpretableMLP
+        >>> r = InterpretableMLP(6, 3, depth=4).readout(torch.randn(2, 6))
+        >>> r.logits.shape, r.maps("trained").shape, r.class_evidence(torch.tensor([0, 2])).shape
+        (torch.Size([2, 4, 3]), torch.Size([2, 4, 6]), torch.Size([2, 4, 6]))
     """
 
     logits: Tensor
     states: Tensor | None = None
     rule: ReadoutRule | None = None
+    identity_states: Tensor | None = None
+    network: Explainable | None = None
 
     @classmethod
-    def from_states(cls, states: Tensor, rule: ReadoutRule,
-                    logit_scale: Tensor | float) -> LayerReadout:
+    def from_states(cls, states: Tensor, rule: ReadoutRule, logit_scale: Tensor | float, *,
+                    identity_states: Tensor | None = None,
+                    network: Explainable | None = None) -> LayerReadout:
         """Read ``states`` ``(*R, B, L+1, *S)`` by ``rule`` at every layer ``1..L``."""
         layer_dim = -(rule.state_ndim + 1)
-        return cls(rule.logits(states.narrow(layer_dim, 1, states.shape[layer_dim] - 1),
-                               logit_scale), states, rule)
+        logits = rule.logits(states.narrow(layer_dim, 1, states.shape[layer_dim] - 1),
+                             logit_scale)
+        return cls(logits, states, rule, identity_states, network)
 
     def _need_states(self) -> tuple[Tensor, ReadoutRule]:
         if self.states is None or self.rule is None:
             raise ValueError("this readout has logits only (a plain classifier); features "
                              "and maps need an interpretable network's readout()")
         return self.states, self.rule
+
+    def _layer_dim(self, t: Tensor) -> int:
+        return t.ndim - self._need_states()[1].state_ndim - 1
+
+    def _layers(self, t: Tensor) -> Tensor:
+        """``t[..., 1:, ...]`` along the layer dimension: layers 1..L of x^0..x^L."""
+        dim = self._layer_dim(t)
+        return t.narrow(dim, 1, t.shape[dim] - 1)
 
     @property
     def depth(self) -> int:
@@ -75,10 +134,92 @@ class LayerReadout:
 
     @property
     def contributions(self) -> Tensor:
-        r"""Contribution maps :math:`f^\ell - f^0`, ``(*R, B, L, *F)``."""
+        r"""Contribution maps :math:`f^\ell - f^0` (the ``change`` map), ``(*R, B, L, *F)``."""
         f = self.features
-        dim = f.ndim - self._need_states()[1].state_ndim - 1
-        return f.narrow(dim, 1, f.shape[dim] - 1) - f.narrow(dim, 0, 1)
+        dim = self._layer_dim(f)
+        return self._layers(f) - f.narrow(dim, 0, 1)
+
+    @property
+    def identity_features(self) -> Tensor:
+        r""":math:`f^\ell_{\mathrm{id}}`, the features of the identity-initialized network,
+        ``(*R, B, L+1, *F)``."""
+        if self.identity_states is None:
+            raise ValueError("this readout has no identity-network states")
+        return self._need_states()[1].features(self.identity_states)
+
+    @property
+    def clipping(self) -> Tensor:
+        r""":math:`f^\ell_{\mathrm{id}} - f^0`: the change the untrained network already
+        makes (for hard-tanh, its clipping), ``(*R, B, L, *F)``."""
+        f = self.identity_features
+        return self._layers(f) - f.narrow(self._layer_dim(f), 0, 1)
+
+    def evidence_terms(self, target: Tensor | int | None = None) -> tuple[Tensor, Tensor]:
+        r"""The exact split of each layer's change of class coordinate ``target``.
+
+        For layer :math:`\ell` and class :math:`c`, with :math:`D^\ell = W^\ell - \sigma I`
+        and :math:`g^\ell = \phi'(h^\ell_{N+c})` at the class coordinate's pre-activation
+        (hard-tanh: 1 where unsaturated, else 0),
+
+        .. math::
+            e^\ell_j = g^\ell\, D^\ell_{N+c,\,j}\, x^{\ell-1}_j, \qquad
+            \textstyle\sum_j e^\ell_j = x^\ell_{N+c} - \sigma x^{\ell-1}_{N+c}
+            \ \text{(unsaturated, no bias)}.
+
+        Args:
+            target: the explained class of each example, ``(B,)`` (an int for all);
+                default: each example's prediction at the last layer.
+
+        Returns:
+            ``(feature_terms, class_terms)``: ``(*R, B, L, *F)`` over the feature
+            coordinates (the map) and ``(*R, B, L, C)`` over the class coordinates.
+        """
+        if self.network is None:
+            raise ValueError("this readout cannot split the class changes (the network "
+                             "gave no evidence_terms)")
+        states, _ = self._need_states()
+        return self.network.evidence_terms(states, self._target(target))
+
+    def _target(self, target: Tensor | int | None) -> Tensor:
+        batch = self.logits.shape[:-2]
+        if target is None:
+            return self.logits[..., -1, :].argmax(-1)
+        t = torch.as_tensor(target, device=self.logits.device).long()
+        return t.expand(batch) if t.ndim == 0 else t
+
+    def class_evidence(self, target: Tensor | int | None = None, *, cumulative: bool = True,
+                       part: str = "positive") -> Tensor:
+        r"""Class-evidence maps for class ``target``, ``(*R, B, L, *F)``.
+
+        Args:
+            target: the explained class (see :meth:`evidence_terms`).
+            cumulative: sum the terms over layers :math:`1..\ell` (the evidence behind
+                layer :math:`\ell`'s readout); else layer :math:`\ell`'s terms alone.
+            part: of the (summed) evidence: ``positive`` (for the class), ``negative``
+                (against it, as a magnitude) or ``signed``.
+        """
+        if part not in ("positive", "negative", "signed"):
+            raise ValueError(f"part must be positive, negative or signed; got {part!r}")
+        terms, _ = self.evidence_terms(target)
+        if cumulative:
+            terms = terms.cumsum(self._layer_dim(terms))
+        if part == "positive":
+            return terms.clamp(min=0)
+        return (-terms).clamp(min=0) if part == "negative" else terms
+
+    def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
+        """The named map of every layer, ``(*R, B, L, *F)`` (see :data:`MAPS`);
+        ``target`` is the explained class of the evidence maps."""
+        if name == "evidence":
+            return self.class_evidence(target)
+        if name == "evidence_signed":
+            return self.class_evidence(target, part="signed")
+        if name == "change":
+            return self.contributions
+        if name == "trained":
+            f, fid = self.features, self.identity_features
+            return self._layers(f) - self._layers(fid)
+        raise ValueError(f"map must be one of {', '.join(MAPS)}; got {name!r}")
 
     def contribution_images(self) -> Tensor:
         """Contribution maps shaped as images, ``(*R, B, L, *image_shape)``."""
@@ -104,18 +245,6 @@ class LayerReadout:
         """Probability each layer gives to the true class, ``(*R, B, L)``."""
         idx = y[:, None, None].expand(*self.logits.shape[:-1], 1)
         return self.probs.gather(-1, idx).squeeze(-1)
-
-    def to(self, device: torch.device | str) -> LayerReadout:
-        states = None if self.states is None else self.states.to(device)
-        return LayerReadout(self.logits.to(device), states, self.rule)
-
-    @staticmethod
-    def cat(parts: list[LayerReadout]) -> LayerReadout:
-        """Concatenate readouts of several batches along the batch dimension."""
-        first = parts[0]
-        bdim = first.logits.ndim - 3
-        states = None if first.states is None else torch.cat([p.states for p in parts], bdim)
-        return LayerReadout(torch.cat([p.logits for p in parts], bdim), states, first.rule)
 
 
 def as_readout(model: nn.Module | Any, x: Tensor) -> LayerReadout:

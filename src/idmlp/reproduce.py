@@ -13,40 +13,93 @@ only when complete.
 from __future__ import annotations
 
 import dataclasses
+import html
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
+from .attribution import MissingCaptumError, require_captum
+from .faithfulness import FaithfulnessResult, faithfulness_run
 from .interpret import Interpretation, interpret_run, save_interpretation
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
+from .readout import MAPS
 from .report import (
+    LayerCurve,
+    Num,
     Section,
     baseline_section,
-    config_section,
-    interpretation_sections,
+    identity_distance_section,
     probe_section,
-    training_section,
-    write_report,
+    run_report_data,
+    write_interactive_report,
 )
 from .runs import RunConfig, TrainedRun, fit
 from .runtime import resolve_device
 
-__all__ = ["ReproduceResult", "reproduce", "sklearn_baselines"]
+__all__ = ["ReproduceResult", "SeedStudy", "reproduce", "sklearn_baselines"]
+
+
+@dataclass(frozen=True, eq=False)
+class SeedStudy:
+    r"""The built-in readout against probes on a standard MLP, over several seeds.
+
+    For every seed: the interpretable MLP trained with that seed (initialization order,
+    shuffling) and a standard-init MLP of the same depth and width trained with the same
+    optimizer, schedule and epochs, whose hidden layers are read by linear probes (b).
+    Test accuracy per layer; means and standard deviations over seeds.
+
+    Attributes:
+        seeds: the seeds, ``(S,)``.
+        readout: the built-in readout's test accuracy, ``(S, L)``.
+        probe: probe (b)'s test accuracy, ``(S, L)``.
+    """
+
+    seeds: np.ndarray
+    readout: np.ndarray
+    probe: np.ndarray
+
+    def goals(self, margin: float = 0.01, monotone: float = 0.005,
+              last: float = 0.955) -> dict[str, bool]:
+        """The readout's goals on the means over seeds: at every layer at least probe (b)
+        minus ``margin``; never more than ``monotone`` below an earlier layer; the last
+        layer at least ``last``."""
+        r, p = self.readout.mean(0), self.probe.mean(0)
+        return {"at least probe (b) - 0.01 at every layer": bool(np.all(r >= p - margin)),
+                "non-decreasing within 0.005": bool(np.all(r >= np.maximum.accumulate(r)
+                                                           - monotone)),
+                "last layer >= 0.955": bool(r[-1] >= last)}
+
+    def to_dict(self) -> dict:
+        return {"seeds": self.seeds.tolist(), "readout": self.readout.tolist(),
+                "probe_b": self.probe.tolist(),
+                "readout_mean": self.readout.mean(0).tolist(),
+                "readout_std": self.readout.std(0, ddof=1).tolist() if len(self.seeds) > 1
+                else None,
+                "probe_b_mean": self.probe.mean(0).tolist(),
+                "probe_b_std": self.probe.std(0, ddof=1).tolist() if len(self.seeds) > 1
+                else None,
+                "goals": self.goals()}
 
 
 @dataclass
 class ReproduceResult:
-    """What :func:`reproduce` made: the run, its interpretation, baselines and probes."""
+    """What :func:`reproduce` made: the run, its interpretation, baselines, probes and the
+    faithfulness of its maps."""
 
     path: Path
     run: TrainedRun
     interpretation: Interpretation
     baselines: dict[str, dict[str, float]]
     probes: ProbeComparison | None
+    faithfulness: FaithfulnessResult | None
+    seeds: SeedStudy | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -79,39 +132,61 @@ def reproduce(
     config: RunConfig | None = None,
     overwrite: bool = False,
     probes: bool = True,
-    probe_epochs: int = 4,
+    probe_epochs: int | None = None,
+    faithfulness: bool = True,
+    faithfulness_samples: int = 100,
+    seeds: Sequence[int] = (),
     progress: bool = True,
+    command: str | None = None,
 ) -> ReproduceResult:
     """Run the paper's main job into the folder ``out`` and return what it made.
+
+    Choices made by measurement use the run's validation split; the test split is only
+    reported (with 95% intervals).
 
     Args:
         out: the run folder (refused if it exists, unless ``overwrite``).
         config: the run's config (default: :class:`~idmlp.runs.RunConfig`'s defaults,
-            tuned for ``mnist5k``).
+            chosen on mnist5k's validation split).
         overwrite: replace ``out`` if it exists.
-        probes: also train a standard-init MLP of the same depth and width for
-            ``probe_epochs`` epochs and fit one linear probe per layer.
-        probe_epochs: epochs of the standard MLP (an integer >= 1).
+        probes: also fit linear probes (a) on this network's own features and (b) on a
+            standard-init MLP of the same depth and width trained with the same optimizer,
+            schedule and epochs.
+        probe_epochs: epochs of that standard MLP (default: the run's).
+        faithfulness: measure the built-in maps against Captum (when installed) on
+            ``faithfulness_samples`` test images.
+        seeds: more seeds for :class:`SeedStudy` (the built-in readout against probe (b),
+            mean and standard deviation over the run's seed and these); each trains both
+            networks again (needs ``probes``).
         progress: tqdm progress bars.
+        command: the command line that started the run, shown in the report.
 
     Examples:
         >>> cfg = RunConfig().replace(dataset="digits", depth=3, epochs=1)
-        >>> res = reproduce(tmp / "paper", config=cfg, probes=False, progress=False)
+        >>> res = reproduce(tmp / "paper", config=cfg, probes=False, faithfulness=False,
+        ...                 progress=False)
         >>> res.interpretation.accuracy.shape, (res.path / "report.html").is_file()
         ((3,), True)
     """
     config = config if config is not None else RunConfig()
     if not isinstance(config, RunConfig):
         raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
-    probe_epochs = check_int("probe_epochs", probe_epochs)
+    if probe_epochs is not None:
+        probe_epochs = check_int("probe_epochs", probe_epochs)
+    faithfulness_samples = check_int("faithfulness_samples", faithfulness_samples, minimum=2)
+    extra_seeds = [check_int("seeds", v, minimum=0) for v in seeds]
+    if config.optim.seed in extra_seeds or len(set(extra_seeds)) != len(extra_seeds):
+        raise ValueError(f"seeds must be distinct and differ from the run's seed "
+                         f"{config.optim.seed}, got {list(seeds)}")
+    if extra_seeds and not probes:
+        raise ValueError("seeds compare the readout with probes: they need probes")
     out = check_output_dir(out, overwrite)
     resolve_device(config.device)
     seconds: dict[str, float] = {}
 
     with atomic_output_dir(out, overwrite) as tmp:
-        t0 = time.perf_counter()
         run = fit(config, tmp, overwrite=True, progress=progress)
-        seconds["train"] = time.perf_counter() - t0
+        seconds["train"] = run.metrics[-1]["elapsed"]  # one source: the run's own clock
 
         t0 = time.perf_counter()
         model, ds = run.model, run.dataset
@@ -126,71 +201,199 @@ def reproduce(
                                       ds.y_test, seed=config.optim.seed)
         baselines = {f"idmlp InterpretableMLP, last layer (depth {config.model.depth})": {
             "test accuracy": float(interp.accuracy[-1]), "fit (s)": seconds["train"]},
-            f"idmlp InterpretableMLP, best layer ({int(interp.accuracy.argmax()) + 1})": {
-            "test accuracy": float(interp.accuracy.max())}, **baselines}
+            **baselines}
         seconds["baselines"] = time.perf_counter() - t0
 
-        comparison = None
+        comparison = standard = None
         if probes:
             t0 = time.perf_counter()
-            optim = dataclasses.replace(config.optim, epochs=probe_epochs, layer_loss="last")
+            optim = dataclasses.replace(config.optim, layer_loss="last",
+                                        epochs=probe_epochs or config.optim.epochs)
             standard, _ = fit_standard_mlp(
                 X_train, y_train, X_test, y_test, depth=config.model.depth,
                 model_kwargs={"activation": config.model.activation},
-                seed=config.optim.seed, optim=optim,
-                device=run.device, progress=progress)
+                seed=config.optim.seed, optim=optim, device=run.device, progress=progress)
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
-                                        standard_model=standard, own_features=False,
+                                        standard_model=standard, own_features=True,
                                         progress=progress)
             seconds["probes"] = time.perf_counter() - t0
 
+        study = None
+        if extra_seeds:
+            t0 = time.perf_counter()
+            rows = [(interp.accuracy, comparison.standard.test_accuracy)]
+            for seed in extra_seeds:
+                rows.append(_readout_and_probe(config.replace(seed=seed), optim, tmp / "seeds",
+                                               progress))
+            study = SeedStudy(np.array([config.optim.seed, *extra_seeds]),
+                              np.stack([r for r, _ in rows]), np.stack([p for _, p in rows]))
+            save_json(tmp / "seeds.json", study.to_dict())
+            seconds["seeds"] = time.perf_counter() - t0
+
+        faith = None
+        if faithfulness:
+            t0 = time.perf_counter()
+            faith = _faithfulness(run, faithfulness_samples, progress)
+            seconds["faithfulness"] = time.perf_counter() - t0
+
+        val_acc = run.metrics[-1].get("layer_val_acc")
         summary = {
-            "dataset": ds.name, "n_train": int(len(ds.y_train)), "n_test": int(len(ds.y_test)),
+            "dataset": ds.name, "n_train": int(len(ds.y_train)),
+            "n_val": 0 if ds.y_val is None else int(len(ds.y_val)),
+            "n_test": int(len(ds.y_test)),
             "last_layer_test_accuracy": float(interp.accuracy[-1]),
+            "last_layer_test_accuracy_95": [float(v[-1]) for v in interp.accuracy_interval()],
             "per_layer_test_accuracy": [float(a) for a in interp.accuracy],
+            "per_layer_val_accuracy": val_acc,
             "max_identity_distance": float(np.max(interp.identity_distance)),
+            "max_abs_input": interp.max_abs_input,
+            "clipping_share": {k: v.tolist() for k, v in interp.clipping_share.items()},
             "baselines": baselines,
             "probes": comparison.to_dict() if comparison is not None else None,
+            "faithfulness": None if faith is None else faith.to_dict(),
+            "seeds": None if study is None else study.to_dict(),
             "seconds": seconds,
         }
         save_json(tmp / "reproduce.json", summary)
-        sections = [
-            _summary_section(interp, config, baselines, seconds),
-            *interpretation_sections(interp, figures=figures),
-            baseline_section(baselines, title="Accuracy cost of interpretability",
-                             note="Same split and same standardized features; scikit-learn "
-                             "models fitted with the settings shown."),
-        ]
+        if faith is not None:
+            faith.to_csv(tmp / "faithfulness.csv")
+        sections = [_maps_section(interp),
+                    identity_distance_section(interp, figures.get("identity_distance")),
+                    baseline_section(baselines, title="Accuracy cost of interpretability",
+                                     n_test=interp.n,
+                                     note="Same split and same standardized features; "
+                                     "scikit-learn models fitted with the settings shown.")]
+        curves = []
         if comparison is not None:
             sections.append(probe_section(comparison).text(
-                f"The standard MLP (same depth {config.model.depth} and width {model.width}, "
-                f"{standard.config['init']} init, "
-                f"linear head) was trained for {probe_epochs} epochs with the same optimizer."))
-        sections += [training_section(run.metrics), config_section(config.to_dict())]
-        write_report(
-            tmp / "report.html",
-            title="Layer-wise interpretation with identity initialization",
-            subtitle=f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test, depth "
-            f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}; "
-            "Kubota, Hayashi, Hayase and Uchida, ICASSP 2021",
-            sections=sections,
-        )
+                f"Probes (a) read this network's own features; probes (b) read a standard "
+                f"MLP of the same depth {config.model.depth} and width {model.width} "
+                f"({standard.config['init']} init, linear head) trained with the same "
+                f"optimizer, schedule and {optim.epochs} epochs."))
+            curves = [LayerCurve("probe (a): this network's features",
+                                 comparison.own.test_accuracy),
+                      LayerCurve("probe (b): standard MLP's features",
+                                 comparison.standard.test_accuracy)]
+        if study is not None:
+            sections.append(_seeds_section(study))
+            for label, values in (("readout", study.readout), ("probe (b)", study.probe)):
+                m, sd = values.mean(0), values.std(0, ddof=1)
+                curves.append(LayerCurve(f"{label}, mean ± sd of {len(study.seeds)} seeds", m,
+                                         np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1)))
+        if faith is not None:
+            sections.append(_faithfulness_section(faith))
+        report = run_report_data(run, interp, summary=_summary(interp, config, val_acc),
+                                 sections=sections, curves=curves, command=command,
+                                 timings={k: v for k, v in seconds.items() if k != "train"})
+        write_interactive_report(tmp / "report.html", report)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
-    return ReproduceResult(out, final, interp, baselines, comparison, seconds)
+    return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
 
 
-def _summary_section(interp: Interpretation, config: RunConfig,
-                     baselines: dict[str, dict[str, float]], seconds: dict[str, float]
-                     ) -> Section:
+def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Test accuracy per layer of the readout and of probe (b), for one more seed."""
+    run = fit(config, folder / f"seed{config.optim.seed}", overwrite=True, progress=progress)
+    X_train, y_train = run.train_tensors()
+    X_test, y_test = run.test_tensors()
+    standard, _ = fit_standard_mlp(
+        X_train, y_train, X_test, y_test, depth=config.model.depth,
+        model_kwargs={"activation": config.model.activation}, seed=config.optim.seed,
+        optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
+        progress=progress)
+    probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
+                            standard_model=standard, own_features=False, progress=progress)
+    shutil.rmtree(folder / f"seed{config.optim.seed}")
+    return probes.readout_accuracy, probes.standard.test_accuracy
+
+
+def _seeds_section(study: SeedStudy) -> Section:
+    r, p = study.readout, study.probe
+    rows = [[layer + 1, Num(f"{r[:, layer].mean():.3f} ± {r[:, layer].std(ddof=1):.3f}"),
+             Num(f"{p[:, layer].mean():.3f} ± {p[:, layer].std(ddof=1):.3f}")]
+            for layer in range(r.shape[1])]
+    goals = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in study.goals().items())
+    return Section("Over seeds").text(
+        f"The built-in readout and probe (b) (a linear probe on each layer of a standard MLP "
+        f"trained alike), test accuracy, mean ± standard deviation over seeds "
+        f"{', '.join(map(str, study.seeds))}. Goals on the means: {goals}."
+    ).table(rows, ["layer", "built-in readout", "probe (b)"],
+            caption=f"Test accuracy per layer over {len(study.seeds)} seeds")
+
+
+def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
+    """The built-in maps against InputXGradient and IntegratedGradients (when Captum is
+    installed; else against the baseline orderings only)."""
+    try:
+        require_captum()
+        methods: tuple[str, ...] = ("input_x_gradient", "integrated_gradients")
+    except MissingCaptumError:
+        methods = ()
+    result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
+                              n_resamples=1000, progress=progress)
+    result.meta["captum"] = bool(methods)
+    return result
+
+
+def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None) -> str:
     d = interp.identity_distance
-    text = (
+    lo, hi = interp.accuracy_interval()
+    best = (f"The layer with the best validation accuracy is layer "
+            f"{int(np.argmax(val_acc)) + 1} ({max(val_acc):.3f} on validation). "
+            if val_acc else "")
+    return (
         f"A {config.model.depth}-layer {config.model.activation} MLP, every layer "
-        f"identity-initialized (sigma = {config.model.sigma:g}, inputs scaled to variance "
-        f"q0 = {config.model.q0:g}), reaches "
-        f"{interp.accuracy[-1]:.4f} test accuracy at its last layer; every layer is read by "
-        f"the same rule with no extra training (best layer: {int(interp.accuracy.argmax()) + 1}, "
-        f"{interp.accuracy.max():.4f}). The learned weights stay near the identity: "
-        f"||W^l - sigma I||_F / ||sigma I||_F is between {d.min():.3f} and {d.max():.3f}. "
-        "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + "."
+        f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
+        f"({config.data.scaling}) and scaled to variance q0 = {config.model.q0:g}; the "
+        f"largest |x^0| on the test split is {interp.max_abs_input:.1f}), reaches "
+        f"{interp.accuracy[-1]:.3f} test accuracy at its last layer (95% interval "
+        f"{lo[-1]:.3f}-{hi[-1]:.3f}, {interp.n} test images); every layer is read by the "
+        f"same rule with no extra training. {best}The learned weights stay near the "
+        f"identity: ||W^l - sigma I||_F / ||sigma I||_F is between {d.min():.3f} and "
+        f"{d.max():.3f}. Every choice made by measurement (input scaling, q0, the loss "
+        "over layers, the default map) was made on a validation split carved from the "
+        "training split; the test split is only reported."
     )
-    return Section("Summary").text(text)
+
+
+def _maps_section(interp: Interpretation) -> Section:
+    """One sentence per map, the default first, and each map's clipping share."""
+    sec = Section("The maps").text(
+        "Every map comes from the one forward pass that also gives every layer's class "
+        "scores. The clipping share is the R^2 of a map against the change the untrained "
+        "identity network already makes (hard-tanh's clipping): 1 means the map shows only "
+        "clipping, not learning.")
+    sec.table([[name, MAPS[name]] for name in interp.map_names], ["map", "what it shows"],
+              caption="The maps, the default one first")
+    layers = sorted({1, interp.depth // 2 or 1, interp.depth})
+    rows = [[name, *(float(interp.clipping_share[name][l - 1]) for l in layers)]
+            for name in interp.map_names]
+    return sec.table(rows, ["map", *(f"layer {l}" for l in layers)], digits=2,
+                     caption="Clipping share (R^2 against the untrained network's change)")
+
+
+def _faithfulness_section(faith: FaithfulnessResult) -> Section:
+    """The deletion/insertion table and how the default map compares."""
+    sec = Section("Faithfulness of the maps").text(
+        f"Deletion and insertion (pixel flipping) on {faith.n_images} test images at the "
+        "last layer, explaining the true class: pixels are removed from (or put back into) "
+        "the image in the order of a map, and the probability of the class is followed. "
+        "Deletion AUC: lower is better; insertion AUC and the mean drop at k = "
+        f"{', '.join(map(str, faith.drop_at))} pixels: higher is better; 95% bootstrap "
+        "intervals over images. The sanity check correlates each map with the same map of "
+        "the network whose learned change W - sigma I is shuffled within each layer; a "
+        "high correlation means the map shows the architecture, not what was learned.")
+    if not faith.meta.get("captum"):
+        sec.text("Captum is not installed, so only the baseline orderings are compared: "
+                 "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
+                 "IntegratedGradients.")
+    sec.html(f"<pre>{html.escape(faith.summary())}</pre>")
+    if "integrated_gradients+" in faith.methods:
+        rows = []
+        for metric in ("mean_drop", "insertion_auc"):
+            iv = faith.compare("class evidence+", "integrated_gradients+", metric)
+            rows.append([metric, iv.mean, iv.low, iv.high])
+        sec.table(rows, ["measure", "class evidence+ / IntegratedGradients+", "95% low",
+                         "95% high"], digits=3,
+                  caption="The default map against IntegratedGradients (ratio of means)")
+    return sec

@@ -201,13 +201,11 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     def _layer_weights(self) -> Tensor | None:
-        """Loss weights over the model's layers, or ``None`` for the last layer alone."""
-        if self.optim.layer_loss == "last":
+        """Loss weights over the model's layers, or ``None`` for the last layer alone (also
+        for a plain classifier, whose one output is its only readout)."""
+        if self.optim.layer_loss == "last" or not callable(
+                getattr(self.model, "layer_logits", None)):
             return None
-        if not callable(getattr(self.model, "layer_logits", None)):
-            raise ValueError(f"layer_loss {self.optim.layer_loss!r} needs a model with "
-                             "per-layer readouts (layer_logits), such as InterpretableMLP; "
-                             "use layer_loss 'last'")
         depth = int(self.model.depth)
         dtype = next(self.model.parameters()).dtype
         return torch.tensor(self.optim.layer_weights(depth), device=self.device, dtype=dtype)

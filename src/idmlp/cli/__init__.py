@@ -11,15 +11,16 @@ traceback either way.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import dynamics, interpret, reproduce, sweep, theory, train
+from . import dynamics, faithfulness, interpret, reproduce, sweep, theory, train
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = [reproduce, theory, train, interpret, dynamics, sweep]
+_COMMANDS = [reproduce, theory, train, interpret, dynamics, faithfulness, sweep]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the exact command line, for the report's configuration section
+    args.command_line = shlex.join(["idmlp", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
     except ValueError as err:

@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir
     from ..interpret import interpret_run, save_interpretation
-    from ..report import config_section, interpretation_sections, training_section, write_report
+    from ..report import identity_distance_section, run_report_data, write_interactive_report
     from ..runs import load_config, load_run
     from ..runtime import resolve_device
 
@@ -72,23 +72,17 @@ def run(args: argparse.Namespace) -> int:
     trained = load_run(run_dir, device=args.device)
     interp = interpret_run(trained, split=args.split, samples=args.samples, layers=args.layers,
                            batch_size=args.batch_size)
-    model = trained.model
     with atomic_output_dir(out, args.overwrite) as tmp:
         figures = save_interpretation(interp, tmp)
-        sections = [
-            *interpretation_sections(interp, split=args.split, figures=figures),
-            training_section(trained.metrics),
-            config_section({"run": str(run_dir), **config.to_dict()}),
-        ]
-        write_report(
-            tmp / "report.html", title=f"idmlp interpret: {run_dir.name}",
-            subtitle=f"{trained.dataset.name}, {args.split} split ({interp.n} examples), depth "
-            f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}",
-            sections=sections,
-        )
+        report = run_report_data(
+            trained, interp, split=args.split, title=f"idmlp interpret: {run_dir.name}",
+            command=getattr(args, "command_line", None),
+            sections=[identity_distance_section(interp, figures.get("identity_distance"))])
+        write_interactive_report(tmp / "report.html", report)
 
     if not args.quiet:
         print(interp.summary())
+    size = (out / "report.html").stat().st_size
     print(f"last layer: accuracy {interp.accuracy[-1]:.4f} on the {args.split} split "
-          f"({interp.n} examples); wrote {out}")
+          f"({interp.n} examples); wrote {out} (report.html: {size:,} bytes)")
     return 0

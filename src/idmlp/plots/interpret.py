@@ -38,7 +38,31 @@ __all__ = [
 ]
 
 CMAP = "RdBu_r"
-_CONTRIB_LABEL = r"contribution $x^\ell - x^0$"
+#: Sequential colormap of maps that are never negative (positive class evidence).
+CMAP_POSITIVE = "viridis"
+_MAP_LABELS = {
+    "evidence": "class evidence for the true class (layers 1..l)",
+    "evidence_signed": "signed class evidence for the true class (layers 1..l)",
+    "change": r"change from the input $x^\ell - x^0$",
+    "trained": r"what training changed $x^\ell - x^\ell_{\mathrm{id}}$",
+}
+
+
+def _map(interp: Interpretation, name: str | None, table: dict) -> tuple[str, np.ndarray]:
+    name = interp.map_names[0] if name is None else name
+    if name not in table:
+        raise ValueError(f"map must be one of {', '.join(table)}; got {name!r}")
+    return name, table[name]
+
+
+def _map_range(maps: np.ndarray, quantile: float) -> tuple[float, float, bool, str]:
+    """``(vmin, vmax, clipped, cmap)``: a symmetric diverging range, or ``[0, v]`` with a
+    sequential colormap for maps that are never negative."""
+    vmax, clipped = _sym_range(maps, quantile)
+    finite = maps[np.isfinite(maps)]
+    if finite.size and finite.min() >= 0:
+        return 0.0, vmax, clipped, CMAP_POSITIVE
+    return -vmax, vmax, clipped, CMAP
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:
@@ -173,16 +197,18 @@ def plot_contribution_maps(
     layers: Sequence[int] | None = None,
     max_samples: int | None = None,
     quantile: float = 0.995,
+    map: str | None = None,  # noqa: A002 (the name of the map)
 ) -> Figure:
-    r"""Contribution maps of the chosen examples across layers.
+    r"""Maps of the chosen examples across layers.
 
     Rows are examples; the first column is the (scaled) input :math:`x^0`, the others the
-    contribution maps :math:`x^\ell_{1..N} - x^0` at ``layers`` (default: the
+    map ``map`` (default: the interpretation's default map, the class evidence; ``change``
+    is the paper's :math:`x^\ell_{1..N} - x^0`) at ``layers`` (default: the
     interpretation's selected layers). Each map's title gives that layer's prediction and
-    its probability (green when right, red when wrong). One symmetric color range
-    :math:`[-v, v]`, centred at zero, is shared by all maps; :math:`v` is the ``quantile``
-    of their absolute values (``1.0``: the maximum; beyond it colors saturate and the
-    colorbar shows arrows).
+    its probability (a check mark when right, a cross when wrong). One color range is
+    shared by all maps: symmetric :math:`[-v, v]` centred at zero, or :math:`[0, v]` for a
+    map that is never negative; :math:`v` is the ``quantile`` of their absolute values
+    (``1.0``: the maximum; beyond it colors saturate and the colorbar shows arrows).
     """
     quantile = _check_quantile(quantile)
     sel = _select_layers(interp, layers)
@@ -191,8 +217,9 @@ def plot_contribution_maps(
     if k == 0:
         raise ValueError("the interpretation holds no examples; pass sample_indices to interpret")
     image = interp.is_image
-    maps = interp.sample_contributions[:k, np.asarray(sel) - 1]
-    vmax, clipped = _sym_range(maps, quantile)
+    name, maps = _map(interp, map, interp.sample_maps)
+    maps = maps[:k, np.asarray(sel) - 1]
+    vmin, vmax, clipped, cmap = _map_range(maps, quantile)
     fig, axes = _map_grid(k, len(sel) + 1, image)
     names = interp.class_names
     im = None
@@ -207,39 +234,42 @@ def plot_contribution_maps(
             ax.set_title("input $x^0$", fontsize=9)
         for j, layer in enumerate(sel):
             ax = axes[r, j + 1]
-            im = ax.imshow(_as_strip(maps[r, j]), cmap=CMAP, vmin=-vmax, vmax=vmax,
+            im = ax.imshow(_as_strip(maps[r, j]), cmap=cmap, vmin=vmin, vmax=vmax,
                            aspect="equal" if image else "auto", interpolation="nearest")
             _map_axes(ax, image)
             pred = int(interp.sample_preds[r, layer - 1])
             p = float(interp.sample_probs[r, layer - 1, pred])
             head = f"layer {layer}\n" if r == 0 else ""
-            ax.set_title(f"{head}pred {names[pred]} ({p:.2f})", fontsize=8,
-                         color="tab:green" if pred == label else "tab:red")
-    _colorbar(fig, im, axes, _CONTRIB_LABEL, clipped)
-    _suptitle(fig, "contribution maps across layers", 2)
+            right = pred == label
+            ax.set_title(f"{head}{'✓' if right else '✗'} {names[pred]} ({p:.2f})", fontsize=8,
+                         color="#0072B2" if right else "#D55E00")  # Okabe-Ito blue/vermillion
+    _colorbar(fig, im, axes, _MAP_LABELS[name], clipped)
+    _suptitle(fig, f"{_MAP_LABELS[name]}, across layers", 2)
     return _finish(fig, path)
 
 
 def plot_class_contributions(
-    interp: Interpretation, path: str | Path | None = None, *, quantile: float = 0.995
+    interp: Interpretation, path: str | Path | None = None, *, quantile: float = 0.995,
+    map: str | None = None,  # noqa: A002 (the name of the map)
 ) -> Figure:
-    r"""Mean contribution map of each class (rows) at the selected layers (columns).
+    r"""Mean map of each class (rows) at the selected layers (columns).
 
-    :math:`\bar c^\ell_k = \frac{1}{n_k}\sum_{i: y_i = k} (x^\ell_i - x^0_i)`, one symmetric
-    color range centred at zero for the whole grid (``quantile`` as in
+    :math:`\bar m^\ell_k = \frac{1}{n_k}\sum_{i: y_i = k} m^\ell_i` for the map ``map``
+    (default: the default map), one color range for the whole grid (``quantile`` as in
     :func:`plot_contribution_maps`).
     """
     quantile = _check_quantile(quantile)
-    maps = interp.class_contributions
+    name, maps = _map(interp, map, interp.class_maps)
+    maps = maps[:, interp.layers - 1]
     c, m = maps.shape[:2]
     image = interp.is_image
-    vmax, clipped = _sym_range(maps, quantile)
+    vmin, vmax, clipped, cmap = _map_range(maps, quantile)
     fig, axes = _map_grid(c, m, image)
     im = None
     for k in range(c):
         for j in range(m):
             ax = axes[k, j]
-            im = ax.imshow(_as_strip(maps[k, j]), cmap=CMAP, vmin=-vmax, vmax=vmax,
+            im = ax.imshow(_as_strip(maps[k, j]), cmap=cmap, vmin=vmin, vmax=vmax,
                            aspect="equal" if image else "auto", interpolation="nearest")
             _map_axes(ax, image)
             if k == 0:
@@ -247,8 +277,8 @@ def plot_class_contributions(
             if j == 0:
                 _row_label(ax, f"{interp.class_names[k]}\n(n={int(interp.class_counts[k])})",
                            image)
-    _colorbar(fig, im, axes, "mean " + _CONTRIB_LABEL, clipped)
-    _suptitle(fig, "mean contribution map per class", 1)
+    _colorbar(fig, im, axes, "mean " + _MAP_LABELS[name], clipped)
+    _suptitle(fig, f"mean map per class: {_MAP_LABELS[name]}", 1)
     return _finish(fig, path)
 
 
@@ -344,6 +374,7 @@ def plot_probe_comparison(
 FIGURES = {
     "layer_accuracy": "layer_accuracy.png",
     "contribution_maps": "contribution_maps.png",
+    "change_maps": "change_maps.png",
     "class_contributions": "class_contributions.png",
     "identity_distance": "identity_distance.png",
     "confusion_matrix": "confusion_matrix.png",
@@ -359,12 +390,16 @@ def save_interpretation_figures(
     makers = {
         "layer_accuracy": lambda p: plot_layer_accuracy(interp, p),
         "contribution_maps": lambda p: plot_contribution_maps(interp, p, layers=layers),
+        "change_maps": lambda p: plot_contribution_maps(interp, p, layers=layers,
+                                                        map="change"),
         "class_contributions": lambda p: plot_class_contributions(interp, p),
         "identity_distance": lambda p: plot_identity_distance(interp, p),
         "confusion_matrix": lambda p: plot_confusion_matrix(interp, p),
     }
     if len(interp.sample_indices) == 0:
-        del makers["contribution_maps"]
+        del makers["contribution_maps"], makers["change_maps"]
+    if "change" not in interp.map_names:
+        makers.pop("change_maps", None)
     paths = {}
     for name, make in makers.items():
         paths[name] = out / FIGURES[name]

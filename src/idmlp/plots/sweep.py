@@ -1,12 +1,16 @@
 r"""Figures of a trainability sweep (``idmlp plot-sweep``).
 
 - :func:`heatmap_figure`: the test accuracy over :math:`(\sigma, q_0)` for every depth and
-  initialization, under the hard-tanh theory of identity initialization: contours of the
-  surviving fraction :math:`a = \alpha` (:func:`idmlp.theory.alpha`), the band
-  :math:`\sigma^{2L} \in [1/\kappa, \kappa]` and the curve :math:`q_0^{\max}(\sigma)`
-  where :math:`a = 1 - \varepsilon` (:func:`idmlp.theory.isometry_region`).
+  initialization, each cell labelled with its value, under the hard-tanh theory of
+  identity initialization: contours of the surviving fraction :math:`a`
+  (:func:`idmlp.theory.alpha`; the same letter as ``idmlp theory``'s ``alpha_map.png``),
+  the band :math:`\sigma^{2L} \in [1/\kappa, \kappa]` and the curve
+  :math:`q_0^{\max}(\sigma)` where :math:`a = 1 - \varepsilon`
+  (:func:`idmlp.theory.isometry_region`).
 - :func:`depth_figure`: the accuracy against depth at the grid point nearest to the
-  region's recommended :math:`(\sigma, q_0)`, one line per initialization.
+  region's recommended :math:`(\sigma, q_0)`, one line per initialization, dodged
+  sideways with its own marker and line style so equal curves stay visible; with a
+  single depth, a dot plot per initialization with every seed shown.
 - :func:`spectra_figure`: histograms of :math:`\log_{10}` of the eigenvalues of
   :math:`J J^T` at initialization for identity, orthogonal and Gaussian (xavier) weights,
   side by side (measured by :func:`idmlp.jacobian.empirical_spectrum`).
@@ -28,6 +32,7 @@ from matplotlib.lines import Line2D
 
 from .._validation import check_positive, check_probability
 from ..theory import alpha, isometry_region
+from .theory import label_contours
 
 __all__ = ["METRICS", "depth_figure", "heatmap_figure", "spectra_figure"]
 
@@ -36,6 +41,11 @@ _LABELS = {"test_acc": "test accuracy", "train_acc": "train accuracy"}
 _STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
           "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 9}
 _ALPHA_LEVELS = (0.5, 0.9, 0.99)
+# Okabe-Ito: distinguishable with every common colour-vision deficiency
+_INIT_STYLE = {"identity": ("#0072B2", "o", "-"), "orthogonal": ("#E69F00", "s", "--"),
+               "xavier": ("#009E73", "^", ":"), "he": ("#D55E00", "D", "-.")}
+_EXTRA_STYLE = (("#CC79A7", "v", (0, (5, 1, 1, 1))), ("#56B4E9", "P", (0, (1, 1))),
+                ("#000000", "X", (0, (3, 1, 1, 1, 1, 1))))
 
 
 def _ok_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,14 +88,18 @@ def _edges(values: np.ndarray, log: bool) -> np.ndarray:
 
 
 def _overlay_theory(ax: Any, depth: int, xlim: tuple[float, float], ylim: tuple[float, float],
-                    eps: float, kappa: float) -> None:
+                    eps: float, kappa: float,
+                    avoid: Sequence[tuple[float, float]] = ()) -> None:
     s = np.linspace(*xlim, 200)
     q = np.geomspace(*ylim, 200)
     S, Q = np.meshgrid(s, q)
     cs = ax.contour(S, Q, alpha(S, Q, depth), levels=_ALPHA_LEVELS, colors="white",
                     linewidths=0.8)
-    ax.clabel(cs, fmt={lv: f"α={lv:g}" for lv in _ALPHA_LEVELS}, fontsize=6)
     region = isometry_region(depth, eps, kappa)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    label_contours(ax, cs, lambda v: f"a={v:g}", fontsize=6,
+                   avoid=[region.recommended(), *avoid])
     for edge in (region.sigma_min, region.sigma_max):
         ax.axvline(edge, color="tab:orange", linestyle="--", linewidth=1.0)
     ax.plot(s, region.q0_max(s), color="tab:red", linewidth=1.0)
@@ -93,6 +107,26 @@ def _overlay_theory(ax: Any, depth: int, xlim: tuple[float, float], ylim: tuple[
             markeredgecolor="white", markeredgewidth=0.5, linestyle="none")
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
+
+
+def _annotate_cells(ax: Any, sigma: np.ndarray, q0: np.ndarray, values: np.ndarray,
+                    cmap: Any) -> list[tuple[float, float]]:
+    """Write each cell's value in it, dark on light colours and light on dark ones;
+    return where (for the contour labels to keep clear)."""
+    if sigma.size > 12 or q0.size > 12:  # too small to read; the colour bar remains
+        return []
+    where = []
+    for i, q in enumerate(q0):
+        for j, sg in enumerate(sigma):
+            v = values[i, j]
+            if not np.isfinite(v):
+                continue
+            r, g, b, _ = cmap(float(np.clip(v, 0, 1)))
+            light = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5
+            ax.text(sg, q, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="black" if light else "white")
+            where.append((float(sg), float(q)))
+    return where
 
 
 def heatmap_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
@@ -131,7 +165,9 @@ def heatmap_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
                 mesh = ax.pcolormesh(xe, ye, g["mean"], cmap="viridis", vmin=0.0, vmax=1.0,
                                      shading="flat")
                 ax.set_yscale("log")
-                _overlay_theory(ax, depth, (xe[0], xe[-1]), (ye[0], ye[-1]), eps, kappa)
+                numbers = _annotate_cells(ax, g["sigma"], g["q0"], g["mean"], mesh.cmap)
+                _overlay_theory(ax, depth, (xe[0], xe[-1]), (ye[0], ye[-1]), eps, kappa,
+                                avoid=numbers)
                 title = f"{init}, L={depth}" + (f", {act}" if several_acts else "")
                 ax.set_title(title)
                 if i == len(depths) - 1:
@@ -143,14 +179,19 @@ def heatmap_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
                          shrink=0.9)
         handles = [
             Line2D([], [], color="0.6", linewidth=0.8,
-                   label="α contours (white; identity, hard-tanh)"),
+                   label="surviving fraction a = "
+                         f"{', '.join(f'{v:g}' for v in _ALPHA_LEVELS)} (white; identity, "
+                         "hard-tanh)"),
             Line2D([], [], color="tab:orange", linestyle="--",
                    label=f"$\\sigma^{{2L}} \\in [1/{kappa:g}, {kappa:g}]$"),
             Line2D([], [], color="tab:red", label=f"$q_0^{{\\max}}$ (a = 1 − {eps:g})"),
             Line2D([], [], color="tab:red", marker="*", linestyle="none",
                    label="recommended (σ, $q_0$)"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+        # two columns unless the figure is wide enough for four (else the ends are cut)
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncols=4 if len(columns) >= 4 else 2 if len(columns) >= 2 else 1,
+                   frameon=False)
         r0 = next(iter(rows))
         fig.suptitle(f"{_LABELS[metric].capitalize()} over (σ, $q_0$) — {r0['dataset']}, "
                      f"{r0['steps']} steps, lr {r0['lr']:g}")
@@ -168,12 +209,23 @@ def _nearest(values: np.ndarray, target: float, log: bool) -> int:
     return int(np.argmin(np.abs(v - t)))
 
 
+def _line_style(n: int, init: str) -> tuple[str, str, Any]:
+    """Colour, marker and line style of an initialization (Okabe-Ito colours)."""
+    return _INIT_STYLE.get(init, _EXTRA_STYLE[n % len(_EXTRA_STYLE)])
+
+
 def depth_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
                  eps: float = 0.05, kappa: float = 2.0) -> Figure:
     r"""``metric`` against depth at the grid point nearest to the recommended
     :math:`(\sigma, q_0)` of :func:`idmlp.theory.isometry_region` (nearest :math:`\sigma`,
-    nearest :math:`\log q_0`), mean :math:`\pm` standard deviation over seeds, one line per
-    initialization (and activation). The grid point used is printed under each depth."""
+    nearest :math:`\log q_0`), mean :math:`\pm` standard deviation over seeds, one line
+    per initialization (and activation). The grid point used is printed under each depth.
+
+    Depths sit at equal spacing; each line is shifted sideways by a small offset and has
+    its own colour, marker and line style, so lines with equal values stay visible. With
+    a single depth the figure is a dot plot: one column per initialization, every seed a
+    small dot, the mean with its standard deviation, and the mean written beside it.
+    """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
     ok = _ok_rows(rows)
@@ -187,34 +239,64 @@ def depth_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc",
         s_rec, q_rec = isometry_region(depth, eps, kappa).recommended()
         picked[depth] = (_nearest(any_grid["sigma"], s_rec, log=False),
                          _nearest(any_grid["q0"], q_rec, log=True))
+
+    def point(depth: int) -> str:
+        j, i = picked[depth]
+        return f"σ={any_grid['sigma'][j]:g}\n$q_0$={any_grid['q0'][i]:.2g}"
+
+    num_classes = ok[0].get("num_classes")
     with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(4.8, 3.4), layout="constrained")
+        fig = Figure(figsize=(4.8, 3.6), layout="constrained")
         ax = fig.subplots()
+        width = 0.5 / max(1, len(lines))  # sideways spread of the lines at one depth
         for n, (act, init) in enumerate(lines):
-            mean, std = [], []
+            mean, std, seeds = [], [], []
             for depth in depths:
                 g, (j, i) = grids.get((depth, act, init)), picked[depth]
                 mean.append(g["mean"][i, j] if g is not None else np.nan)
                 std.append(g["std"][i, j] if g is not None else np.nan)
+                s_, q_ = any_grid["sigma"][j], any_grid["q0"][i]
+                seeds.append([r[metric] for r in ok if (r["depth"], r["activation"],
+                              r["init"], r["sigma"], r["q0"]) == (depth, act, init, s_, q_)])
             label = init + (f" ({act})" if several_acts else "")
-            ax.errorbar(depths, mean, yerr=std, marker="o", markersize=4, capsize=3,
-                        color=f"C{n}", label=label)
-        num_classes = ok[0].get("num_classes")
+            color, marker, style = _line_style(n, init)
+            if len(depths) == 1:  # a dot plot: one column per initialization
+                x = np.array([float(n)])
+                ax.plot(np.full(len(seeds[0]), x[0] + 0.12), seeds[0], linestyle="none",
+                        marker=marker, markersize=3, color=color, alpha=0.6,
+                        label="_seeds")
+                if np.isfinite(mean[0]):
+                    ax.annotate(f"{mean[0]:.3f}", (x[0], mean[0]), xytext=(-8, 0),
+                                textcoords="offset points", ha="right", va="center",
+                                fontsize=7)
+            else:
+                x = np.arange(len(depths)) + (n - (len(lines) - 1) / 2) * width
+            ax.errorbar(x, mean, yerr=std, marker=marker, markersize=4.5, capsize=3,
+                        color=color, linestyle=style if len(depths) > 1 else "none",
+                        linewidth=1.4, markeredgecolor="white", markeredgewidth=0.5,
+                        label=label)
         if num_classes:
             ax.axhline(1 / num_classes, color="0.5", linestyle=":", linewidth=1,
                        label="chance")
-        ax.set_xticks(depths)
-        ax.set_xticklabels([
-            f"{d}\nσ={any_grid['sigma'][picked[d][0]]:g}\n$q_0$={any_grid['q0'][picked[d][1]]:.2g}"
-            for d in depths
-        ])
-        ax.set_xlabel("depth L (grid point nearest to the recommended σ, $q_0$)")
+        if len(depths) == 1:
+            ax.set_xticks(range(len(lines)))
+            ax.set_xticklabels([i + (f"\n({a})" if several_acts else "") for a, i in lines])
+            ax.set_xlim(-0.6, len(lines) - 0.4)
+            ax.set_xlabel(f"initialization (depth L={depths[0]}, {point(depths[0])})"
+                          .replace("\n", ", "))
+            ax.set_title(f"{_LABELS[metric].capitalize()} at depth {depths[0]}: mean ± sd "
+                         "over seeds (small dots: seeds)")
+        else:
+            ax.set_xticks(range(len(depths)))
+            ax.set_xticklabels([f"{d}\n{point(d)}" for d in depths])
+            ax.set_xlim(-0.5, len(depths) - 0.5)
+            ax.set_xlabel("depth L (grid point nearest to the recommended σ, $q_0$)")
+            ax.set_title(f"{_LABELS[metric].capitalize()} against depth at the recommended "
+                         f"(σ, $q_0$), ε={eps:g}")
         ax.set_ylabel(f"{_LABELS[metric]} (mean ± sd over seeds)")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left")
-        ax.set_title(f"{_LABELS[metric].capitalize()} against depth at the recommended "
-                     f"(σ, $q_0$), ε={eps:g}")
+        ax.legend(loc="best", ncols=2)
     return fig
 
 

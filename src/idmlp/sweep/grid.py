@@ -238,7 +238,7 @@ def _sweep_model() -> ModelConfig:
 
 def _sweep_optim() -> OptimConfig:
     return OptimConfig(lr=1e-3, momentum=0.0, schedule="constant", label_smoothing=0.0,
-                       batch_size=64, steps=300)
+                       layer_loss="last", batch_size=64, steps=300)
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,8 @@ class SweepConfig:
     they are stored as tuples of values.
 
     Args:
-        data: the :class:`~idmlp.config.DataConfig` (default: scikit-learn's digits).
+        data: the :class:`~idmlp.config.DataConfig` (default: scikit-learn's digits,
+            standardized per feature, no validation split: the theory's setting).
         sigma: the identity scale (for the random inits: their gain) grid.
         q0: the input-variance grid; inputs are standardized on the training split and
             the network multiplies them by :math:`\\sqrt{q_0}`.
@@ -376,7 +377,8 @@ class SweepConfig:
         12
     """
 
-    data: DataConfig = field(default_factory=lambda: DataConfig(dataset="digits"))
+    data: DataConfig = field(default_factory=lambda: DataConfig(
+        dataset="digits", val_size=0.0, scaling="feature", std_floor=0.0))
     sigma: tuple[float, ...] = (1.0,)
     q0: tuple[float, ...] = (0.1,)
     depth: tuple[int, ...] = (10,)

@@ -407,7 +407,8 @@ def run(
         from .ray_backend import import_ray
 
         import_ray()  # one clear line if Ray is missing, before any work
-    data = TrainData.from_dataset(config.data.load(), config.data.scaling,
+    dataset = config.data.load()
+    data = TrainData.from_dataset(dataset, config.data.resolved_scaling(dataset.image_shape),
                                   config.data.std_floor)
     if config.train.optim.batch_size > data.n_train:
         raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "

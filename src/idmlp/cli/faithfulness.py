@@ -1,0 +1,121 @@
+"""``idmlp faithfulness``: how faithful are a trained run's maps? Deletion, insertion,
+model-randomization check and cost, against Captum's attribution methods.
+
+Writes into ``RUN/faithfulness`` (or ``--out``), built under a temporary name::
+
+    faithfulness.csv     one row per method (and per measured layer): AUCs, drops,
+                         sanity correlations with 95% bootstrap intervals, costs
+    faithfulness.json    the same, the mean curves and the settings
+    *.png                deletion/insertion curves, AUCs, cost against AUC (per layer too)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import add_device, positive_int
+
+__all__ = ["add_parser", "run"]
+
+_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "deeplift")
+_MAPS = ("class evidence", "x^l - x^0", "x^l - x^l_id")
+
+
+def _names(text: str, choices: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    items = tuple(p.strip() for p in text.split(",") if p.strip()) if text != "none" else ()
+    bad = [p for p in items if p not in choices]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{flag}: {bad[0]!r} is not one of "
+                                         f"{', '.join(choices)} (or none)")
+    return items
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "faithfulness",
+        help="deletion/insertion faithfulness of a run's maps against Captum's methods",
+        description="Measure how faithful the interpretable MLP's own maps (class evidence, "
+        "x^l - x^0, x^l - x^l_id) are, against Captum's Saliency, InputXGradient, "
+        "IntegratedGradients (and GradientShap, DeepLift), with abs(input) and random "
+        "orderings as baselines: deletion and insertion curves (pixel flipping) with "
+        "bootstrap 95% intervals, the model-randomization sanity check, and the cost per "
+        "explanation. Needs Captum: pip install 'idmlp[xai]'.",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder written by 'idmlp train'")
+    p.add_argument("--methods", default="saliency,input_x_gradient,integrated_gradients",
+                   type=lambda t: _names(t, _METHODS, "--methods"),
+                   help=f"comma list of {', '.join(_METHODS)}, or none "
+                   "(default: saliency,input_x_gradient,integrated_gradients)")
+    p.add_argument("--maps", default=",".join(_MAPS),
+                   type=lambda t: _names(t, _MAPS, "--maps"),
+                   help=f"comma list of the run's maps: {', '.join(_MAPS)} (default: all)")
+    p.add_argument("--samples", type=positive_int, default=200,
+                   help="test images explained (default: 200)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="which split the images come from (default: test)")
+    p.add_argument("--layers", default=None,
+                   help="also measure every listed layer against its own readout: a comma "
+                   "list of layers, or 'all' (slow: one Captum run per layer)")
+    p.add_argument("--reference", choices=("shuffled", "identity"), default="shuffled",
+                   help="the randomized network of the sanity check: the learned change "
+                   "W - sigma I shuffled within each layer, or the untrained identity "
+                   "network (default: shuffled)")
+    p.add_argument("--steps", type=positive_int, default=32,
+                   help="IntegratedGradients steps / GradientShap samples (default: 32)")
+    p.add_argument("--schedule", type=positive_int, default=20,
+                   help="steps of k from 0 to N on each curve (default: 20)")
+    p.add_argument("--bootstrap", type=positive_int, default=2000,
+                   help="bootstrap resamples of the intervals (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/faithfulness)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output folder")
+    add_device(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_output_dir, check_output_dir, save_json
+    from ..attribution import require_captum
+    from ..faithfulness import faithfulness_run
+    from ..plots.faithfulness import save_faithfulness_figures
+    from ..runs import load_config, load_run
+    from ..runtime import resolve_device
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    run_dir = Path(args.run)
+    depth = load_config(run_dir).model.depth  # refuses a folder that is not a run
+    layers = None
+    if args.layers is not None:
+        if args.layers == "all":
+            layers = list(range(1, depth + 1))
+        else:
+            try:
+                layers = [int(v) for v in args.layers.split(",")]
+            except ValueError:
+                raise ValueError(f"--layers must be 'all' or a comma list of layers in "
+                                 f"1..{depth}, got {args.layers!r}") from None
+            bad = [v for v in layers if not 1 <= v <= depth]
+            if bad:
+                raise ValueError(f"--layers must be in 1..{depth} (the run's depth), got {bad[0]}")
+    if args.methods:
+        require_captum()  # one line with the install command, before any work
+    out = Path(args.out) if args.out is not None else run_dir / "faithfulness"
+    check_output_dir(out, args.overwrite)
+    resolve_device(args.device)
+
+    trained = load_run(run_dir, device=args.device)
+    result = faithfulness_run(
+        trained, split=args.split, samples=args.samples, maps=args.maps, methods=args.methods,
+        layers=layers, reference=args.reference, steps=args.steps, schedule=args.schedule,
+        n_resamples=args.bootstrap, seed=args.seed, progress=not args.quiet)
+    with atomic_output_dir(out, args.overwrite) as tmp:
+        result.to_csv(tmp / "faithfulness.csv")
+        save_json(tmp / "faithfulness.json", result.to_dict())
+        save_faithfulness_figures(result, tmp)
+    if not args.quiet:
+        print(result.summary())
+    print(f"wrote {out}")
+    return 0
