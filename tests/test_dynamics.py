@@ -165,7 +165,7 @@ def test_snapshot_contents(runs):
     snaps = load_snapshots(out)
     assert snaps.complete and tuple(snaps.steps) == snapshot_steps(12, 6)
     meta = snaps.meta
-    assert meta["split"] == "test" and meta["subset"] == 120
+    assert meta["split"] == "val" and meta["subset"] == 120  # digits has a validation split
     assert meta["run_id"] == run_identity(SNAP)
     assert len(meta["samples"]) == 10 and sorted(meta["labels"]) == list(range(10))
     depth, n, c = 3, 64, 10
@@ -185,7 +185,7 @@ def test_snapshot_contents(runs):
     alive = np.sort((np.abs(x0) <= 1).astype(float), axis=1)[:, ::-1]
     assert np.array_equal(first["singular_values"], alive)
     # the last snapshot is the trained network on the fixed subset (same code path)
-    X, y = run.tensors("test")
+    X, y = run.tensors("val")
     m = evaluate(run.model, X[:120], y[:120], confusion=False)
     assert np.array_equal(snaps["accuracy"][-1], m.accuracy.numpy())
     whole = run.model.identity_distance().double().numpy()  # float32, another summation
@@ -199,12 +199,13 @@ def test_snapshot_contents(runs):
     assert len(s["acc_step_90"]) == depth and s["acc_end"] == snaps["accuracy"][-1].tolist()
 
 
-def test_validation_split_is_used_when_present(tmp_path):
-    cfg = SNAP.replace(val_size=0.2, snapshot_examples=10_000, epochs=1, snapshots=2)
+@pytest.mark.parametrize("val_size,split", [(0.2, "val"), (0.0, "test")])
+def test_the_subset_is_the_validation_split_else_the_test_split(tmp_path, val_size, split):
+    cfg = SNAP.replace(val_size=val_size, snapshot_examples=10_000, epochs=1, snapshots=2)
     fit(cfg, tmp_path / "run", progress=False)
     snaps = load_snapshots(tmp_path / "run")
-    assert snaps.meta["split"] == "val"
-    assert snaps.meta["subset"] == len(load_run(tmp_path / "run").dataset.y_val)
+    assert snaps.meta["split"] == split
+    assert snaps.meta["subset"] == len(getattr(load_run(tmp_path / "run").dataset, f"y_{split}"))
 
 
 def test_recorder_alone():

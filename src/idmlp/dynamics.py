@@ -39,6 +39,7 @@ training" section.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -349,6 +350,22 @@ def load_snapshots(run_dir: str | Path) -> Snapshots:
 # -- recording during training ----------------------------------------------------------
 
 
+def _select(readout: LayerReadout, rows: Tensor) -> LayerReadout:
+    """The readout of the examples ``rows`` (every tensor field indexed on its batch
+    dimension, one network)."""
+    return dataclasses.replace(readout, **{
+        f.name: getattr(readout, f.name)[rows] for f in dataclasses.fields(readout)
+        if isinstance(getattr(readout, f.name), Tensor)})
+
+
+def _concat(parts: Sequence[LayerReadout]) -> LayerReadout:
+    """The readouts of several batches as one (tensor fields concatenated)."""
+    return dataclasses.replace(parts[0], **{
+        f.name: torch.cat([getattr(p, f.name) for p in parts])
+        for f in dataclasses.fields(parts[0]) if isinstance(getattr(parts[0], f.name), Tensor)})
+
+
+
 class SnapshotRecorder:
     r"""A :data:`~idmlp.train.StepHook` that takes the snapshots of a run (module docstring).
 
@@ -443,16 +460,14 @@ class SnapshotRecorder:
         def keep_samples(batch: Batch) -> None:  # the chosen examples' rows of the pass
             (which,) = ((idx >= batch.start) & (idx < batch.stop)).nonzero(as_tuple=True)
             if len(which):
-                r, rows = batch.readout, idx[which] - batch.start
-                chosen.append(LayerReadout(r.logits[rows], r.states[rows], r.rule))
+                chosen.append(_select(batch.readout, idx[which] - batch.start))
                 where.append(which)
 
         with eval_mode(model):
             m = evaluate(model, self.X, self.y, batch_size=self.batch_size, confusion=False,
                          on_batch=[keep_samples])
-            r = LayerReadout.cat(chosen)
-            order = torch.cat(where).argsort()  # back to the order of self.samples
-            r = LayerReadout(r.logits[order], r.states[order], r.rule)
+            # back to the order of self.samples
+            r = _select(_concat(chosen), torch.cat(where).argsort())
             blocks = model.block_identity_distance()
             # the whole matrix from its two row blocks (sum of squares), one pass less
             n, c = int(model.in_features), int(model.num_classes)
