@@ -379,3 +379,27 @@ def test_report_section(runs):
     html = section.render()
     assert section.title == "During training" and html.count("<img") >= 3
     assert "snapshots at optimizer steps 0, 1, 2, 3, 6, 12" in html
+
+
+def test_law_on_data_is_used_when_theory_has_it(runs, monkeypatch):
+    """The spectrum figure's law: ``theory.spectrum_on_data`` at the Jacobian inputs' x^0
+    (features only, the C class coordinates as num_classes) where it exists, else the
+    Gaussian law of ``theory.spectrum``."""
+    from idmlp import dynamics, theory
+
+    snaps = load_snapshots(runs["snap"][0])
+    calls = []
+
+    def on_data(X, sigma, depth, activation, *, num_classes):
+        calls.append((np.array(X), sigma, depth, activation, num_classes))
+        return theory.spectrum(sigma, 1.0, depth, activation)
+
+    monkeypatch.delattr(theory, "spectrum_on_data", raising=False)
+    law, label = dynamics._law(snaps)
+    gaussian = theory.spectrum(1.0, 1.0, 3)  # sigma, q0, depth of SNAP
+    assert "Gaussian" in label and law.nonzero_fraction == gaussian.nonzero_fraction
+    monkeypatch.setattr(theory, "spectrum_on_data", on_data, raising=False)
+    _, label = dynamics._law(snaps)
+    (X, sigma, depth, activation, c), = calls
+    assert "spectrum_on_data" in label and (sigma, depth, activation, c) == (1.0, 3, "hardtanh", 10)
+    assert np.array_equal(X, snaps.jacobian_inputs[:, :64])
