@@ -25,6 +25,7 @@ _LAZY = {
     "DataConfig": "config",
     "ModelConfig": "config",
     "OptimConfig": "config",
+    "DynamicsConfig": "config",
     "RunConfig": "runs",
 }
 

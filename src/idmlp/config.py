@@ -9,7 +9,9 @@ one frozen dataclass:
   ``InterpretableMLP.from_config``), including :math:`q_0`, the input variance the
   network's first state :math:`x^0 = (\sqrt{q_0}\,z, 0_C)` is scaled to;
 * :class:`OptimConfig`: the optimizer, its schedule and the loss over layers
-  (:meth:`OptimConfig.build`), shared by ``idmlp train`` and ``idmlp sweep``.
+  (:meth:`OptimConfig.build`), shared by ``idmlp train`` and ``idmlp sweep``;
+* :class:`DynamicsConfig`: what a run records *during* training (snapshots of every
+  layer, :mod:`idmlp.dynamics`); a run-folder setting, not part of a sweep.
 
 Every field is validated on construction (a one-line ``ValueError`` naming the field and
 its valid range). The command-line flags (:func:`add_arguments`) and the columns of a
@@ -50,6 +52,7 @@ __all__ = [
     "SCALINGS",
     "SCHEDULES",
     "DataConfig",
+    "DynamicsConfig",
     "ModelConfig",
     "OptimConfig",
     "add_arguments",
@@ -376,6 +379,52 @@ class OptimConfig:
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, self.lr_factor(steps_per_epoch, total_steps))
         return opt, sched
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    r"""Snapshots of the network during training (:mod:`idmlp.dynamics`).
+
+    ``snapshots = K`` records ``K`` snapshots at optimizer steps log-spaced from step 0
+    (the initialization) to the last step (:func:`idmlp.dynamics.snapshot_steps`), on the
+    first ``snapshot_examples`` examples of the validation split (the test split when
+    the run has none): per-layer accuracy, identity distances and the maps of one example
+    per class. ``snapshot_spectra`` of them (evenly spread over the snapshots, so
+    log-spaced in steps, the first and the last included) also hold the singular values
+    of the input-output Jacobian at ``snapshot_jacobians`` examples: in float64 one
+    costs about five training steps at width 794, so a spectrum at every snapshot would
+    not fit the budget. ``K = 16`` with the other defaults adds under 10 % to the paper's
+    mnist5k run (``benchmarks/bench_snapshots.py``).
+
+    Examples:
+        >>> DynamicsConfig(snapshots=16).snapshot_examples
+        256
+    """
+
+    snapshots: int = field(default=0, metadata=_help(
+        "snapshots of every layer during training, log-spaced in optimizer steps from "
+        "step 0 to the last step (an integer >= 2, at most the number of steps; 0: none; "
+        "16 adds under a tenth to the training time)"))
+    snapshot_examples: int = field(default=256, metadata=_help(
+        "held-out examples scored at every snapshot (the first of the validation split, "
+        "else of the test split)"))
+    snapshot_jacobians: int = field(default=1, metadata=_help(
+        "inputs (one per class, in label order) at which a snapshot computes the singular "
+        "values of the input-output Jacobian (0: none)"))
+    snapshot_spectra: int = field(default=4, metadata=_help(
+        "snapshots, evenly spread over them (the first and the last included), that hold "
+        "the Jacobian spectrum (all of them if larger than --snapshots; 0: none)"))
+
+    def __post_init__(self) -> None:
+        _put(self, "snapshots", check_int("snapshots", self.snapshots, minimum=0))
+        if self.snapshots == 1:
+            raise ValueError("snapshots must be 0 (none) or an integer >= 2 (step 0 and the "
+                             "last step at least), got 1")
+        _put(self, "snapshot_examples", check_int("snapshot_examples", self.snapshot_examples))
+        _put(self, "snapshot_jacobians",
+             check_int("snapshot_jacobians", self.snapshot_jacobians, minimum=0))
+        _put(self, "snapshot_spectra",
+             check_int("snapshot_spectra", self.snapshot_spectra, minimum=0))
 
 
 # -- fields as command-line flags and typed columns ---------------------------------------

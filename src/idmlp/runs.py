@@ -9,6 +9,8 @@ A run folder::
       metrics.jsonl    one JSON line per epoch (see idmlp.train.fit_model)
       checkpoint.pt    model, optimizer, scheduler, RNG states, epoch, metrics
                        (rewritten atomically after every epoch)
+      snapshots.npz    with DynamicsConfig(snapshots=K): the snapshots of every layer
+                       during training (idmlp.dynamics), rewritten after each one
 
 :func:`fit` loads the data (:meth:`DataConfig.load`), standardizes it with statistics of
 the training split, builds the network (:meth:`InterpretableMLP.from_config`), trains it
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import pickle
@@ -46,8 +49,9 @@ from ._io import (
     torch_save_atomic,
 )
 from ._validation import check_choice, check_int
-from .config import DEVICES, DataConfig, ModelConfig, OptimConfig, from_dict
+from .config import DEVICES, DataConfig, DynamicsConfig, ModelConfig, OptimConfig, from_dict
 from .data import Dataset, InputScaler
+from .dynamics import SnapshotRecorder, snapshot_steps
 from .models import InterpretableMLP, build_model
 from .runtime import one_line, resolve_device
 from .train import Trainer, TrainingDiverged
@@ -59,6 +63,7 @@ __all__ = [
     "fit",
     "load_config",
     "load_run",
+    "run_identity",
 ]
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "checkpoint.pt"
@@ -86,9 +91,11 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     device: str = "cpu"
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
 
     def __post_init__(self) -> None:
-        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig)):
+        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
+                          ("dynamics", DynamicsConfig)):
             if not isinstance(getattr(self, name), cls):
                 raise ValueError(f"{name} must be an idmlp.config.{cls.__name__}, got "
                                  f"{type(getattr(self, name)).__name__}")
@@ -97,7 +104,8 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with fields of any part replaced by name (``lr=...``, ``depth=...``,
         ``dataset=...``, ``device=...``), validated."""
-        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {}}
+        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {},
+                                            "dynamics": {}}
         top = {}
         for key, value in changes.items():
             owner = next((p for p in parts if key in _field_names(type(getattr(self, p)))),
@@ -122,12 +130,13 @@ class RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (missing ones default)."""
         if not isinstance(d, dict):
             raise ValueError(f"a RunConfig needs a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"data", "model", "optim", "device"})
+        unknown = sorted(set(d) - {"data", "model", "optim", "device", "dynamics"})
         if unknown:
             raise ValueError(f"unknown RunConfig field(s): {', '.join(unknown)}")
         return cls(from_dict(DataConfig, d.get("data", {})),
                    from_dict(ModelConfig, d.get("model", {})),
-                   from_dict(OptimConfig, d.get("optim", {})), d.get("device", "cpu"))
+                   from_dict(OptimConfig, d.get("optim", {})), d.get("device", "cpu"),
+                   from_dict(DynamicsConfig, d.get("dynamics", {})))
 
     @classmethod
     def from_legacy(cls, train: dict[str, Any]) -> RunConfig:
@@ -148,6 +157,28 @@ class RunConfig:
 
 def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
+
+
+def run_identity(config: RunConfig | dict[str, Any]) -> str:
+    """A short hash of everything that defines ``config``'s results (the
+    :data:`ENVIRONMENT_FIELDS` left out): files a run writes carry it, so that one copied
+    from another run is recognized.
+
+    ``config`` may be the dict stored in a run's ``config.json`` (``RunConfig.to_dict()``
+    as written): hashing what the folder recorded keeps the identity of a run when a later
+    version adds settings.
+
+    Examples:
+        >>> run_identity(RunConfig()) == run_identity(RunConfig(device="auto"))
+        True
+        >>> run_identity(RunConfig()) == run_identity(RunConfig().replace(lr=1e-3))
+        False
+    """
+    d = dict(config.to_dict() if isinstance(config, RunConfig) else config)
+    d.pop("device", None)
+    d["data"] = {k: v for k, v in d.get("data", {}).items() if k not in ENVIRONMENT_FIELDS}
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
@@ -210,6 +241,27 @@ def _split_tensors(dataset: Dataset, scaler: InputScaler, split: str,
 def _eval_sets(dataset: Dataset, scaler: InputScaler) -> dict[str, tuple[Tensor, Tensor]]:
     splits = ("val", "test") if dataset.has_validation else ("test",)
     return {s: _split_tensors(dataset, scaler, s) for s in splits}
+
+
+def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: InputScaler,
+              stored: dict[str, Any] | None = None) -> SnapshotRecorder | None:
+    """The snapshot step hook of ``config.dynamics`` (added to ``trainer``), or ``None``;
+    ``stored``: the config dict of the run folder being resumed (its identity)."""
+    dyn = config.dynamics
+    if not dyn.snapshots:
+        return None
+    steps = snapshot_steps(trainer.total_steps, dyn.snapshots)
+    split = "val" if dataset.has_validation else "test"
+    X, y = _split_tensors(dataset, scaler, split, trainer.device)
+    recorder = SnapshotRecorder(
+        trainer.model, X[: dyn.snapshot_examples], y[: dyn.snapshot_examples], steps=steps,
+        run_id=run_identity(config if stored is None else stored), split=split,
+        jacobians=dyn.snapshot_jacobians,
+        spectra=dyn.snapshot_spectra,
+        steps_per_epoch=trainer.steps_per_epoch, class_names=dataset.class_names,
+        batch_size=trainer.eval_batch_size)
+    trainer.step_hooks.append(recorder)
+    return recorder
 
 
 def _build(config: RunConfig, dataset: Dataset) -> InterpretableMLP:
@@ -370,6 +422,7 @@ def fit(
     scaler = config.data.scaler(dataset)
     model = _build(config, dataset)
     trainer = _trainer(config, model, dataset, scaler, device)
+    recorder = _recorder(config, trainer, dataset, scaler)
     info = _run_info(config, model, dataset, scaler, device)
 
     # The lock (released by the OS if this process dies) keeps a second writer out for as
@@ -379,6 +432,8 @@ def fit(
         # removes; the first checkpoint renames it into place (closing ``pending``).
         run_dir = pending.enter_context(atomic_output_dir(out, overwrite))
         save_json(run_dir / CONFIG_FILE, info)
+        if recorder is not None:
+            recorder.folder = run_dir
 
         def on_epoch(record: dict[str, Any]) -> None:
             nonlocal run_dir
@@ -386,6 +441,8 @@ def fit(
             if run_dir != out:
                 pending.close()
                 run_dir = out
+                if recorder is not None:
+                    recorder.folder = out
 
         _run(trainer, out, progress=progress, stop_after=stop_after, on_epoch=on_epoch)
     return _trained_run(out, config, trainer, dataset, scaler)
@@ -419,7 +476,7 @@ def _environment_only(config: RunConfig, stored: RunConfig) -> list[str]:
     """Names of the settings in which ``config`` differs from ``stored``, environment
     fields (which a resumed run may change) left out."""
     a, b = config.to_dict(), stored.to_dict()
-    differ = [k for part in ("data", "model", "optim") for k in a[part]
+    differ = [k for part in ("data", "model", "optim", "dynamics") for k in a[part]
               if k not in ENVIRONMENT_FIELDS and a[part][k] != b[part][k]]
     return differ
 
@@ -448,11 +505,15 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
     model = _build(config, dataset)
     _check_state(model, ckpt["model"], out / CHECKPOINT_FILE)
     trainer = _trainer(config, model, dataset, scaler, device)
+    # before the trained weights are loaded (x^0 is the same; nothing else is read)
+    recorder = _recorder(config, trainer, dataset, scaler, info.get("config"))
     try:
         trainer.load_state_dict(ckpt)
     except (KeyError, RuntimeError, ValueError, TypeError) as err:
         raise ValueError(f"cannot resume from {out / CHECKPOINT_FILE}: {one_line(err)}"
                          ) from None
+    if recorder is not None:
+        recorder.resume(out, trainer.step)
     # metrics.jsonl may hold a line the checkpoint has not (or miss one): rebuild it.
     atomic_write_text(out / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in trainer.history))
     if config != stored or "config" not in info:  # environment fields, or a 0.1 run

@@ -19,6 +19,8 @@ exactly the weights of an uninterrupted one.
 After every epoch the trainer scores every evaluation split with the shared layer-wise
 evaluator (:func:`idmlp.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
 weights' distance from the identity); :mod:`idmlp.runs` writes the records to a run folder.
+``step_hooks`` see the trainer at step 0 and after every optimizer step (e.g. the snapshots
+of :mod:`idmlp.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ from .config import OptimConfig
 from .evaluate import evaluate
 from .runtime import resolve_device
 
-__all__ = ["EpochHook", "Trainer", "TrainingDiverged", "fit_model", "layer_cross_entropy"]
+__all__ = ["EpochHook", "StepHook", "Trainer", "TrainingDiverged", "fit_model",
+           "layer_cross_entropy"]
 
 EpochCallback = Callable[[dict[str, Any]], None]
 #: Called with the model after every epoch; returns entries for the epoch's record.
 EpochHook = Callable[[nn.Module], Mapping[str, Any]]
+#: Called with the :class:`Trainer` once before the first optimizer step of a run (``step``
+#: 0) and after every optimizer step (``trainer.step`` steps done). The trainer calls it
+#: without gradients, inside a fork of the torch RNG, and restores the model's train/eval
+#: mode afterwards, so a hook can read the model but not change the trajectory; it must
+#: not modify the weights, the optimizer or the shuffling generator.
+StepHook = Callable[["Trainer"], None]
 
 
 class TrainingDiverged(ValueError):
@@ -127,6 +136,7 @@ class Trainer:
         device: ``cpu``, ``cuda``, ``auto`` or a :class:`torch.device`.
         hooks: :data:`EpochHook` callables whose entries are added to every record.
         eval_batch_size: chunk size of the evaluation.
+        step_hooks: :data:`StepHook` callables (also appendable to :attr:`step_hooks` later).
     """
 
     def __init__(
@@ -140,6 +150,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         hooks: Sequence[EpochHook] = (),
         eval_batch_size: int = 1024,
+        step_hooks: Sequence[StepHook] = (),
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -150,6 +161,7 @@ class Trainer:
         self.eval_batch_size = check_int("eval_batch_size", eval_batch_size)
         self.device = resolve_device(device)
         self.hooks = tuple(hooks)
+        self.step_hooks: list[StepHook] = list(step_hooks)
 
         param = next(iter(model.parameters()), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else None
@@ -304,12 +316,25 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             value, logits = self.train_step(x, y, step=step)
             self.step += 1
+            self._call_step_hooks()
             loss_sum += value * len(idx)
             seen += len(idx)
             correct += (logits.argmax(dim=1) == y).sum()
             bar.update(1)
             bar.set_postfix(epoch=self.epoch + 1, loss=f"{value:.4f}", refresh=False)
         return loss_sum / seen, int(correct) / seen, lr
+
+    def _call_step_hooks(self) -> None:
+        """Run the step hooks with the guarantees of :data:`StepHook`."""
+        if not self.step_hooks:
+            return
+        was_training = self.model.training
+        try:
+            with torch.no_grad(), torch.random.fork_rng(self._rng_devices()):
+                for hook in self.step_hooks:
+                    hook(self)
+        finally:
+            self.model.train(was_training)
 
     def evaluate(self, X: Tensor | None = None, y: Tensor | None = None) -> dict[str, Any]:
         """Loss and accuracy of the last layer on ``(X, y)`` (default: the first evaluation
@@ -365,6 +390,8 @@ class Trainer:
         )
         with bar, torch.random.fork_rng(self._rng_devices()):
             self._set_rng(self._rng)
+            if self.step == 0:
+                self._call_step_hooks()
             while self.epoch < last:
                 start = time.perf_counter()
                 train_loss, train_acc, lr = self._train_epoch(bar)

@@ -6,7 +6,14 @@ import argparse
 import dataclasses
 from typing import Any
 
-from ..config import DataConfig, ModelConfig, OptimConfig, add_arguments, arguments_given
+from ..config import (
+    DataConfig,
+    DynamicsConfig,
+    ModelConfig,
+    OptimConfig,
+    add_arguments,
+    arguments_given,
+)
 from ._common import add_device, add_quiet
 
 __all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run"]
@@ -22,13 +29,14 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p, DataConfig, title="data")
     add_arguments(p, ModelConfig, title="model")
     add_arguments(p, OptimConfig, title="optimization")
+    add_arguments(p, DynamicsConfig, title="during training (idmlp dynamics RUN draws them)")
     add_device(p, default=None)
 
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as ``RunConfig.replace`` keywords."""
     given = {**arguments_given(args, DataConfig), **arguments_given(args, ModelConfig),
-             **arguments_given(args, OptimConfig)}
+             **arguments_given(args, OptimConfig), **arguments_given(args, DynamicsConfig)}
     if getattr(args, "device", None) is not None:
         given["device"] = args.device
     return given
@@ -101,4 +109,8 @@ def run(args: argparse.Namespace) -> int:
     for i, acc in enumerate(last["layer_test_acc"]):
         print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}")
     print(f"last-layer test accuracy {last['test_acc']:.4f} (train {last['train_acc']:.4f})")
+    if result.config.dynamics.snapshots:
+        print(f"snapshots ({result.config.dynamics.snapshots} planned) in "
+              f"{result.path / 'snapshots.npz'}; "
+              f"draw them with: idmlp dynamics {result.path}")
     return 0
