@@ -192,8 +192,8 @@ def test_snapshot_contents(runs):
     rtol = 16 * 74 * 74 * torch.finfo(torch.float32).eps  # conftest.tol: n * eps, n = W^2
     assert np.allclose(snaps["distance"][-1], whole, rtol=rtol, atol=0)
     idx = list(meta["samples"])  # from the same pass over the subset
-    maps = run.model.readout(X[:120]).contributions[idx].detach().numpy()
-    assert np.array_equal(snaps["maps"][-1], maps)
+    maps = run.model.readout(X[:120]).maps(target=y[:120])[idx].detach().numpy()
+    assert meta["maps"] == "evidence" and np.array_equal(snaps["maps"][-1], maps)
     assert np.all(snaps["class_distance"][-1] > 0)
     s = dynamics_summary(snaps)
     assert len(s["acc_step_90"]) == depth and s["acc_end"] == snaps["accuracy"][-1].tolist()
@@ -403,3 +403,13 @@ def test_law_on_data_is_used_when_theory_has_it(runs, monkeypatch):
     (X, sigma, depth, activation, c), = calls
     assert "spectrum_on_data" in label and (sigma, depth, activation, c) == (1.0, 3, "hardtanh", 10)
     assert np.array_equal(X, snaps.jacobian_inputs[:, :64])
+
+
+def test_the_interpret_report_of_a_run_with_snapshots_has_the_section(runs, tmp_path):
+    run_dir, _ = runs["snap"]
+    assert _cli(["interpret", str(run_dir), "--out", str(tmp_path / "i"), "--quiet"]) == 0
+    html = (tmp_path / "i" / "report.html").read_text()
+    assert "During training" in html
+    run_dir, _ = runs["plain"]
+    assert _cli(["interpret", str(run_dir), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert "During training" not in (tmp_path / "p" / "report.html").read_text()

@@ -59,7 +59,7 @@ from ._validation import check_int
 from .evaluate import Batch, eval_mode, evaluate
 from .interpret import default_layers, pick_samples
 from .jacobian import singular_values
-from .readout import LayerReadout
+from .readout import DEFAULT_MAP, LayerReadout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -144,8 +144,9 @@ def spectrum_snapshots(k: int, m: int) -> tuple[int, ...]:
 
 
 def snapshot_maps(readout: LayerReadout, y: Tensor) -> Tensor:
-    r"""The maps a snapshot stores for its chosen examples: the contribution maps
-    :math:`f^\ell - f^0` of every layer, ``(B, L, *F)`` (:attr:`LayerReadout.contributions`).
+    r"""The maps a snapshot stores for its chosen examples: the default map of every layer
+    (:data:`idmlp.readout.DEFAULT_MAP`, the class evidence for the true class ``y``),
+    ``(B, L, *F)``.
 
     The one place that decides which map the learning dynamics follow; ``y`` (the
     examples' labels, ``(B,)``) is there for class-dependent maps.
@@ -156,7 +157,7 @@ def snapshot_maps(readout: LayerReadout, y: Tensor) -> Tensor:
         >>> snapshot_maps(net.readout(torch.zeros(5, 4)), torch.zeros(5, dtype=torch.long)).shape
         torch.Size([5, 2, 4])
     """
-    return readout.contributions
+    return readout.maps(DEFAULT_MAP, target=y)
 
 
 # -- the stored snapshots -------------------------------------------------------------
@@ -441,7 +442,7 @@ class SnapshotRecorder:
             "activation": str(model.activation), "in_features": int(model.in_features),
             "num_classes": c, "image_shape": list(shape),
             "class_names": [str(n) for n in (class_names or range(c))],
-            "maps": "contributions",
+            "maps": DEFAULT_MAP,
         }
         self.snapshots = Snapshots(meta, self._x0.cpu().numpy())
         self._next = 0  # index of the next planned step

@@ -282,6 +282,10 @@ def reproduce(
                                          np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1)))
         if faith is not None:
             sections.append(_faithfulness_section(faith))
+        if config.dynamics.snapshots:
+            from .dynamics import dynamics_section, load_snapshots
+
+            sections.append(dynamics_section(load_snapshots(tmp)))
         report = run_report_data(run, interp, summary=_summary(interp, config, val_acc),
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})

@@ -77,10 +77,14 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size)
     with atomic_output_dir(out, args.overwrite) as tmp:
         figures = save_interpretation(interp, tmp)
+        sections = [identity_distance_section(interp, figures.get("identity_distance"))]
+        if config.dynamics.snapshots:
+            from ..dynamics import dynamics_section, load_snapshots
+
+            sections.append(dynamics_section(load_snapshots(run_dir)))
         report = run_report_data(
             trained, interp, split=args.split, title=f"idmlp interpret: {run_dir.name}",
-            command=getattr(args, "command_line", None),
-            sections=[identity_distance_section(interp, figures.get("identity_distance"))])
+            command=getattr(args, "command_line", None), sections=sections)
         write_interactive_report(tmp / "report.html", report)
 
     if not args.quiet:

@@ -156,6 +156,21 @@ def _image(a: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return a.reshape(shape) if len(shape) == 2 else a.reshape(1, -1)
 
 
+def _scale(maps: np.ndarray) -> tuple[str, float, float]:
+    """``(cmap, vmin, vmax)``: a symmetric diverging scale, or a sequential one from 0 for
+    maps that are never negative (the class evidence)."""
+    vmax = _sym(maps)
+    finite = maps[np.isfinite(maps)]
+    if finite.size and finite.min() >= 0:
+        return "viridis", 0.0, vmax
+    return CMAP, -vmax, vmax
+
+
+def _map_label(meta: dict) -> str:
+    return {"evidence": "class evidence (true class)", "contributions": r"$x^\ell - x^0$",
+            "change": r"$x^\ell - x^0$"}.get(meta.get("maps", "change"), str(meta.get("maps")))
+
+
 def _sym(maps: np.ndarray, quantile: float = 0.99) -> float:
     v = np.abs(maps[np.isfinite(maps)])
     if not v.size:
@@ -189,7 +204,7 @@ def plot_sample_maps_over_time(snaps: Snapshots, sample: int, layers: Sequence[i
     shape = meta["image_shape"]
     cols = _columns(len(snaps))
     maps = snaps["maps"][:, sample]  # (S, L, N)
-    vmax = _sym(maps[np.ix_(cols, [l - 1 for l in layers])])
+    cmap, vmin, vmax = _scale(maps[np.ix_(cols, [l - 1 for l in layers])])
     label = meta["labels"][sample]
     names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
     fig = Figure(figsize=(1.05 * len(cols) + 1.2, 1.15 * len(layers) + 0.9))
@@ -198,7 +213,7 @@ def plot_sample_maps_over_time(snaps: Snapshots, sample: int, layers: Sequence[i
     for r, l in enumerate(layers):
         for c, k in enumerate(cols):
             ax = axes[r, c]
-            im = ax.imshow(_image(maps[k, l - 1], shape), cmap=CMAP, vmin=-vmax, vmax=vmax,
+            im = ax.imshow(_image(maps[k, l - 1], shape), cmap=cmap, vmin=vmin, vmax=vmax,
                            interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
@@ -209,7 +224,7 @@ def plot_sample_maps_over_time(snaps: Snapshots, sample: int, layers: Sequence[i
                 ax.set_title(f"step {int(snaps.steps[k])}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(f"layer {l}", fontsize=8)
-    fig.colorbar(im, cax=fig.add_axes((0.92, 0.15, 0.015, 0.65)), label=r"map $x^\ell - x^0$")
+    fig.colorbar(im, cax=fig.add_axes((0.92, 0.15, 0.015, 0.65)), label=_map_label(meta))
     fig.suptitle(f"Example {meta['samples'][sample]} of the {meta['split']} subset "
                  f"(class {names[label]}): its maps during training; corner: p(true class)")
     return fig
@@ -224,7 +239,7 @@ def maps_animation(snaps: Snapshots, layers: Sequence[int]
     k_samples = len(meta["samples"])
     idx = [l - 1 for l in layers]
     maps = snaps["maps"][:, :, idx]  # (S, k, m, N)
-    vmax = _sym(maps)
+    cmap, vmin, vmax = _scale(maps)
     names = meta.get("class_names") or [str(c) for c in range(meta["num_classes"])]
     fig = Figure(figsize=(1.0 * k_samples + 1.0, 1.05 * len(layers) + 0.8))
     axes = _grid(fig, len(layers), k_samples)
@@ -233,7 +248,7 @@ def maps_animation(snaps: Snapshots, layers: Sequence[int]
         row = []
         for c in range(k_samples):
             ax = axes[r, c]
-            row.append(ax.imshow(_image(maps[0, c, r], shape), cmap=CMAP, vmin=-vmax,
+            row.append(ax.imshow(_image(maps[0, c, r], shape), cmap=cmap, vmin=vmin,
                                  vmax=vmax, interpolation="nearest"))
             ax.set_xticks([])
             ax.set_yticks([])
