@@ -337,13 +337,13 @@ def interpret(
 
     def collect(batch: Batch) -> None:
         r, yb = batch.readout, batch.y.cpu()
-        contrib = r.contributions
+        contrib = r.contributions.flatten(2)  # (b, L, N): a CNN's maps are (C_in, H, W)
         class_sum.index_add_(0, yb, contrib[:, sel_idx.to(contrib.device)].double().cpu())
         # positions in `chosen` of the examples that fall in this chunk
         pos = torch.nonzero((chosen_t >= batch.start) & (chosen_t < batch.stop)).flatten()
         if len(pos):
             local = (chosen_t[pos] - batch.start).to(contrib.device)
-            s_input[pos] = r.features[local, 0].float().cpu()
+            s_input[pos] = r.features[local, 0].flatten(1).float().cpu()
             s_contrib[pos] = contrib[local].float().cpu()
             s_probs[pos] = r.probs[local].float().cpu()
             s_preds[pos] = r.preds[local].cpu()

@@ -163,16 +163,16 @@ def reproduce(
         ]
         if comparison is not None:
             sections.append(probe_section(comparison).text(
-                f"The standard MLP (same depth {config.model.depth} and width {model.width}, "
+                f"The standard MLP (same depth {config.model.depth}, width "
+                f"{standard.body.width}, "
                 f"{standard.config['init']} init, "
                 f"linear head) was trained for {probe_epochs} epochs with the same optimizer."))
         sections += [training_section(run.metrics), config_section(config.to_dict())]
         write_report(
             tmp / "report.html",
             title="Layer-wise interpretation with identity initialization",
-            subtitle=f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test, depth "
-            f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}; "
-            "Kubota, Hayashi, Hayase and Uchida, ICASSP 2021",
+            subtitle=f"{ds.name}: {len(ds.y_train)} train / {len(ds.y_test)} test, "
+            f"{model.describe()}; Kubota, Hayashi, Hayase and Uchida, ICASSP 2021",
             sections=sections,
         )
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
@@ -184,7 +184,8 @@ def _summary_section(interp: Interpretation, config: RunConfig,
                      ) -> Section:
     d = interp.identity_distance
     text = (
-        f"A {config.model.depth}-layer {config.model.activation} MLP, every layer "
+        f"A {config.model.depth}-layer {config.model.activation} "
+        f"{config.model.arch.upper()}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}, inputs scaled to variance "
         f"q0 = {config.model.q0:g}), reaches "
         f"{interp.accuracy[-1]:.4f} test accuracy at its last layer; every layer is read by "

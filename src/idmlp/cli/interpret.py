@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         ]
         write_report(
             tmp / "report.html", title=f"idmlp interpret: {run_dir.name}",
-            subtitle=f"{trained.dataset.name}, {args.split} split ({interp.n} examples), depth "
-            f"{model.depth}, width {model.width} = {model.in_features} + {model.num_classes}",
+            subtitle=f"{trained.dataset.name}, {args.split} split ({interp.n} examples), "
+            f"{model.describe()}",
             sections=sections,
         )
 

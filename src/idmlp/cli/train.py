@@ -36,10 +36,12 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train the interpretable MLP and write a run folder",
+        help="train the interpretable MLP (or CNN) and write a run folder",
         description="Train the layer-wise interpretable MLP (identity-initialized, width "
-        "N + C) and write RUN/config.json, RUN/metrics.jsonl and RUN/checkpoint.pt (after "
-        "every epoch). Defaults reproduce the paper's main job on mnist5k.",
+        "N + C), or with --arch cnn the convolutional one (Dirac-initialized same-size "
+        "convolutions with C class channels), and write RUN/config.json, RUN/metrics.jsonl "
+        "and RUN/checkpoint.pt (after every epoch). Defaults reproduce the paper's main job "
+        "on mnist5k.",
     )
     add_config_arguments(p)
     out = p.add_argument_group("output")
@@ -73,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
                      progress=not args.quiet)
     last = result.metrics[-1]
     print(f"run {result.path}: {result.epochs_done} epochs, {last['elapsed']:.1f} s of training")
-    print("layer  test_acc  dist_feature  dist_class")
+    # a CNN's layer l sees a square of the input (early layers see little of the image)
+    field = getattr(result.model, "receptive_field", lambda: None)()
+    print("layer  test_acc  dist_feature  dist_class" + ("  receptive_field" if field else ""))
     dist = last["identity_distance"]
     for i, acc in enumerate(last["layer_test_acc"]):
-        print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}")
+        print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}"
+              + (f"  {field[i]:>9d} px" if field else ""))
     print(f"last-layer test accuracy {last['test_acc']:.4f} (train {last['train_acc']:.4f})")
     return 0
