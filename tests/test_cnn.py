@@ -491,3 +491,18 @@ def test_reproduce_a_cnn(tmp_path, capsys) -> None:
     assert summary["probes"]["standard"] is not None
     html = (out / "report.html").read_text()
     assert "CNN" in html
+
+
+def test_arch_cnn_brings_its_recommended_settings_unless_given() -> None:
+    from idmlp.cli import build_parser
+    from idmlp.cli.train import config_changes, with_presets
+    from idmlp.config import CNN_RECOMMENDED
+
+    args = build_parser().parse_args(["train", "--arch", "cnn", "--lr", "0.003"])
+    cfg = RunConfig().replace(**with_presets(config_changes(args)))
+    assert cfg.optim.lr == 0.003  # given: kept
+    assert cfg.model.depth == CNN_RECOMMENDED["depth"] and cfg.optim.layer_loss == "all"
+    assert cfg.data.scaling == "global" and cfg.model.dilations == CNN_DEFAULTS["dilations"]
+    plain = build_parser().parse_args(["train", "--depth", "5"])
+    assert RunConfig().replace(**with_presets(config_changes(plain))) == RunConfig().replace(
+        depth=5)

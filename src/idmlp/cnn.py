@@ -317,12 +317,13 @@ class InterpretableCNN(RuleSizes, nn.Module):
         return out
 
     def describe(self) -> str:
-        """One line: the network's shape (for report subtitles)."""
+        """One line: the network's shape and what each layer sees (for report subtitles)."""
         c_in, h, w = image_channels(self.image_shape)
         return (f"CNN of depth {self.depth}, {self.channels} = {c_in} + "
                 f"{self.rule.extra_channels} + {self.num_classes} channels of {h} x {w}, "
                 f"{self.kernel_size} x {self.kernel_size} kernels, dilations "
-                f"{','.join(map(str, self.dilations))}")
+                f"{','.join(map(str, self.dilations))} (layer 1..{self.depth} sees "
+                f"{', '.join(map(str, self.receptive_field()))} px squares)")
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-initialize every kernel by the model's scheme (plus the extra channels'

@@ -43,6 +43,7 @@ __all__ = [
     "ACTIVATIONS",
     "ARCHITECTURES",
     "CNN_DEFAULTS",
+    "CNN_RECOMMENDED",
     "DATASETS",
     "DEVICES",
     "INIT_SCHEMES",
@@ -74,8 +75,12 @@ SCALINGS: tuple[str, ...] = ("global", "feature")
 #: (:class:`idmlp.models.InterpretableMLP`) or CNN (:class:`idmlp.cnn.InterpretableCNN`).
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn")
 #: The :class:`ModelConfig` fields of ``arch="cnn"`` alone, and their defaults there.
-CNN_DEFAULTS: dict[str, Any] = {"extra_channels": 16, "kernel_size": 3, "dilations": "1",
+CNN_DEFAULTS: dict[str, Any] = {"extra_channels": 16, "kernel_size": 3, "dilations": "1,2,4,8",
                                 "extra_init_std": 1.0}
+#: The run settings that ``--arch cnn`` brings on the command line, unless given: chosen on
+#: mnist5k's validation split (README, "Convolutional networks").
+CNN_RECOMMENDED: dict[str, Any] = {"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5,
+                                   "epochs": 10, "layer_loss": "all", "scaling": "global"}
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
 #: Which layers' class readouts enter the loss (:meth:`OptimConfig.layer_weights`).
@@ -101,16 +106,20 @@ def _check_bool(name: str, value: object) -> bool:
 
 
 def parse_dilations(value: object) -> tuple[int, ...]:
-    """Dilations from ``"1,2,4"`` or a sequence of integers: a non-empty tuple of integers
-    >= 1.
+    """Dilations from ``"1,2,4"``, one integer or a sequence of integers: a non-empty tuple
+    of integers >= 1.
 
     Examples:
-        >>> parse_dilations("1, 2,4")
-        (1, 2, 4)
+        >>> parse_dilations("1, 2,4"), parse_dilations(2)
+        ((1, 2, 4), (2,))
     """
-    items = value.split(",") if isinstance(value, str) else value
+    items: Any = value
+    if isinstance(value, int) and not isinstance(value, bool):
+        items = (value,)
+    elif isinstance(value, str):
+        items = value.split(",")
     try:
-        out = tuple(int(v) if isinstance(v, str) else v for v in items)  # type: ignore[union-attr]
+        out = tuple(int(v) if isinstance(v, str) else v for v in items)
     except (TypeError, ValueError):
         out = ()
     if not out or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
@@ -207,7 +216,8 @@ class ModelConfig:
     """
 
     arch: str = field(default="mlp", metadata=_help(
-        f"architecture: {', '.join(ARCHITECTURES)}"))
+        f"architecture: {', '.join(ARCHITECTURES)}; on the command line, cnn also sets "
+        + ", ".join(f"{k}={v}" for k, v in CNN_RECOMMENDED.items()) + " unless given"))
     depth: int = field(default=20, metadata=_help("number of layers L"))
     sigma: float = field(default=1.0, metadata=_help(
         "initialization scale: W = sigma I for identity init, the gain otherwise"))

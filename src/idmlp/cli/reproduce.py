@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import add_output, add_quiet, positive_int
-from .train import add_config_arguments, config_changes
+from .train import add_config_arguments, config_changes, with_presets
 
 __all__ = ["add_parser", "run"]
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
     from ..runs import RunConfig
 
-    config = RunConfig().replace(**config_changes(args))
+    config = RunConfig().replace(**with_presets(config_changes(args)))
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     progress=not args.quiet)

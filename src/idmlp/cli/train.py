@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..config import DataConfig, ModelConfig, OptimConfig, add_arguments, arguments_given
+from ..config import (
+    CNN_RECOMMENDED,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    add_arguments,
+    arguments_given,
+)
 from ._common import add_device, add_quiet
 
-__all__ = ["add_config_arguments", "add_parser", "config_changes", "run"]
+__all__ = ["add_config_arguments", "add_parser", "config_changes", "run", "with_presets"]
 
 DEFAULT_OUT = "runs/train"
 # What --resume accepts besides RUN: where the data is and where to compute.
@@ -31,6 +38,12 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "device", None) is not None:
         given["device"] = args.device
     return given
+
+
+def with_presets(given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with the settings that ``--arch cnn`` brings (:data:`CNN_RECOMMENDED`)
+    where not given explicitly."""
+    return {**CNN_RECOMMENDED, **given} if given.get("arch") == "cnn" else given
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.resume).replace(**given)
         result = fit(config, args.resume, resume=True, progress=not args.quiet)
     else:
-        config = RunConfig().replace(**given)
+        config = RunConfig().replace(**with_presets(given))
         result = fit(config, args.out or DEFAULT_OUT, overwrite=args.overwrite,
                      progress=not args.quiet)
     last = result.metrics[-1]
