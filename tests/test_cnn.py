@@ -490,7 +490,8 @@ def test_reproduce_a_cnn(tmp_path, capsys) -> None:
     assert len(summary["per_layer_test_accuracy"]) == 2
     assert summary["probes"]["standard"] is not None
     html = (out / "report.html").read_text()
-    assert "CNN" in html
+    assert "InterpretableCNN" in html and "CNN of depth 2" in html
+    assert "default optimizer (Adam, lr 0.0003" in html  # not the CNN's rate
 
 
 def test_arch_cnn_brings_its_recommended_settings_unless_given() -> None:

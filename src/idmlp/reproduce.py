@@ -21,6 +21,7 @@ import numpy as np
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
+from .config import OptimConfig
 from .interpret import Interpretation, interpret_run, save_interpretation
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .report import (
@@ -124,9 +125,10 @@ def reproduce(
         X_train, y_train = run.train_tensors()
         baselines = sklearn_baselines(X_train.cpu().numpy(), ds.y_train, X_test.cpu().numpy(),
                                       ds.y_test, seed=config.optim.seed)
-        baselines = {f"idmlp InterpretableMLP, last layer (depth {config.model.depth})": {
+        name = f"idmlp {type(model).__name__}"
+        baselines = {f"{name}, last layer (depth {config.model.depth})": {
             "test accuracy": float(interp.accuracy[-1]), "fit (s)": seconds["train"]},
-            f"idmlp InterpretableMLP, best layer ({int(interp.accuracy.argmax()) + 1})": {
+            f"{name}, best layer ({int(interp.accuracy.argmax()) + 1})": {
             "test accuracy": float(interp.accuracy.max())}, **baselines}
         seconds["baselines"] = time.perf_counter() - t0
 
@@ -134,6 +136,9 @@ def reproduce(
         if probes:
             t0 = time.perf_counter()
             optim = dataclasses.replace(config.optim, epochs=probe_epochs, layer_loss="last")
+            same = config.model.arch == "mlp"
+            if not same:  # a CNN's rate is too high for an MLP: the MLP's default optimizer
+                optim = OptimConfig(epochs=probe_epochs, seed=config.optim.seed)
             standard, _ = fit_standard_mlp(
                 X_train, y_train, X_test, y_test, depth=config.model.depth,
                 model_kwargs={"activation": config.model.activation},
@@ -166,7 +171,9 @@ def reproduce(
                 f"The standard MLP (same depth {config.model.depth}, width "
                 f"{standard.body.width}, "
                 f"{standard.config['init']} init, "
-                f"linear head) was trained for {probe_epochs} epochs with the same optimizer."))
+                f"linear head) was trained for {probe_epochs} epochs with "
+                + ("the same optimizer." if same else "the MLP's default optimizer (Adam, "
+                   f"lr {optim.lr:g}, {optim.schedule} schedule).")))
         sections += [training_section(run.metrics), config_section(config.to_dict())]
         write_report(
             tmp / "report.html",
