@@ -228,14 +228,15 @@ def test_receptive_field_and_dilations() -> None:
     assert net.layer_dilations() == [1, 2, 4, 1, 2, 4]
     assert net.receptive_field() == [3, 7, 15, 17, 21, 29]
     assert [layer.padding for layer in net.layers] == [(d, d) for d in net.layer_dilations()]
-    five = InterpretableCNN((28, 28), 10, depth=2, kernel_size=5)
-    assert five.receptive_field() == [5, 9]
+    five = InterpretableCNN((28, 28), 10, depth=2, kernel_size=5)  # default dilations 1,2,4,8
+    assert five.receptive_field() == [5, 13]
     assert "13 = 1 + 2 + 10 channels" in InterpretableCNN(
         (8, 8), 10, depth=2, extra_channels=2).describe()
 
 
 def test_identity_distance_per_block() -> None:
-    net = InterpretableCNN((4, 4), 2, depth=3, extra_channels=1, sigma=2.0, dtype=F64)
+    net = InterpretableCNN((4, 4), 2, depth=3, extra_channels=1, sigma=2.0, extra_init_std=0.0,
+                           dtype=F64)
     with torch.no_grad():
         net.layers[1].weight[3, 0, 0, 0] = 0.5  # a class row
         net.layers[2].weight[0, 0, 1, 1] += 1.0  # the input channel's centre tap

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from ._validation import check_int, check_positive, check_real
 from .activations import Activation
-from .config import ModelConfig, parse_dilations
+from .config import CNN_DEFAULTS, ModelConfig, parse_dilations
 from .core import RuleSizes
 from .init import init_weight_
 from .models import _check_common
@@ -182,7 +182,8 @@ class InterpretableCNN(RuleSizes, nn.Module):
             CNN of the same shape and readout).
         extra_channels: ``K`` extra feature channels (integer >= 0).
         kernel_size: ``k``, odd.
-        dilations: dilation of each layer, cycled over the layers (positive integers).
+        dilations: dilation of each layer, cycled over the layers (positive integers, or
+            a comma list ``"1,2,4,8"``).
         extra_init_std: with ``init="identity"``, the standard deviation of the random
             filters added to the extra channels' rows, as a multiple of
             :math:`1/\sqrt{\text{fan in}}` (0: the exact Dirac start).
@@ -193,7 +194,7 @@ class InterpretableCNN(RuleSizes, nn.Module):
         >>> net = InterpretableCNN((8, 8), 10, depth=4, extra_channels=2)
         >>> r = net.readout(torch.randn(5, 64))
         >>> r.logits.shape, r.contributions.shape, net.receptive_field()
-        (torch.Size([5, 4, 10]), torch.Size([5, 4, 1, 8, 8]), [3, 5, 7, 9])
+        (torch.Size([5, 4, 10]), torch.Size([5, 4, 1, 8, 8]), [3, 7, 15, 31])
     """
 
     def __init__(
@@ -209,10 +210,10 @@ class InterpretableCNN(RuleSizes, nn.Module):
         *,
         q0: float = 1.0,
         init: str = "identity",
-        extra_channels: int = 0,
-        kernel_size: int = 3,
-        dilations: tuple[int, ...] | str = (1,),
-        extra_init_std: float = 0.0,
+        extra_channels: int = CNN_DEFAULTS["extra_channels"],
+        kernel_size: int = CNN_DEFAULTS["kernel_size"],
+        dilations: tuple[int, ...] | str = CNN_DEFAULTS["dilations"],
+        extra_init_std: float = CNN_DEFAULTS["extra_init_std"],
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
