@@ -18,6 +18,7 @@ _LAZY = {
     "MLP": "models",
     "IdentityMLP": "models",
     "InterpretableMLP": "models",
+    "InterpretableCNN": "cnn",
     "LayerReadout": "readout",
     "identity_": "init",
     "identity_init_": "init",

@@ -44,6 +44,8 @@ from ._validation import (
 __all__ = [
     "ACTIVATIONS",
     "ARCHITECTURES",
+    "CNN_DEFAULTS",
+    "CNN_RECOMMENDED",
     "DATASETS",
     "DEVICES",
     "INIT_SCHEMES",
@@ -59,6 +61,7 @@ __all__ = [
     "arguments_given",
     "field_types",
     "from_dict",
+    "parse_dilations",
 ]
 
 #: Elementwise activations (:mod:`idmlp.activations` maps each name to its function).
@@ -72,8 +75,16 @@ DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmn
 #: Input standardization: one mean and deviation over all features, one per feature, or
 #: ``auto`` (global for image data, per feature otherwise).
 SCALINGS: tuple[str, ...] = ("auto", "global", "feature")
-#: Network architectures of :class:`ModelConfig`.
-ARCHITECTURES: tuple[str, ...] = ("mlp",)
+#: Network architectures of :class:`ModelConfig`: the interpretable MLP
+#: (:class:`idmlp.models.InterpretableMLP`) or CNN (:class:`idmlp.cnn.InterpretableCNN`).
+ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn")
+#: The :class:`ModelConfig` fields of ``arch="cnn"`` alone, and their defaults there.
+CNN_DEFAULTS: dict[str, Any] = {"extra_channels": 16, "kernel_size": 3, "dilations": "1,2,4,8",
+                                "extra_init_std": 1.0}
+#: The run settings that ``--arch cnn`` brings on the command line, unless given: chosen on
+#: mnist5k's validation split (README, "Convolutional networks").
+CNN_RECOMMENDED: dict[str, Any] = {"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5,
+                                   "epochs": 10}
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
 #: Which layers' class readouts enter the loss (:meth:`OptimConfig.layer_weights`).
@@ -96,6 +107,30 @@ def _check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def parse_dilations(value: object) -> tuple[int, ...]:
+    """Dilations from ``"1,2,4"``, one integer or a sequence of integers: a non-empty tuple
+    of integers >= 1.
+
+    Examples:
+        >>> parse_dilations("1, 2,4"), parse_dilations(2)
+        ((1, 2, 4), (2,))
+    """
+    items: Any = value
+    if isinstance(value, int) and not isinstance(value, bool):
+        items = (value,)
+    elif isinstance(value, str):
+        items = value.split(",")
+    try:
+        out = tuple(int(v) if isinstance(v, str) else v for v in items)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                          for v in out):
+        raise ValueError(f"dilations must be a comma list of integers >= 1 (e.g. 1,2,4,8), "
+                         f"got {value!r}")
+    return out
 
 
 def check_dataset_name(name: object) -> str:
@@ -174,13 +209,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    r"""The network: an interpretable MLP of width ``N + C`` (and its initialization).
+    r"""The network: an interpretable MLP of width ``N + C`` or CNN with ``C`` class channels
+    (and its initialization).
 
     Layer :math:`\ell` computes :math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))` from
     :math:`x^0 = (\sqrt{q_0}\, z, 0_C)`, where ``z`` is the standardized input; every
     layer's class block, times ``logit_scale``, gives that layer's class logits.
     ``in_features``, ``num_classes`` and ``image_shape`` come from the data
-    (:meth:`for_data`).
+    (:meth:`for_data`). With ``arch="cnn"`` (:class:`idmlp.cnn.InterpretableCNN`),
+    :math:`W^\ell` is a same-size convolution of ``C_in + extra_channels + C`` channels
+    and the logits are the spatial means of the class channels; the fields of
+    :data:`CNN_DEFAULTS` apply to it alone (``None`` takes its default there, and an MLP
+    refuses them).
 
     Examples:
         >>> ModelConfig(depth=10, q0=0.5).for_data(64, 10, (8, 8)).width
@@ -188,7 +228,8 @@ class ModelConfig:
     """
 
     arch: str = field(default="mlp", metadata=_help(
-        f"architecture: {', '.join(ARCHITECTURES)}"))
+        f"architecture: {', '.join(ARCHITECTURES)}; on the command line, cnn also sets "
+        + ", ".join(f"{k}={v}" for k, v in CNN_RECOMMENDED.items()) + " unless given"))
     depth: int = field(default=20, metadata=_help("number of layers L"))
     sigma: float = field(default=1.0, metadata=_help(
         "initialization scale: W = sigma I for identity init, the gain otherwise"))
@@ -207,6 +248,18 @@ class ModelConfig:
     num_classes: int | None = field(default=None, metadata=_help("C", cli=False))
     image_shape: tuple[int, ...] | None = field(default=None, metadata=_help(
         "shape of one input", cli=False))
+    extra_channels: int | None = field(default=None, metadata=_help(
+        "cnn: K extra feature channels, starting at zero (default there: "
+        f"{CNN_DEFAULTS['extra_channels']})"))
+    kernel_size: int | None = field(default=None, metadata=_help(
+        f"cnn: odd convolution kernel size (default there: {CNN_DEFAULTS['kernel_size']})"))
+    dilations: str | None = field(default=None, metadata=_help(
+        "cnn: dilation of each layer, a comma list cycled over the layers, e.g. 1,2,4,8 "
+        f"(default there: {CNN_DEFAULTS['dilations']})"))
+    extra_init_std: float | None = field(default=None, metadata=_help(
+        "cnn: std of the random filters in the extra channels' identity-initialized rows, "
+        "times 1/sqrt(fan in); 0 gives the exact Dirac start (default there: "
+        f"{CNN_DEFAULTS['extra_init_std']})"))
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHITECTURES)
@@ -229,6 +282,31 @@ class ModelConfig:
                 raise ValueError(f"image_shape {shape} has {math.prod(shape)} pixels but "
                                  f"in_features is {self.in_features}")
             _put(self, "image_shape", shape)
+        self._check_arch_fields()
+
+    def _check_arch_fields(self) -> None:
+        if self.arch != "cnn":
+            given = [k for k in CNN_DEFAULTS if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given[0]} applies to arch 'cnn' only; drop it or set "
+                                 f"arch to cnn")
+            return
+        for name, default in CNN_DEFAULTS.items():
+            if getattr(self, name) is None:
+                _put(self, name, default)
+        _put(self, "extra_channels", check_int("extra_channels", self.extra_channels,
+                                               minimum=0))
+        _put(self, "kernel_size", check_int("kernel_size", self.kernel_size))
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (a same-size convolution needs a "
+                             f"centre tap), got {self.kernel_size}")
+        _put(self, "dilations", ",".join(map(str, parse_dilations(self.dilations))))
+        _put(self, "extra_init_std", check_real("extra_init_std", self.extra_init_std))
+        if self.extra_init_std < 0:
+            raise ValueError(f"extra_init_std must be >= 0, got {self.extra_init_std!r}")
+        if self.image_shape is not None and len(self.image_shape) not in (2, 3):
+            raise ValueError(f"arch cnn needs images: image_shape (H, W) or (C, H, W), got "
+                             f"{self.image_shape}; use arch mlp for flat features")
 
     def for_data(self, in_features: int, num_classes: int,
                  image_shape: tuple[int, ...] | None = None) -> ModelConfig:

@@ -1012,9 +1012,9 @@ def reference_model(model: nn.Module, kind: str = "shuffled", seed: int = 0) -> 
     ref = copy.deepcopy(model).eval()
     gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
     with torch.no_grad():
+        eye = model.identity_weight()  # sigma I, or sigma times the Dirac kernel of a CNN
         for layer in ref.layers:
             w = layer.weight
-            eye = model.sigma * torch.eye(w.shape[0], w.shape[1], dtype=w.dtype, device=w.device)
             delta = (w - eye).flatten()
             if kind == "identity":
                 delta.zero_()
@@ -1071,8 +1071,8 @@ def faithfulness_run(
 
     def builtin(net: nn.Module, name: str) -> MapFn:
         def fn(v: Tensor, c: Tensor) -> Tensor:
-            with torch.no_grad():
-                return net.readout(v).maps(name, target=c)
+            with torch.no_grad():  # (B, L, N): a CNN's maps (C_in, H, W) flattened
+                return net.readout(v).maps(name, target=c).flatten(2)
         return fn
 
     explainers = {label: Explainer(builtin(model, BUILTIN_MAPS[label]), 1, 0,

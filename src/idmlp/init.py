@@ -9,15 +9,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_positive
+from ._validation import check_int, check_positive
 from .config import INIT_SCHEMES
 
 __all__ = ["INIT_SCHEMES", "identity_", "identity_init_", "init_weight_", "is_diagonal"]
 
 
+def _conv_shape_error(tensor: Tensor, why: str) -> ValueError:
+    return ValueError(
+        f"identity_ needs a 2-D weight (out, in) or a convolution weight (out, in/groups, "
+        f"k1[, k2[, k3]]) with odd kernel sizes and out/groups >= in/groups; got "
+        f"{tuple(tensor.shape)} ({why})")
 
-def identity_(tensor: Tensor, sigma: float = 1.0) -> Tensor:
-    r"""Fill the 2-D ``tensor`` with a scaled identity, :math:`W = \sigma I`.
+
+def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
+    r"""Fill ``tensor`` with a scaled identity: :math:`W = \sigma I`, or
+    :math:`\sigma` times the Dirac kernel for a convolution weight.
 
     The identity initialization of Kubota et al., "Layer-wise Interpretation of Deep
     Neural Networks Using Identity Initialization", ICASSP 2021. Every layer of an MLP
@@ -29,9 +36,24 @@ def identity_(tensor: Tensor, sigma: float = 1.0) -> Tensor:
     :math:`W_{ij} = \sigma\,\delta_{ij}` (as :func:`torch.nn.init.eye_`), so extra output
     rows start at zero.
 
+    A convolution weight ``(out, in/groups, k_1[, k_2[, k_3]])`` (``nn.Conv1d/2d/3d``) gets
+    :math:`\sigma` times the Dirac kernel (:func:`torch.nn.init.dirac_`),
+    :math:`W_{oi\,t} = \sigma\,\delta_{oi}\,\delta_{t,\lfloor k/2 \rfloor}`: output
+    channel ``o`` copies input channel ``o`` at the kernel's centre tap, so
+    :math:`(W \star x)_o = \sigma x_o` pixel by pixel, for any dilation and any padding that
+    keeps the size (zeros, reflect, replicate, circular: the padded values are never read),
+    the identity initialization of dilated context modules (Yu and Koltun, "Multi-Scale
+    Context Aggregation by Dilated Convolutions", ICLR 2016). Every kernel size must be odd
+    (an even kernel has no centre: its "identity" shifts the image by half a pixel), and
+    ``out/groups >= in/groups`` (fewer outputs would drop input channels); extra output
+    channels start at zero. With ``groups`` each group keeps its own channels.
+
     Args:
-        tensor: a 2-dimensional ``torch.Tensor``, filled in place without autograd.
+        tensor: a 2-D weight, or a 3-, 4- or 5-D convolution weight, filled in place
+            without autograd.
         sigma: the scale :math:`\sigma`, a finite number > 0.
+        groups: the convolution's ``groups`` (convolution weights only; integer >= 1
+            dividing ``out``).
 
     Returns:
         ``tensor``.
@@ -42,35 +64,75 @@ def identity_(tensor: Tensor, sigma: float = 1.0) -> Tensor:
         tensor([[1.0500, 0.0000, 0.0000, 0.0000, 0.0000],
                 [0.0000, 1.0500, 0.0000, 0.0000, 0.0000],
                 [0.0000, 0.0000, 1.0500, 0.0000, 0.0000]])
+        >>> conv = nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect", bias=False,
+        ...                  dtype=torch.float64)
+        >>> _ = identity_(conv.weight, sigma=2.0)
+        >>> x = torch.randn(1, 2, 5, 5, dtype=torch.float64)
+        >>> torch.equal(conv(x), 2.0 * x)
+        True
     """
-    if not isinstance(tensor, Tensor) or tensor.ndim != 2:
+    if not isinstance(tensor, Tensor) or tensor.ndim not in (2, 3, 4, 5):
         shape = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
-        raise ValueError(f"identity_ needs a 2-D tensor, got {shape}")
+        raise ValueError(f"identity_ needs a 2-D weight (out, in) or a 3-, 4- or 5-D "
+                         f"convolution weight (out, in/groups, *kernel), got {shape}")
     sigma = check_positive("sigma", sigma)
+    groups = check_int("groups", groups)
+    if tensor.ndim == 2:
+        if groups != 1:
+            raise ValueError(f"groups applies to convolution weights only, got {groups} for "
+                             f"a 2-D weight")
+        with torch.no_grad():
+            nn.init.eye_(tensor)
+            tensor.mul_(sigma)
+        return tensor
+    out, per_group, *kernel = tensor.shape
+    if any(k % 2 == 0 for k in kernel):
+        raise _conv_shape_error(tensor, f"kernel {tuple(kernel)} has an even size")
+    if out % groups:
+        raise _conv_shape_error(tensor, f"out = {out} is not divisible by groups = {groups}")
+    if out // groups < per_group:
+        raise _conv_shape_error(tensor, f"{out // groups} output channels per group cannot "
+                                f"keep {per_group} input channels")
     with torch.no_grad():
-        nn.init.eye_(tensor)
+        nn.init.dirac_(tensor, groups)
         tensor.mul_(sigma)
     return tensor
 
 
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 def identity_init_(module: nn.Module, sigma: float = 1.0) -> nn.Module:
-    r"""Identity-initialize every :class:`torch.nn.Linear` in ``module``: :math:`W = \sigma I`.
+    r"""Identity-initialize every :class:`torch.nn.Linear` (:math:`W = \sigma I`) and every
+    :class:`torch.nn.Conv1d`, ``Conv2d`` and ``Conv3d`` (:math:`\sigma` times the Dirac
+    kernel, :func:`identity_`) in ``module``.
 
     Biases, where present, are set to zero, so the initial map of every linear layer is
-    exactly :math:`x \mapsto \sigma x` (padded with zeros if it widens).
+    exactly :math:`x \mapsto \sigma x` (padded with zeros if it widens; for a convolution,
+    when its padding keeps the size).
 
     Examples:
         >>> net = nn.Sequential(nn.Linear(4, 4), nn.Hardtanh(), nn.Linear(4, 4))
         >>> _ = identity_init_(net, sigma=1.0)
         >>> torch.equal(net(torch.full((1, 4), 0.5)), torch.full((1, 4), 0.5))
         True
+        >>> cnn = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.Hardtanh(),
+        ...                     nn.Conv2d(3, 3, 5, padding=4, dilation=2)).double()
+        >>> _ = identity_init_(cnn)
+        >>> x = torch.rand(2, 3, 8, 8, dtype=torch.float64) - 0.5
+        >>> torch.equal(cnn(x), x)
+        True
     """
     sigma = check_positive("sigma", sigma)
     for m in module.modules():
         if isinstance(m, nn.Linear):
             identity_(m.weight, sigma)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        elif isinstance(m, _CONVS):
+            identity_(m.weight, sigma, groups=m.groups)
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
     return module
 
 
@@ -78,13 +140,19 @@ def init_weight_(
     tensor: Tensor, scheme: str = "identity", sigma: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    r"""Initialize a 2-D weight by ``scheme`` with gain ``sigma`` (in place).
+    r"""Initialize a 2-D weight (or a convolution weight) by ``scheme`` with gain ``sigma``
+    (in place).
 
-    - ``identity``: :math:`W = \sigma I` (:func:`identity_`).
-    - ``orthogonal``: :math:`W = \sigma Q`, :math:`Q` Haar-orthogonal (Saxe et al., 2014).
+    - ``identity``: :math:`W = \sigma I` (:func:`identity_`; the Dirac kernel for a
+      convolution).
+    - ``orthogonal``: :math:`W = \sigma Q`, :math:`Q` Haar-orthogonal (Saxe et al., 2014);
+      a convolution weight ``(out, in, *k)`` is orthogonal as an ``out x (in k)`` matrix.
     - ``xavier``: :math:`W_{ij} \sim N(0, \sigma^2 \cdot 2 / (n_{in} + n_{out}))`
       (Glorot and Bengio, 2010).
     - ``he``: :math:`W_{ij} \sim N(0, \sigma^2 \cdot 2 / n_{in})` (He et al., 2015).
+
+    For a convolution weight the fans count the kernel taps: :math:`n_{in} = in \cdot
+    \prod k`, :math:`n_{out} = out \cdot \prod k`.
 
     Examples:
         >>> w = torch.empty(4, 4)
@@ -97,9 +165,11 @@ def init_weight_(
     if scheme == "identity":
         return identity_(tensor, sigma)
     sigma = check_positive("sigma", sigma)
-    if tensor.ndim != 2:
-        raise ValueError(f"init_weight_ needs a 2-D tensor, got {tuple(tensor.shape)}")
-    fan_out, fan_in = tensor.shape
+    if tensor.ndim not in (2, 3, 4, 5):
+        raise ValueError(f"init_weight_ needs a 2-D weight or a 3-, 4- or 5-D convolution "
+                         f"weight, got {tuple(tensor.shape)}")
+    taps = tensor[0, 0].numel()
+    fan_out, fan_in = tensor.shape[0] * taps, tensor.shape[1] * taps
     with torch.no_grad():
         if scheme == "orthogonal":
             nn.init.orthogonal_(tensor, gain=sigma, generator=generator)

@@ -429,19 +429,19 @@ def interpret(
     def collect(batch: Batch) -> None:
         nonlocal max_abs
         r, yb = batch.readout, batch.y
-        clip = r.clipping
+        clip = r.clipping.flatten(2)  # (b, L, N): a CNN's maps are (C_in, H, W)
         max_abs = torch.maximum(max_abs, r.features[:, 0].abs().max().double().cpu())
         # positions in `chosen` of the examples that fall in this chunk
         pos = torch.nonzero((chosen_t >= batch.start) & (chosen_t < batch.stop)).flatten()
         local = (chosen_t[pos] - batch.start).to(yb.device)
         for m in names:
-            value = r.maps(m, target=yb).detach()
+            value = r.maps(m, target=yb).detach().flatten(2)
             moments[m].add(value, clip)
             class_sum[m].index_add_(0, yb.cpu(), value.double().cpu())
             if len(pos):
                 s_maps[m][pos] = value[local].float().cpu()
         if len(pos):
-            s_input[pos] = r.features[local, 0].float().cpu()
+            s_input[pos] = r.features[local, 0].flatten(1).float().cpu()
         probs[batch.start : batch.stop] = r.probs.float().cpu()
         preds[batch.start : batch.stop] = r.preds.cpu()
 

@@ -122,6 +122,11 @@ class MLP(nn.Module):
         """All weights stacked, ``(L, N, N)`` (a copy, detached)."""
         return torch.stack([layer.weight.detach() for layer in self.layers])
 
+    def identity_weight(self) -> Tensor:
+        r"""The weight every layer starts from at identity initialization, :math:`\sigma I`."""
+        w = self.layers[0].weight
+        return self.sigma * torch.eye(*w.shape, dtype=w.dtype, device=w.device)
+
     def identity_distance(self) -> Tensor:
         r""":math:`\|W^\ell - \sigma I\|_F / \|\sigma I\|_F` for every layer, ``(L,)``."""
         w = self.weight_stack()
@@ -218,6 +223,9 @@ class InterpretableMLP(RuleSizes, MLP):
                     device: torch.device | str | None = None) -> InterpretableMLP:
         """Build the network a :class:`~idmlp.config.ModelConfig` describes (with the
         data's sizes filled in, :meth:`ModelConfig.for_data`)."""
+        if config.arch != "mlp":
+            raise ValueError(f"InterpretableMLP needs a ModelConfig with arch 'mlp', got "
+                             f"{config.arch!r} (idmlp.models.build_model dispatches)")
         if config.in_features is None or config.num_classes is None:
             raise ValueError("the ModelConfig needs in_features and num_classes "
                              "(ModelConfig.for_data)")
@@ -238,6 +246,11 @@ class InterpretableMLP(RuleSizes, MLP):
             self.has_bias, float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
             self.in_features, self.num_classes, self.image_shape,
         )
+
+    def describe(self) -> str:
+        """One line: the network's shape (for report subtitles)."""
+        return (f"MLP of depth {self.depth}, width {self.width} = {self.in_features} + "
+                f"{self.num_classes}")
 
     def embed(self, z: Tensor) -> Tensor:
         r""":math:`x^0 = (\sqrt{q_0}\, z, 0_C)`."""
@@ -318,10 +331,15 @@ class InterpretableMLP(RuleSizes, MLP):
                 "logit_scale": float(self.logit_scale)}
 
 
-def build_model(config: ModelConfig, **kwargs: Any) -> InterpretableMLP:
-    """The network of ``config`` (freshly initialized); ``kwargs`` go to ``from_config``
-    (``generator``, ``dtype``, ``device``)."""
+def build_model(config: ModelConfig, **kwargs: Any) -> nn.Module:
+    """The network of ``config`` (freshly initialized): an :class:`InterpretableMLP`, or an
+    :class:`~idmlp.cnn.InterpretableCNN` for ``arch="cnn"``; ``kwargs`` go to
+    ``from_config`` (``generator``, ``dtype``, ``device``)."""
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be an idmlp.config.ModelConfig, got "
                          f"{type(config).__name__}")
+    if config.arch == "cnn":
+        from .cnn import InterpretableCNN
+
+        return InterpretableCNN.from_config(config, **kwargs)
     return InterpretableMLP.from_config(config, **kwargs)

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._validation import check_indices, check_int, check_positive
+from .cnn import InterpretableCNN
 from .config import ACTIVATIONS, INIT_SCHEMES
 from .core import ClassCoordinates
 from .evaluate import eval_mode, evaluate
@@ -472,7 +473,7 @@ class ProbeComparison:
 
 
 def compare_probes(
-    model: InterpretableMLP,
+    model: InterpretableMLP | InterpretableCNN,
     X_train: Tensor,
     y_train: Tensor,
     X_test: Tensor,
@@ -487,7 +488,8 @@ def compare_probes(
     """Built-in per-layer readout of ``model`` vs linear probes, on the same split.
 
     Args:
-        model: the trained :class:`~idmlp.models.InterpretableMLP`.
+        model: the trained :class:`~idmlp.models.InterpretableMLP` (or
+            :class:`~idmlp.cnn.InterpretableCNN`, whose states are probed flattened).
         X_train, y_train, X_test, y_test: scaled inputs and labels (probes train on the
             training split, everything is scored on the test split).
         standard_model: a trained standard MLP of the same depth (e.g. from
@@ -497,8 +499,9 @@ def compare_probes(
         batch_size: forward-pass chunk size.
         probe_kwargs: passed to :func:`fit_probes` (``C``, ``max_iter``, ``n_jobs``, ...).
     """
-    if not isinstance(model, InterpretableMLP):
-        raise ValueError(f"model must be an InterpretableMLP, got {type(model).__name__}")
+    if not isinstance(model, (InterpretableMLP, InterpretableCNN)):
+        raise ValueError(f"model must be an InterpretableMLP or InterpretableCNN, got "
+                         f"{type(model).__name__}")
     if standard_model is not None and getattr(standard_model, "depth", None) != model.depth:
         raise ValueError(f"standard_model must have depth {model.depth} like model, got "
                          f"{getattr(standard_model, 'depth', None)}")

@@ -26,6 +26,7 @@ import numpy as np
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
 from .attribution import MissingCaptumError, require_captum
+from .config import OptimConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .interpret import Interpretation, interpret_run, save_interpretation
 from .probes import ProbeComparison, compare_probes, fit_standard_mlp
@@ -199,7 +200,8 @@ def reproduce(
         X_train, y_train = run.train_tensors()
         baselines = sklearn_baselines(X_train.cpu().numpy(), ds.y_train, X_test.cpu().numpy(),
                                       ds.y_test, seed=config.optim.seed)
-        baselines = {f"idmlp InterpretableMLP, last layer (depth {config.model.depth})": {
+        name = f"idmlp {type(model).__name__}"
+        baselines = {f"{name}, last layer (depth {config.model.depth})": {
             "test accuracy": float(interp.accuracy[-1]), "fit (s)": seconds["train"]},
             **baselines}
         seconds["baselines"] = time.perf_counter() - t0
@@ -209,6 +211,10 @@ def reproduce(
             t0 = time.perf_counter()
             optim = dataclasses.replace(config.optim, layer_loss="last",
                                         epochs=probe_epochs or config.optim.epochs)
+            same = config.model.arch == "mlp"
+            if not same:  # a CNN's rate is too high for an MLP: the MLP's default optimizer
+                optim = OptimConfig(epochs=probe_epochs or OptimConfig().epochs,
+                                    seed=config.optim.seed, layer_loss="last")
             standard, _ = fit_standard_mlp(
                 X_train, y_train, X_test, y_test, depth=config.model.depth,
                 model_kwargs={"activation": config.model.activation},
@@ -267,9 +273,11 @@ def reproduce(
         if comparison is not None:
             sections.append(probe_section(comparison).text(
                 f"Probes (a) read this network's own features; probes (b) read a standard "
-                f"MLP of the same depth {config.model.depth} and width {model.width} "
-                f"({standard.config['init']} init, linear head) trained with the same "
-                f"optimizer, schedule and {optim.epochs} epochs."))
+                f"MLP of the same depth {config.model.depth} and width "
+                f"{standard.body.width} ({standard.config['init']} init, linear head) "
+                f"trained for {optim.epochs} epochs with "
+                + ("the same optimizer and schedule." if same else "the MLP's default "
+                   f"optimizer (Adam, lr {optim.lr:g}, {optim.schedule} schedule).")))
             curves = [LayerCurve("probe (a): this network's features",
                                  comparison.own.test_accuracy),
                       LayerCurve("probe (b): standard MLP's features",
@@ -345,8 +353,9 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None) ->
     best = (f"The layer with the best validation accuracy is layer "
             f"{int(np.argmax(val_acc)) + 1} ({max(val_acc):.3f} on validation). "
             if val_acc else "")
+    arch = "MLP" if config.model.arch == "mlp" else "CNN"
     return (
-        f"A {config.model.depth}-layer {config.model.activation} MLP, every layer "
+        f"A {config.model.depth}-layer {config.model.activation} {arch}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
         f"({config.data.scaling}) and scaled to variance q0 = {config.model.q0:g}; the "
         f"largest |x^0| on the test split is {interp.max_abs_input:.1f}), reaches "

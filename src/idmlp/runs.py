@@ -49,6 +49,7 @@ from ._io import (
     torch_save_atomic,
 )
 from ._validation import check_choice, check_int
+from .cnn import InterpretableCNN
 from .config import DEVICES, DataConfig, DynamicsConfig, ModelConfig, OptimConfig, from_dict
 from .data import Dataset, InputScaler
 from .dynamics import SnapshotRecorder, snapshot_steps
@@ -264,16 +265,18 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: Inp
     return recorder
 
 
-def _build(config: RunConfig, dataset: Dataset) -> InterpretableMLP:
+def _build(config: RunConfig, dataset: Dataset) -> InterpretableMLP | InterpretableCNN:
+    # The random parts of an initialization come from the run's seed, not the global RNG.
     return build_model(config.model.for_data(dataset.n_features, dataset.num_classes,
-                                             dataset.image_shape))
+                                             dataset.image_shape),
+                       generator=torch.Generator().manual_seed(config.optim.seed))
 
 
 def _trainer(config: RunConfig, model: InterpretableMLP, dataset: Dataset, scaler: InputScaler,
              device: torch.device) -> Trainer:
     X_train, y_train = _split_tensors(dataset, scaler, "train")
     return Trainer(model, X_train, y_train, _eval_sets(dataset, scaler), optim=config.optim,
-                   device=device, hooks=[InterpretableMLP.layer_metrics])
+                   device=device, hooks=[type(model).layer_metrics])
 
 
 def _run_info(config: RunConfig, model: InterpretableMLP, dataset: Dataset,
@@ -527,7 +530,7 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
 def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Dataset,
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
-    assert isinstance(model, InterpretableMLP)
+    assert isinstance(model, (InterpretableMLP, InterpretableCNN))
     return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import (
     ACTIVATIONS,
+    CNN_DEFAULTS,
     INIT_SCHEMES,
     DataConfig,
     ModelConfig,
@@ -57,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-configs", type=positive_int, default=c.max_configs,
                    help=f"refuse grids with more runs than this (default: {c.max_configs})")
     add_arguments(p, DataConfig, defaults=c.data, title="data")
-    add_arguments(p, ModelConfig, defaults=t.model, exclude=(*AXES, "arch"),
+    add_arguments(p, ModelConfig, defaults=t.model, exclude=(*AXES, "arch", *CNN_DEFAULTS),
                   title="model (the same for every run)")
     add_arguments(p, OptimConfig, defaults=t.optim, exclude=("seed",),
                   title="training budget (the same for every run; each run has its seed)")

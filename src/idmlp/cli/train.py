@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from ..config import (
+    CNN_RECOMMENDED,
     DataConfig,
     DynamicsConfig,
     ModelConfig,
@@ -16,7 +17,8 @@ from ..config import (
 )
 from ._common import add_device, add_quiet
 
-__all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run"]
+__all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run",
+           "with_presets"]
 
 DEFAULT_OUT = "runs/train"
 # What --resume accepts besides RUN: where the data is and where to compute.
@@ -56,13 +58,21 @@ def check_changes(given: dict[str, Any]) -> None:
             cls(**kw)  # the RunConfig defaults are the configs' defaults
 
 
+def with_presets(given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with the settings that ``--arch cnn`` brings (:data:`CNN_RECOMMENDED`)
+    where not given explicitly."""
+    return {**CNN_RECOMMENDED, **given} if given.get("arch") == "cnn" else given
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train the interpretable MLP and write a run folder",
+        help="train the interpretable MLP (or CNN) and write a run folder",
         description="Train the layer-wise interpretable MLP (identity-initialized, width "
-        "N + C) and write RUN/config.json, RUN/metrics.jsonl and RUN/checkpoint.pt (after "
-        "every epoch). Defaults reproduce the paper's main job on mnist5k.",
+        "N + C), or with --arch cnn the convolutional one (Dirac-initialized same-size "
+        "convolutions with C class channels), and write RUN/config.json, RUN/metrics.jsonl "
+        "and RUN/checkpoint.pt (after every epoch). Defaults reproduce the paper's main job "
+        "on mnist5k.",
     )
     add_config_arguments(p)
     out = p.add_argument_group("output")
@@ -99,15 +109,18 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.resume).replace(**given)
         result = fit(config, args.resume, resume=True, progress=not args.quiet)
     else:
-        config = RunConfig().replace(**given)
+        config = RunConfig().replace(**with_presets(given))
         result = fit(config, args.out or DEFAULT_OUT, overwrite=args.overwrite,
                      progress=not args.quiet)
     last = result.metrics[-1]
     print(f"run {result.path}: {result.epochs_done} epochs, {last['elapsed']:.1f} s of training")
-    print("layer  test_acc  dist_feature  dist_class")
+    # a CNN's layer l sees a square of the input (early layers see little of the image)
+    field = getattr(result.model, "receptive_field", lambda: None)()
+    print("layer  test_acc  dist_feature  dist_class" + ("  receptive_field" if field else ""))
     dist = last["identity_distance"]
     for i, acc in enumerate(last["layer_test_acc"]):
-        print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}")
+        print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}"
+              + (f"  {field[i]:>9d} px" if field else ""))
     print(f"last-layer test accuracy {last['test_acc']:.4f} (train {last['train_acc']:.4f})")
     if result.config.dynamics.snapshots:
         print(f"snapshots ({result.config.dynamics.snapshots} planned) in "

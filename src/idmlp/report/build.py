@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_int
+from ..core import ReadoutRule
 from ..evaluate import eval_mode, wilson_interval
 from ..interpret import Interpretation, interpret, pick_samples
 from ..models import InterpretableMLP
@@ -203,8 +204,10 @@ def build_report_data(
         >>> data.probs.shape, data.maps["change"].maps.shape
         ((30, 4, 3), (5, 4, 4, 4))
     """
-    if not isinstance(model, InterpretableMLP):
-        raise ValueError(f"model must be an idmlp.models.InterpretableMLP, got "
+    if not isinstance(getattr(model, "rule", None), ReadoutRule) or not callable(
+            getattr(model, "readout", None)):
+        raise ValueError(f"model must be an interpretable network (idmlp.models."
+                         f"InterpretableMLP, idmlp.cnn.InterpretableCNN), got "
                          f"{type(model).__name__}")
     max_examples = check_int("max_examples", max_examples)
     max_map_examples = check_int("max_map_examples", max_map_examples, minimum=0)
@@ -274,9 +277,9 @@ def build_report_data(
     if summary is None:
         best = int(np.argmax(interp.accuracy))
         summary = (
-            f"A {L}-layer {model.activation} network of width {model.width} = "
-            f"{model.in_features} input features + {C} class scores, every layer initialized "
-            f"to the identity (σ = {model.sigma:g}), classifies the {split} split ({n} "
+            f"A {L}-layer {model.activation} network ({model.describe()}), every layer "
+            f"initialized to the identity (σ = {model.sigma:g}), classifies the {split} "
+            f"split ({n} "
             f"examples) with accuracy {format_percent_interval(interp.accuracy[-1], *ci[-1])} "
             f"at its last layer (95% interval). Every layer is read as a classifier by the "
             f"same rule, with nothing trained for it: layer 1 reaches "
@@ -334,9 +337,8 @@ def run_report_data(
                              hi), *curves)
     n_val = 0 if ds.y_val is None else len(ds.y_val)
     subtitle = (f"{ds.name}: {len(ds.y_train)} train / {n_val} validation / "
-                f"{len(ds.y_test)} test, {split} split shown; depth {model.depth}, width "
-                f"{model.width} = {model.in_features} + {model.num_classes}; Kubota, Hayashi, "
-                "Hayase and Uchida, ICASSP 2021")
+                f"{len(ds.y_test)} test, {split} split shown; {model.describe()}; Kubota, "
+                "Hayashi, Hayase and Uchida, ICASSP 2021")
     maps = {k: s for k, s in DEFAULT_MAPS.items() if s.map in interpretation.class_maps}
     return build_report_data(
         model, X, y, interpretation=interpretation, title=title, subtitle=subtitle,

@@ -31,6 +31,7 @@ from typing import Any
 from .._validation import check_choice, check_int, check_probability
 from ..config import (
     ACTIVATIONS,
+    CNN_DEFAULTS,
     INIT_SCHEMES,
     DataConfig,
     ModelConfig,
@@ -342,7 +343,8 @@ def _names(cls: type) -> set[str]:
 #: Result columns of the fixed model settings (the grid axes have their own).
 MODEL_COLUMNS: tuple[str, ...] = tuple(
     f.name for f in fields(ModelConfig)
-    if f.metadata.get("cli") and f.name not in (*RunSpec.__dataclass_fields__, "arch"))
+    if f.metadata.get("cli")
+    and f.name not in (*RunSpec.__dataclass_fields__, "arch", *CNN_DEFAULTS))
 #: Result columns of the optimization (the per-run seed has its own).
 OPTIM_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OptimConfig) if f.name != "seed")
 #: Result columns of the measurement settings.

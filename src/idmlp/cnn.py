@@ -1,0 +1,511 @@
+r"""Identity-initialized convolutional networks with class channels.
+
+The interpretable MLP (Kubota et al., ICASSP 2021) widens every layer by ``C`` class
+coordinates; its convolutional counterpart widens every layer by ``C`` class *channels*.
+The state of layer :math:`\ell` is an image of :math:`C_{in} + K + C` channels,
+:math:`x^\ell = (f^\ell, e^\ell, k^\ell)`: the input's channels :math:`f`, ``K`` extra
+feature channels :math:`e` and ``C`` class channels :math:`k`, every one of height ``H`` and
+width ``W``. The input enters as :math:`x^0 = (\sqrt{q_0}\,z, 0_K, 0_C)`
+(:class:`ClassChannels`), every layer is a same-size convolution
+:math:`x^\ell = \phi(W^\ell \star x^{\ell-1})` (stride 1, padding that keeps ``H x W``)
+that starts as :math:`\sigma` times the Dirac kernel (:func:`idmlp.init.identity_`), and
+every layer is read by the same rule, the spatial mean of its class channels,
+
+.. math::
+
+    z^\ell_c = s \cdot \frac{1}{HW} \sum_{h, w} k^\ell_{c, h, w},
+
+so every layer is a classifier with no extra training, and :math:`f^\ell - f^0` is a
+contribution map per input channel, as for the MLP.
+
+At the Dirac initialization (no bias) every pixel of every channel evolves on its own,
+:math:`x^\ell_{o,h,w} = \phi(\sigma x^{\ell-1}_{o,h,w})`, so the input-output Jacobian is
+diagonal and the law of the eigenvalues of :math:`J J^T` is the MLP's coordinate-wise law
+(:func:`idmlp.theory.spectrum`).
+
+A zero-started channel that nothing reads is a saddle of the loss: with an exact Dirac
+start, the extra channels :math:`e` stay at zero (their activations and their
+back-propagated errors are both zero, so are their weights' gradients). The extra channels'
+rows therefore start as the Dirac kernel plus a small random filter of every channel
+(``extra_init_std``, the symmetry breaking of Yu and Koltun, ICLR 2016, restricted to the
+rows nobody reads yet): the network's map is still exactly :math:`\sigma` times the identity
+on the input and class channels (zero logits, zero contribution maps at initialization),
+and the extra channels hold random features that the class channels learn to read.
+``extra_init_std=0`` gives the exact Dirac start of every row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validation import check_int, check_positive, check_real
+from .activations import Activation, value_and_derivative
+from .config import CNN_DEFAULTS, ModelConfig, parse_dilations
+from .core import RuleSizes
+from .init import init_weight_
+from .models import _check_common
+from .readout import LayerReadout
+
+__all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
+
+
+def image_channels(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(C_in, H, W)`` of an image shape ``(H, W)`` (one channel) or ``(C_in, H, W)``.
+
+    Examples:
+        >>> image_channels((28, 28)), image_channels((3, 32, 32))
+        ((1, 28, 28), (3, 32, 32))
+    """
+    shape = tuple(image_shape)
+    if len(shape) not in (2, 3) or not all(isinstance(s, int) and s >= 1 for s in shape):
+        raise ValueError(f"a convolutional network needs images: image_shape (H, W) or "
+                         f"(C, H, W) of positive integers, got {shape}")
+    return (1, *shape) if len(shape) == 2 else shape  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ClassChannels:
+    r"""The CNN's readout rule: state :math:`x = (f, e, k)` of shape ``(..., C_in + K + C,
+    H, W)``.
+
+    :math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)` for a standardized input ``z`` given flattened,
+    ``(..., C_in H W)`` (row-major over ``(C_in, H, W)``, as datasets store images); the
+    logits of a state are :math:`s` times the spatial mean of its ``C`` class channels,
+    and its features are its first ``C_in`` channels (the input's layout).
+
+    Args:
+        image_shape: the shape of one input, ``(H, W)`` (one channel) or ``(C_in, H, W)``.
+        num_classes: ``C`` (integer >= 2).
+        extra_channels: ``K``, feature channels that start at zero (integer >= 0).
+
+    Examples:
+        >>> rule = ClassChannels((2, 2), 3, extra_channels=1)
+        >>> x0 = rule.embed(torch.ones(1, 4), input_scale=0.5)
+        >>> x0.shape, rule.logits(x0 + 1, logit_scale=8.0)
+        (torch.Size([1, 5, 2, 2]), tensor([[8., 8., 8.]]))
+    """
+
+    image_shape: tuple[int, ...]
+    num_classes: int
+    extra_channels: int = 0
+
+    state_ndim: ClassVar[int] = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_shape", tuple(self.image_shape))
+        image_channels(self.image_shape)
+        check_int("num_classes", self.num_classes, minimum=2)
+        check_int("extra_channels", self.extra_channels, minimum=0)
+
+    @property
+    def in_channels(self) -> int:
+        """``C_in``, the input's channels."""
+        return image_channels(self.image_shape)[0]
+
+    @property
+    def spatial(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return image_channels(self.image_shape)[1:]  # type: ignore[return-value]
+
+    @property
+    def in_features(self) -> int:
+        """``C_in H W``, the length of a flattened input."""
+        return math.prod(self.image_shape)
+
+    @property
+    def channels(self) -> int:
+        """``C_in + K + C``, the channels of every state."""
+        return self.in_channels + self.extra_channels + self.num_classes
+
+    @property
+    def class_start(self) -> int:
+        """Index of the first class channel, ``C_in + K``."""
+        return self.in_channels + self.extra_channels
+
+    def embed(self, z: Tensor, input_scale: Tensor | float = 1.0) -> Tensor:
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)`, ``(..., C_in + K + C, H, W)``, from
+        flattened inputs ``(..., C_in H W)``; ``input_scale`` is :math:`\sqrt{q_0}`."""
+        if z.shape[-1] != self.in_features:
+            raise ValueError(f"expected flattened inputs with {self.in_features} features "
+                             f"(image_shape {self.image_shape}), got {z.shape[-1]}")
+        x = z.reshape(*z.shape[:-1], *image_channels(self.image_shape))
+        if isinstance(input_scale, Tensor) or input_scale != 1.0:
+            x = x * input_scale
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels + self.num_classes))
+
+    def features(self, x: Tensor) -> Tensor:
+        """The input-aligned channels :math:`f = x_{1..C_{in}}`, ``(..., C_in, H, W)``."""
+        return x[..., : self.in_channels, :, :]
+
+    def class_block(self, x: Tensor) -> Tensor:
+        """The class channels :math:`k`, ``(..., C, H, W)``."""
+        return x[..., self.class_start : self.class_start + self.num_classes, :, :]
+
+    def logits(self, x: Tensor, logit_scale: Tensor | float) -> Tensor:
+        r"""The readout rule, the same at every layer: :math:`s` times the spatial mean of
+        the class channels, ``(..., C)``."""
+        return self.class_block(x).mean(dim=(-2, -1)) * logit_scale
+
+
+class InterpretableCNN(RuleSizes, nn.Module):
+    r"""Identity-initialized CNN whose every layer is read as a classifier.
+
+    ``L`` same-size convolutions of :math:`C_{in} + K + C` channels (kernel ``k``, stride
+    1, dilation :math:`d_\ell`, zero padding :math:`d_\ell (k-1)/2`), each followed by the
+    activation, each starting as :math:`\sigma` times the Dirac kernel: see the module
+    docstring for the state, the readout rule and the theory. Inputs are flattened images
+    ``(B, C_in H W)``, as for :class:`~idmlp.models.InterpretableMLP`, so training,
+    evaluation, interpretation and probes take either network.
+
+    Layer :math:`\ell` sees a square of side :meth:`receptive_field` of the input; with
+    dilations growing with depth (``dilations=(1, 2, 4, 8)``, cycled) it covers a 28 x 28
+    image after 4 layers of 3 x 3 kernels, where constant dilation 1 needs 14.
+
+    Args:
+        image_shape: one input's shape, ``(H, W)`` or ``(C_in, H, W)``.
+        num_classes: ``C`` (integer >= 2).
+        depth: ``L`` (integer >= 1).
+        sigma: scale of the Dirac start (the gain of the other initializations).
+        activation: elementwise activation name (hard-tanh by default).
+        bias: whether the convolutions have a bias (initialized to zero).
+        logit_scale: :math:`s > 0`.
+        learn_logit_scale: train :math:`\log s` with the weights.
+        q0: the input variance (inputs are multiplied by :math:`\sqrt{q_0}`).
+        init: ``identity`` (Dirac), or ``orthogonal``, ``xavier``, ``he`` (a standard-init
+            CNN of the same shape and readout).
+        extra_channels: ``K`` extra feature channels (integer >= 0).
+        kernel_size: ``k``, odd.
+        dilations: dilation of each layer, cycled over the layers (positive integers, or
+            a comma list ``"1,2,4,8"``).
+        extra_init_std: with ``init="identity"``, the standard deviation of the random
+            filters added to the extra channels' rows, as a multiple of
+            :math:`1/\sqrt{\text{fan in}}` (0: the exact Dirac start).
+        generator: random source of the random parts of the initialization.
+        dtype, device: factory arguments as for :class:`torch.nn.Conv2d`.
+
+    Examples:
+        >>> net = InterpretableCNN((8, 8), 10, depth=4, extra_channels=2)
+        >>> r = net.readout(torch.randn(5, 64))
+        >>> r.logits.shape, r.contributions.shape, net.receptive_field()
+        (torch.Size([5, 4, 10]), torch.Size([5, 4, 1, 8, 8]), [3, 7, 15, 31])
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, ...],
+        num_classes: int,
+        depth: int,
+        sigma: float = 1.0,
+        activation: str = "hardtanh",
+        bias: bool = False,
+        logit_scale: float = 1.0,
+        learn_logit_scale: bool = False,
+        *,
+        q0: float = 1.0,
+        init: str = "identity",
+        extra_channels: int = CNN_DEFAULTS["extra_channels"],
+        kernel_size: int = CNN_DEFAULTS["kernel_size"],
+        dilations: tuple[int, ...] | str = CNN_DEFAULTS["dilations"],
+        extra_init_std: float = CNN_DEFAULTS["extra_init_std"],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        rule = ClassChannels(tuple(image_shape), check_int("num_classes", num_classes, minimum=2),
+                             check_int("extra_channels", extra_channels, minimum=0))
+        _check_common(depth, sigma, activation, init)
+        kernel_size = check_int("kernel_size", kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (a same-size convolution has a centre "
+                             f"tap), got {kernel_size}")
+        self.dilations = parse_dilations(dilations)
+        self.extra_init_std = check_real("extra_init_std", extra_init_std)
+        if self.extra_init_std < 0:
+            raise ValueError(f"extra_init_std must be >= 0, got {extra_init_std!r}")
+        self.rule, self.depth, self.sigma, self.init_scheme = rule, depth, float(sigma), init
+        self.kernel_size = kernel_size
+        self.q0 = check_positive("q0", q0)
+        self.input_scale = math.sqrt(self.q0)
+        ch = rule.channels
+        device = device if device is not None else torch.get_default_device()
+        self.layers = nn.ModuleList(
+            nn.utils.skip_init(nn.Conv2d, ch, ch, kernel_size, padding=d * (kernel_size // 2),
+                               dilation=d, bias=bias, dtype=dtype, device=device)
+            for d in self.layer_dilations())
+        for layer in self.layers:
+            # channels-last kernels make oneDNN's convolutions (and the activations they
+            # produce) channels-last: about 1.5x faster steps on CPU for 27 channels.
+            layer.weight.data = layer.weight.data.contiguous(memory_format=torch.channels_last)
+        self.act = Activation(activation)
+        self.log_logit_scale = nn.Parameter(
+            torch.tensor(math.log(check_positive("logit_scale", logit_scale)), dtype=dtype,
+                         device=device), requires_grad=learn_logit_scale)
+        self.reset_parameters(generator)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
+                    dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None) -> InterpretableCNN:
+        """Build the network a :class:`~idmlp.config.ModelConfig` with ``arch="cnn"``
+        describes (with the data's sizes filled in, :meth:`ModelConfig.for_data`)."""
+        if config.arch != "cnn":
+            raise ValueError(f"InterpretableCNN needs a ModelConfig with arch 'cnn', got "
+                             f"{config.arch!r}")
+        if config.image_shape is None or config.num_classes is None:
+            raise ValueError("the ModelConfig needs image_shape and num_classes "
+                             "(ModelConfig.for_data)")
+        return cls(config.image_shape, config.num_classes, config.depth, config.sigma,
+                   config.activation, config.bias, config.logit_scale,
+                   config.learn_logit_scale, q0=config.q0, init=config.init,
+                   extra_channels=config.extra_channels, kernel_size=config.kernel_size,
+                   dilations=config.dilations, extra_init_std=config.extra_init_std,
+                   generator=generator, dtype=dtype, device=device)
+
+    @property
+    def config(self) -> ModelConfig:
+        """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
+        return ModelConfig(
+            "cnn", self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
+            self.has_bias, float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
+            self.in_features, self.num_classes, self.image_shape,
+            extra_channels=self.rule.extra_channels, kernel_size=self.kernel_size,
+            dilations=",".join(map(str, self.dilations)), extra_init_std=self.extra_init_std,
+        )
+
+    # -- structure -----------------------------------------------------------------------
+
+    @property
+    def activation(self) -> str:
+        return self.act.name
+
+    @property
+    def has_bias(self) -> bool:
+        return self.layers[0].bias is not None
+
+    @property
+    def channels(self) -> int:
+        """``C_in + K + C``, the channels of every layer."""
+        return self.rule.channels
+
+    @property
+    def width(self) -> int:
+        """Numbers per state, ``(C_in + K + C) H W`` (what an MLP layer's width is)."""
+        return self.channels * math.prod(self.rule.spatial)
+
+    @property
+    def logit_scale(self) -> Tensor:
+        return self.log_logit_scale.exp()
+
+    def layer_dilations(self) -> list[int]:
+        """The dilation of every layer, ``dilations`` cycled over ``1..L``."""
+        return [self.dilations[l % len(self.dilations)] for l in range(self.depth)]
+
+    def receptive_field(self) -> list[int]:
+        r"""The side of the input square each layer's pixel sees:
+        :math:`1 + (k - 1) \sum_{i \le \ell} d_i` for layers ``1..L``."""
+        out, side = [], 1
+        for d in self.layer_dilations():
+            side += (self.kernel_size - 1) * d
+            out.append(side)
+        return out
+
+    def describe(self) -> str:
+        """One line: the network's shape and what each layer sees (for report subtitles)."""
+        c_in, h, w = image_channels(self.image_shape)
+        return (f"CNN of depth {self.depth}, {self.channels} = {c_in} + "
+                f"{self.rule.extra_channels} + {self.num_classes} channels of {h} x {w}, "
+                f"{self.kernel_size} x {self.kernel_size} kernels, dilations "
+                f"{','.join(map(str, self.dilations))} (layer 1..{self.depth} sees "
+                f"{', '.join(map(str, self.receptive_field()))} px squares)")
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-initialize every kernel by the model's scheme (plus the extra channels'
+        random filters, see :attr:`extra_init_std`) and every bias to zero."""
+        rows = slice(self.rule.in_channels, self.rule.class_start)
+        noisy = (self.init_scheme == "identity" and self.extra_init_std > 0
+                 and rows.stop > rows.start)
+        for layer in self.layers:
+            # a contiguous copy: torch.nn.init.orthogonal_ views the kernel as a matrix
+            w = init_weight_(torch.empty_like(layer.weight, memory_format=torch.contiguous_format),
+                             self.init_scheme, self.sigma, generator)
+            if noisy:
+                std = self.extra_init_std / math.sqrt(w[0].numel())  # times 1/sqrt(fan in)
+                w[rows] += torch.randn(w[rows].shape, generator=generator, dtype=w.dtype,
+                                       device=w.device) * std
+            with torch.no_grad():
+                layer.weight.copy_(w)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+    def dirac(self) -> Tensor:
+        r""":math:`\sigma` times the Dirac kernel, ``(Ch, Ch, k, k)``: every layer's start."""
+        w = self.layers[0].weight
+        ch, k = self.channels, self.kernel_size
+        d = torch.zeros(ch, ch, k, k, dtype=w.dtype, device=w.device)
+        d[torch.arange(ch), torch.arange(ch), k // 2, k // 2] = self.sigma
+        return d
+
+    def identity_weight(self) -> Tensor:
+        r"""The kernel every layer starts from at identity initialization (:meth:`dirac`)."""
+        return self.dirac()
+
+    def weight_stack(self) -> Tensor:
+        """All kernels stacked, ``(L, Ch, Ch, k, k)`` (a copy, detached)."""
+        return torch.stack([layer.weight.detach() for layer in self.layers])
+
+    def identity_distance(self) -> Tensor:
+        r""":math:`\|W^\ell - \sigma D\|_F / \|\sigma D\|_F` for every layer, ``(L,)``, with
+        :math:`D` the Dirac kernel (:math:`\|\sigma D\|_F = \sigma \sqrt{Ch}`)."""
+        diff = (self.weight_stack() - self.dirac()).flatten(1)
+        return torch.linalg.vector_norm(diff, dim=1) / (self.sigma * math.sqrt(self.channels))
+
+    def block_identity_distance(self) -> dict[str, Tensor]:
+        r"""Distance from the Dirac kernel per layer, ``(L,)`` each, split by the rows
+        (output channels) it is measured on,
+        :math:`\|W^\ell_{rows} - \sigma D_{rows}\|_F / (\sigma \sqrt{|rows|})`:
+
+        ``feature``: the input's channels (the input-aligned rows, as the MLP's feature
+        block); ``class``: the class channels; ``extra``: the ``K`` extra channels (they
+        start :attr:`extra_init_std` away; the last layer's are never read, so they keep
+        their start).
+        """
+        diff = self.weight_stack() - self.dirac()
+        norm = torch.linalg.vector_norm
+        blocks = {"feature": slice(0, self.rule.in_channels),
+                  "class": slice(self.rule.class_start, self.channels),
+                  "extra": slice(self.rule.in_channels, self.rule.class_start)}
+        return {name: norm(diff[:, rows].flatten(1), dim=1)
+                / (self.sigma * math.sqrt(max(1, rows.stop - rows.start)))
+                for name, rows in blocks.items()}
+
+    def layer_metrics(self) -> dict[str, Any]:
+        """What training records about the weights after every epoch: the block identity
+        distances and the logit scale (plain floats), as :class:`InterpretableMLP`'s."""
+        dist = self.block_identity_distance()
+        return {"identity_distance": {k: v.cpu().tolist() for k, v in dist.items()},
+                "logit_scale": float(self.logit_scale)}
+
+    # -- forward -------------------------------------------------------------------------
+
+    def embed(self, z: Tensor) -> Tensor:
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)` from flattened inputs ``(B, C_in H W)``."""
+        return self.rule.embed(z, self.input_scale)
+
+    def states(self, x: Tensor) -> Iterator[Tensor]:
+        r"""The layer stack from a state :math:`x^0` ``(B, Ch, H, W)``: yields
+        :math:`x^1, \ldots, x^L`."""
+        for layer in self.layers:
+            x = self.act(layer(x))
+            yield x
+
+    def stack(self, x: Tensor) -> Tensor:
+        r"""The layer stack :math:`x^0 \mapsto x^L` on states ``(B, Ch, H, W)``."""
+        for x in self.states(x):  # noqa: B020, B007 (the last state is the output)
+            pass
+        return x
+
+    def forward_layers(self, x: Tensor) -> Tensor:
+        """Every layer's state from a state :math:`x^0`, ``(B, L+1, Ch, H, W)``."""
+        return torch.stack([x, *self.states(x)], dim=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Class logits of the last layer, ``(B, C)``."""
+        return self.rule.logits(self.stack(self.embed(z)), self.logit_scale)
+
+    def layer_logits(self, z: Tensor) -> Tensor:
+        """Class logits of every layer, ``(B, L, C)`` (what a loss over layers needs)."""
+        means = [self.rule.logits(x, 1.0) for x in self.states(self.embed(z))]
+        return torch.stack(means, dim=-2) * self.logit_scale
+
+    def hidden_states(self, z: Tensor) -> Tensor:
+        """The states :math:`x^0, \\ldots, x^L`, flattened per layer,
+        ``(B, L+1, Ch H W)`` (the features a linear probe reads)."""
+        return self.forward_layers(self.embed(z)).flatten(2)
+
+    def identity_states(self, x: Tensor) -> Tensor:
+        r"""The states of this network's Dirac-initialized twin at the same state
+        :math:`x^0`, ``(B, L+1, Ch, H, W)``: every pixel-channel on its own,
+        :math:`x^\ell_{\mathrm{id}} = \phi(\sigma x^{\ell-1}_{\mathrm{id}})`."""
+        out = [x]
+        for _ in range(self.depth):
+            out.append(self.act(self.sigma * out[-1]))
+        return torch.stack(out, dim=1)
+
+    def readout(self, z: Tensor) -> LayerReadout:
+        """Features, class logits and maps (per input channel) of every layer, from one
+        forward pass (and the Dirac network's elementwise recursion alongside)."""
+        x0 = self.embed(z)
+        return LayerReadout.from_states(self.forward_layers(x0), self.rule, self.logit_scale,
+                                        identity_states=self.identity_states(x0), network=self)
+
+    def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Split each layer's change of class ``target``'s logit over the coordinates of
+        the layer before (:meth:`idmlp.readout.LayerReadout.evidence_terms`).
+
+        Class ``c``'s score is the spatial mean of its channel, so with
+        :math:`D^\ell = K^\ell - \sigma\,\mathrm{Dirac}` and :math:`g = \phi'` at the
+        class channel's pre-activation, pixel by pixel,
+
+        .. math::
+            \frac{1}{HW} \sum_p \big(x^\ell_{c,p} - \sigma x^{\ell-1}_{c,p}\big)
+            = \sum_{j,q} x^{\ell-1}_{j,q}\,
+              \frac{1}{HW}\big(D^{\ell\top}_{c} \star g\big)_{j,q}
+
+        (unsaturated hard-tanh, no bias): the adjoint convolution (a transposed
+        convolution) of the gate carries each output pixel's share back to the input
+        coordinates. One grouped convolution and one grouped transposed convolution per
+        layer for the whole batch.
+
+        Returns:
+            ``((B, L, C_in, H, W), (B, L, K + C))``: the terms on the input channels (the
+            map) and, summed over pixels, on the extra and class channels.
+        """
+        c = self.num_classes
+        if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
+            raise ValueError(f"target must hold one class in 0..{c - 1} per example")
+        b, ch = states.shape[0], self.channels
+        h, w = self.rule.spatial
+        rows = self.rule.class_start + target  # each example's class channel
+        dirac = self.dirac().to(states.dtype)
+        feats, others = [], []
+        for l, layer in enumerate(self.layers):
+            prev = states[:, l]  # x^{l-1}, (B, Ch, H, W)
+            kernel = layer.weight.detach().to(states.dtype)
+            conv = {"padding": layer.padding, "dilation": layer.dilation, "groups": b}
+            pre = F.conv2d(prev.reshape(1, b * ch, h, w), kernel[rows], **conv).reshape(b, h, w)
+            if layer.bias is not None:
+                pre = pre + layer.bias.detach().to(states.dtype)[rows][:, None, None]
+            _, gate = value_and_derivative(self.act.fn, pre)
+            back = F.conv_transpose2d(gate.reshape(1, b, h, w), (kernel - dirac)[rows],
+                                      **conv).reshape(b, ch, h, w)
+            terms = prev * back / (h * w)
+            feats.append(terms[:, : self.rule.in_channels])
+            others.append(terms[:, self.rule.in_channels :].sum((-2, -1)))
+        return torch.stack(feats, dim=1), torch.stack(others, dim=1)
+
+    def layer_stack(self) -> nn.Module:
+        r"""The layer stack :math:`x^0 \mapsto x^L` as a module on flattened states
+        ``(B, Ch H W)``, sharing this network's weights: what :mod:`idmlp.jacobian`
+        differentiates (``singular_values(net.layer_stack(), net.embed(z).flatten(1),
+        method="autograd")``)."""
+        return _FlatStack(self)
+
+
+class _FlatStack(nn.Module):
+    """:meth:`InterpretableCNN.layer_stack`: flattened states in, flattened states out."""
+
+    def __init__(self, net: InterpretableCNN) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (self.net.channels, *self.net.rule.spatial)
+        return self.net.stack(x.reshape(*x.shape[:-1], *shape)).flatten(-3)
