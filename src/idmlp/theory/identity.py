@@ -44,6 +44,7 @@ from scipy.special import erf, erfcx, erfinv, logsumexp
 
 from .._validation import check_int, check_positive, check_probability
 from ..activations import ACTIVATIONS, get_activation, log_abs_derivative, value_and_derivative
+from ._numerics import serial_torch
 
 __all__ = [
     "IsometryRegion",
@@ -258,10 +259,11 @@ def scalar_jacobian(
     fn = get_activation(activation)
     jac = torch.ones_like(u)
     h = sigma * u.detach()
-    for _ in range(depth):
-        x, dphi = value_and_derivative(fn, h)
-        jac = jac * (sigma * dphi)
-        h = sigma * x
+    with serial_torch():
+        for _ in range(depth):
+            x, dphi = value_and_derivative(fn, h)
+            jac = jac * (sigma * dphi)
+            h = sigma * x
     return jac
 
 
@@ -271,16 +273,17 @@ def _log_eigenvalues(u: torch.Tensor, sigma: float, depth: int, activation: str)
     scale = 1.0 if activation in _HOMOGENEOUS else sigma
     out = torch.full_like(u, 2.0 * depth * math.log(sigma))
     h = scale * u
-    for layer in range(1, depth + 1):
-        if activation not in _PIECEWISE_LINEAR and not bool(torch.isfinite(h).all()):
-            raise ValueError(
-                f"sigma={sigma:g} with this input scale overflows float64 in the {activation} "
-                f"recursion at layer {layer}: need |h^l| = |sigma phi(h^(l-1))| < 1.8e308 at "
-                "every layer; reduce sigma or q0"
-            )
-        out += 2.0 * log_abs_derivative(activation, h)
-        if layer < depth:
-            h = scale * fn(h)
+    with serial_torch():
+        for layer in range(1, depth + 1):
+            if activation not in _PIECEWISE_LINEAR and not bool(torch.isfinite(h).all()):
+                raise ValueError(
+                    f"sigma={sigma:g} with this input scale overflows float64 in the "
+                    f"{activation} recursion at layer {layer}: need |h^l| = "
+                    "|sigma phi(h^(l-1))| < 1.8e308 at every layer; reduce sigma or q0"
+                )
+            out += 2.0 * log_abs_derivative(activation, h)
+            if layer < depth:
+                h = scale * fn(h)
     return out
 
 
