@@ -73,6 +73,7 @@ _EPS = 1e-5  # lambda = x (1 + i eps)
 _TOL = 1e-11
 _MAX_DP = 0.02  # largest relative change of p = lambda G(lambda) between grid points
 _NEGLIGIBLE = 1e-2  # continuous mass that may be left below the grid when the march stops
+_DONE = 1e-6  # continuous mass left below x at which the march ends early
 
 
 def _as_output(out: NDArray[Any]) -> Any:
@@ -219,6 +220,17 @@ class _System:
         m = math.exp(log_m)
         z = self.real_z(m).astype(complex)
         return float(self.log_lambda(complex(1.0 + m), z, complex(log_m)).real)
+
+
+def _density(log_x: Any, p: Any, atoms: tuple[tuple[float, float], ...]) -> Any:
+    r""":math:`x \rho(x) = -x \operatorname{Im} G_c(\lambda)/\pi` of the continuous part
+    at :math:`\lambda = x(1 + i\varepsilon)`, :math:`G_c = G - \sum_a \mu(\{a\})/
+    (\lambda - a)` and :math:`\lambda G = p`: the atoms' Cauchy bumps are removed exactly."""
+    lam = np.exp(log_x) * complex(1.0, _EPS)
+    g = p
+    for loc, mass in atoms:
+        g = g - mass * lam / (lam - loc)
+    return np.maximum(-np.imag(g / complex(1.0, _EPS)) / math.pi, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -400,7 +412,7 @@ def free_spectrum(
     log_x, log_end = start, log_top + math.log(lowest)
     h = min(step, 1e-4)  # fine steps at the edge, growing to `step`
     mass_above = 0.0  # running estimate of the density's mass above x (atoms included)
-    while log_x > log_end:
+    while log_x > log_end and cont_mass - mass_above > _DONE:
         nxt = max(log_x - h, log_end)
         guess = p if len(ps) < 2 else p + (p - ps[-2]) * (log_x - nxt) / (xs[-2] - log_x)
         p_new, z_new, norm = system.newton(guess, z, complex(nxt, math.atan(_EPS)))
@@ -419,26 +431,21 @@ def free_spectrum(
                 )
             h *= 0.5
             continue
-        x_old = math.exp(log_x)
-        rho_old = max(-(p / (x_old * complex(1.0, _EPS))).imag / math.pi, 0.0)
+        rho_old = _density(log_x, p, atoms)
         log_x, p, z = nxt, p_new, z_new
-        x_new = math.exp(log_x)
-        rho_new = max(-(p / (x_new * complex(1.0, _EPS))).imag / math.pi, 0.0)
-        mass_above += 0.5 * (x_old * rho_old + x_new * rho_new) * (xs[-1] - log_x)
+        rho_new = _density(log_x, p, atoms)
+        mass_above += 0.5 * (rho_old + rho_new) * (xs[-1] - log_x)
         xs.append(log_x)
         ps.append(p)
         worst = max(worst, norm)
         h = min(2.0 * h, step)
 
     lx = np.array(xs[::-1])
-    lam = np.exp(lx) * complex(1.0, _EPS)
-    g = np.array(ps[::-1]) / lam
-    for loc, p in atoms:
-        g = g - p / (lam - loc)
-    density = np.maximum(-g.imag / math.pi, 0.0)
     x = np.exp(lx)
+    x_density = _density(lx, np.array(ps[::-1]), atoms)
+    density = x_density / x
     # CDF of the continuous part from the top: F(t) = c - int_t^top rho.
-    seg = 0.5 * (x[1:] * density[1:] + x[:-1] * density[:-1]) * np.diff(lx)
+    seg = 0.5 * (x_density[1:] + x_density[:-1]) * np.diff(lx)
     above = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
     cdf_cont = cont_mass - above
     cdf_grid = zero + cdf_cont
