@@ -71,7 +71,8 @@ __all__ = ["FreeSpectrum", "free_spectrum"]
 
 _EPS = 1e-5  # lambda = x (1 + i eps)
 _TOL = 1e-11
-_MAX_DP = 0.02  # largest relative change of p = lambda G(lambda) between grid points
+_MAX_DP = 0.05  # largest relative change of p = lambda G(lambda) between grid points
+_MAX_DRHO = 0.05  # largest change of x rho(x) between grid points, relative to its maximum
 _NEGLIGIBLE = 1e-2  # continuous mass that may be left below the grid when the march stops
 _DONE = 1e-6  # continuous mass left below x at which the march ends early
 
@@ -134,7 +135,7 @@ def _top_atom(laws: _DLaws, moments: JacobianMoments) -> tuple[float, float] | N
         t, p = max(nonzero, key=lambda a: a[1])
         log_loc += count * math.log(t)
         deficit += count * (1.0 - p)
-    mass = 1.0 - deficit
+    mass = min(1.0 - deficit, 1.0)
     return (math.exp(log_loc), mass) if mass > 1e-12 else None
 
 
@@ -204,6 +205,13 @@ class _System:
             p, z, f0, fu, norm = p_new, z_new, f0_new, fu_new, new
         return p, z, norm
 
+    def slope(self, p: complex, z: NDArray) -> complex:
+        r""":math:`dp/d\log\lambda` on the solution (implicit differentiation: the arrowhead
+        solve with right-hand side :math:`\partial F_0/\partial\log\lambda = -1`)."""
+        _, d = self.f_u(p, z)
+        a = self.a1 / p + (self.a2 / (p - 1.0) if self.a2 else 0.0)
+        return 1.0 / (a + np.sum(self.c / (z * d)))
+
     def real_z(self, m: float) -> NDArray[np.float64]:
         r"""Real :math:`z_u > t_{\max}` with :math:`M_u(z_u) = m > 0`, for every law at once:
         bisection in :math:`\log(z_u - t_{\max})`, where :math:`M_u` decreases."""
@@ -222,15 +230,26 @@ class _System:
         return float(self.log_lambda(complex(1.0 + m), z, complex(log_m)).real)
 
 
-def _density(log_x: Any, p: Any, atoms: tuple[tuple[float, float], ...]) -> Any:
-    r""":math:`x \rho(x) = -x \operatorname{Im} G_c(\lambda)/\pi` of the continuous part
-    at :math:`\lambda = x(1 + i\varepsilon)`, :math:`G_c = G - \sum_a \mu(\{a\})/
-    (\lambda - a)` and :math:`\lambda G = p`: the atoms' Cauchy bumps are removed exactly."""
+def _density(log_x: Any, p: Any, dp: Any, atoms: tuple[tuple[float, float], ...]
+             ) -> tuple[Any, Any]:
+    r""":math:`f = x \rho(x) = -x \operatorname{Im} G_c(\lambda)/\pi` of the continuous part
+    at :math:`\lambda = x(1 + i\varepsilon)` and :math:`df/d\log x`, from :math:`p =
+    \lambda G` and :math:`dp/d\log\lambda`. :math:`G_c = G - \sum_a \mu(\{a\})/
+    (\lambda - a)`: the atoms' Cauchy bumps are removed exactly."""
     lam = np.exp(log_x) * complex(1.0, _EPS)
-    g = p
+    g, dg = p, dp
     for loc, mass in atoms:
         g = g - mass * lam / (lam - loc)
-    return np.maximum(-np.imag(g / complex(1.0, _EPS)) / math.pi, 0.0)
+        dg = dg + mass * loc * lam / (lam - loc) ** 2
+    scale = -1.0 / (math.pi * complex(1.0, _EPS))
+    return np.maximum(np.imag(g * scale), 0.0), np.imag(dg * scale)
+
+
+def _segments(log_x: Any, f: Any, df: Any) -> Any:
+    r""":math:`\int f\, d\log x` over each grid interval by the trapezoid rule with its
+    endpoint (Euler-Maclaurin) correction :math:`h^2 (f'_a - f'_b)/12`, exact for cubics."""
+    h = np.diff(log_x)
+    return 0.5 * h * (f[1:] + f[:-1]) + h**2 * (df[:-1] - df[1:]) / 12.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +257,8 @@ class FreeSpectrum:
     r"""The law of the eigenvalues of :math:`J J^T` at random initialization.
 
     ``grid`` (ascending, up to the top edge ``top`` of the support) carries the density of
-    the continuous part ``density`` and the CDF ``cdf_grid``; ``atoms`` are the point
+    the continuous part ``density``, the slope :math:`d(x\rho)/d\log x`
+    (``density_slope``) and the CDF ``cdf_grid``; ``atoms`` are the point
     masses ``(location, mass)`` (0 first). ``mean()`` and ``var()`` are the closed forms
     of :func:`~idmlp.theory.meanfield.jacobian_moments` (``moments``);
     :meth:`density_moments` integrates the density instead, a check of the solver.
@@ -248,6 +268,7 @@ class FreeSpectrum:
     moments: JacobianMoments
     grid: NDArray[np.float64] = field(repr=False)
     density: NDArray[np.float64] = field(repr=False)
+    density_slope: NDArray[np.float64] = field(repr=False)
     cdf_grid: NDArray[np.float64] = field(repr=False)
     atoms: tuple[tuple[float, float], ...]
     top: float
@@ -267,12 +288,13 @@ class FreeSpectrum:
         return self.moments.var
 
     def density_moments(self) -> tuple[float, float]:
-        r"""Mean and variance of the law from the density on ``grid`` and the atoms."""
-        lx = np.log(self.grid)
-        x, rho = self.grid, self.density
-        m1 = np.trapezoid(x * x * rho, lx) + sum(loc * p for loc, p in self.atoms)
-        m2 = np.trapezoid(x**3 * rho, lx) + sum(loc**2 * p for loc, p in self.atoms)
-        return float(m1), float(m2 - m1**2)
+        r"""Mean and variance of the law from the density on ``grid`` and the atoms
+        (corrected trapezoid rule in :math:`\log x`, as the CDF)."""
+        lx, x = np.log(self.grid), self.grid
+        f, df = x * self.density, self.density_slope
+        m = [float(np.sum(_segments(lx, x**k * f, x**k * (k * f + df))))
+             + sum(loc**k * p for loc, p in self.atoms) for k in (1, 2)]
+        return m[0], m[1] - m[0] ** 2
 
     def cdf(self, t: ArrayLike) -> NDArray[np.float64] | float:
         r""":math:`P(\lambda \le t)`; linear in :math:`\log t` between grid points.
@@ -283,9 +305,9 @@ class FreeSpectrum:
         with np.errstate(divide="ignore"):
             lt = np.log(np.maximum(t, 1e-320))
         out = np.interp(lt, np.log(self.grid), self.cdf_grid)
-        for loc, p in self.atoms:  # jumps at the nonzero atoms
+        for loc, p in self.atoms:  # cdf_grid holds the zero atom; add the others' jumps
             if loc > 0:
-                out = np.where((t >= loc) & (t < self.grid[-1]), out + p, out)
+                out = np.where(t >= loc, out + p, out)
         out = np.where(t < 0, 0.0, np.where(t >= self.top, 1.0, out))
         return _as_output(np.clip(out, 0.0, 1.0))
 
@@ -378,7 +400,8 @@ def free_spectrum(
     if cont_mass < 1e-12:  # purely atomic (e.g. orthogonal linear)
         loc = max(a for a, _ in atoms)
         grid = np.array([loc])
-        return FreeSpectrum(moments, grid, np.zeros(1), np.ones(1), atoms, loc, 0.0, 0.0)
+        return FreeSpectrum(moments, grid, np.zeros(1), np.zeros(1), np.array([zero]), atoms,
+                            loc, 0.0, 0.0)
     system = _System(laws, moments)
 
     # Top edge of the support: min over real m > 0 of lambda(m).
@@ -411,14 +434,20 @@ def free_spectrum(
     step = math.log(10.0) / points_per_decade
     log_x, log_end = start, log_top + math.log(lowest)
     h = min(step, 1e-4)  # fine steps at the edge, growing to `step`
-    mass_above = 0.0  # running estimate of the density's mass above x (atoms included)
+    mass_above = 0.0  # running estimate of the continuous mass above x
+    rho, drho = _density(log_x, p, system.slope(p, z), atoms)  # x rho(x): density in log x
+    rho_max, rhos, drhos = 0.0, [rho], [drho]
     while log_x > log_end and cont_mass - mass_above > _DONE:
         nxt = max(log_x - h, log_end)
         guess = p if len(ps) < 2 else p + (p - ps[-2]) * (log_x - nxt) / (xs[-2] - log_x)
         p_new, z_new, norm = system.newton(guess, z, complex(nxt, math.atan(_EPS)))
-        # Steps shrink near the edges (where p ~ sqrt(x - edge) moves fastest), so the
-        # trapezoid rule below integrates the density accurately.
-        if norm > 1e-9 or abs(p_new - p) > _MAX_DP * (abs(p) + 0.05):
+        rho_new, drho_new = _density(nxt, p_new, system.slope(p_new, z_new), atoms)
+        # Accept when x rho(x), the integrand of the CDF, moves by at most _MAX_DRHO of
+        # its largest value so far (fine steps at square-root edges, coarse ones where the
+        # density is smooth in log x) and p moves little (Newton's continuation).
+        change = max(abs(rho_new - rho) / (_MAX_DRHO * max(rho_max, rho_new, 1e-300)),
+                     abs(p_new - p) / (_MAX_DP * (abs(p) + 0.05)))
+        if norm > 1e-9 or change > 1.0:
             if h < 1e-9:
                 # Deep in the lower tail the discretized D^2 laws stop resolving z_u; stop
                 # there if the continuous mass left below is negligible.
@@ -429,25 +458,27 @@ def free_spectrum(
                     f"free_spectrum did not converge at lambda = {math.exp(nxt):.3g} with "
                     f"mass {left:.2g} left below; try a larger lowest"
                 )
-            h *= 0.5
+            h *= 0.5 if norm > 1e-9 else max(0.1, 0.8 / change)
             continue
-        rho_old = _density(log_x, p, atoms)
-        log_x, p, z = nxt, p_new, z_new
-        rho_new = _density(log_x, p, atoms)
-        mass_above += 0.5 * (rho_old + rho_new) * (xs[-1] - log_x)
+        mass_above += float(_segments(np.array([nxt, log_x]), np.array([rho_new, rho]),
+                                      np.array([drho_new, drho]))[0])
+        log_x, p, z, rho, drho = nxt, p_new, z_new, rho_new, drho_new
+        rho_max = max(rho_max, rho)
         xs.append(log_x)
         ps.append(p)
+        rhos.append(rho)
+        drhos.append(drho)
         worst = max(worst, norm)
-        h = min(2.0 * h, step)
+        h = min(h * min(2.0, 0.8 / max(change, 1e-3)), step)
 
     lx = np.array(xs[::-1])
     x = np.exp(lx)
-    x_density = _density(lx, np.array(ps[::-1]), atoms)
+    x_density, slope = np.array(rhos[::-1]), np.array(drhos[::-1])
     density = x_density / x
     # CDF of the continuous part from the top: F(t) = c - int_t^top rho.
-    seg = 0.5 * (x_density[1:] + x_density[:-1]) * np.diff(lx)
+    seg = _segments(lx, x_density, slope)
     above = np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
     cdf_cont = cont_mass - above
     cdf_grid = zero + cdf_cont
-    return FreeSpectrum(moments, x, density, cdf_grid, atoms, top, float(cdf_cont[0]),
+    return FreeSpectrum(moments, x, density, slope, cdf_grid, atoms, top, float(cdf_cont[0]),
                         float(worst))
