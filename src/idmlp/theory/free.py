@@ -55,11 +55,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import CubicHermiteSpline
 from scipy.optimize import brentq, minimize_scalar
 
 from .._validation import check_int, check_probability
@@ -296,15 +298,26 @@ class FreeSpectrum:
              + sum(loc**k * p for loc, p in self.atoms) for k in (1, 2)]
         return m[0], m[1] - m[0] ** 2
 
+    @cached_property
+    def _cdf_spline(self) -> CubicHermiteSpline | None:
+        if self.grid.size < 2:
+            return None
+        return CubicHermiteSpline(np.log(self.grid), self.cdf_grid, self.grid * self.density)
+
     def cdf(self, t: ArrayLike) -> NDArray[np.float64] | float:
-        r""":math:`P(\lambda \le t)`; linear in :math:`\log t` between grid points.
+        r""":math:`P(\lambda \le t)`: between grid points the cubic Hermite interpolant in
+        :math:`\log t` (its slope is :math:`x\rho(x)`).
 
         Below ``grid[0]`` it returns the value at ``grid[0]`` (the true CDF lies between
         ``mass_at_zero`` and that value), at and above ``top`` it is 1."""
         t = np.asarray(t, dtype=np.float64)
         with np.errstate(divide="ignore"):
             lt = np.log(np.maximum(t, 1e-320))
-        out = np.interp(lt, np.log(self.grid), self.cdf_grid)
+        lg = np.log(self.grid)
+        if self._cdf_spline is None:
+            out = np.full(t.shape, self.cdf_grid[0])
+        else:
+            out = self._cdf_spline(np.clip(lt, lg[0], lg[-1]))
         for loc, p in self.atoms:  # cdf_grid holds the zero atom; add the others' jumps
             if loc > 0:
                 out = np.where(t >= loc, out + p, out)
