@@ -102,6 +102,8 @@ def jacobian_eigenvalues(
     Inputs are Gaussian directions scaled to :math:`\|x\|^2 = q_0 N` exactly, so the
     length map starts at its :math:`q_0` without the :math:`O(N^{-1/2})` noise of
     :math:`\|x\|^2/N` (each coordinate is then :math:`N(0, q_0)` up to :math:`O(1/N)`).
+    They come from NumPy's PCG64, not torch's generator: a network seeded with the same
+    number (:func:`random_mlp`) would otherwise get inputs equal to its weight rows.
     Dense and exact: :func:`idmlp.jacobian.singular_values` in float64 (for wide networks
     use :func:`idmlp.lanczos.slq`).
 
@@ -116,8 +118,7 @@ def jacobian_eigenvalues(
     samples = check_int("samples", samples, minimum=1)
     seed = check_int("seed", seed, minimum=0)
     width = net.layers[0].in_features
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(samples, width, generator=gen, dtype=torch.float64)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
     x *= math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True)
     return (singular_values(net, x, dtype=torch.float64) ** 2).numpy()
 

@@ -422,9 +422,10 @@ def free_spectrum(
     vals = np.array([system.real_log_lambda(x) for x in log_ms])
     i = int(np.argmin(vals))
     if 0 < i < len(log_ms) - 1:
-        res = minimize_scalar(system.real_log_lambda, bracket=(log_ms[i - 1], log_ms[i],
-                              log_ms[i + 1]), tol=1e-12)
-        log_m_edge, log_top = float(res.x), float(res.fun)
+        res = minimize_scalar(system.real_log_lambda, bounds=(log_ms[i - 1], log_ms[i + 1]),
+                              method="bounded", options={"xatol": 1e-10})
+        log_m_edge, log_top = (float(res.x), float(res.fun)) if res.fun <= vals[i] else \
+            (float(log_ms[i]), float(vals[i]))
     else:  # the minimum is approached as m -> infinity: an atom sits at the top
         log_m_edge, log_top = float(log_ms[i]), float(vals[i])
     top = math.exp(log_top)
