@@ -97,14 +97,14 @@ def speed(width: int, depth: int, inputs: int, steps: int, device: str) -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    singular_values(net, x[:1, :64].new_zeros(1, width))  # warm-up (allocator, kernels)
+    if device.startswith("cuda"):  # warm-up (allocator, kernels); not needed on the CPU
+        singular_values(net, x[:1])
+        slq(net, x[:2], steps=2)
     sync()
     t0 = time.perf_counter()
     lam0 = (singular_values(net, x[:1]) ** 2).double().cpu().numpy()
     sync()
     t_dense = time.perf_counter() - t0
-    slq(net, x[:2], steps=2)  # warm-up
-    sync()
     t0 = time.perf_counter()
     est = slq(net, x, steps=steps)
     sync()
