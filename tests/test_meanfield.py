@@ -162,6 +162,13 @@ def test_jacobian_moments_closed_forms() -> None:
         np.testing.assert_allclose(m.q, cp.q_star, rtol=1e-12)
         assert m.mean == pytest.approx(1.0, rel=1e-10)
         assert m.normalized_var == pytest.approx(20 * (cp.mu2 / cp.mu1**2 - 1 - s1), rel=1e-10)
+    ht = jacobian_moments(1.3, 0.2, 0.5, 6, "hardtanh", "gaussian")
+    sat = 1 - erf(1 / np.sqrt(2 * length_map(0.5, 1.3, 0.2, 6, "hardtanh")))
+    np.testing.assert_allclose(ht.zero_mass, sat, rtol=1e-12)
+    assert ht.mass_at_zero == pytest.approx(sat.max(), rel=1e-12)
+    assert free_spectrum(1.3, 0.2, 0.5, 6, "hardtanh", "gaussian").mass_at_zero == \
+        pytest.approx(ht.mass_at_zero, rel=1e-12)
+    assert jacobian_moments(1.0, 0.1, 1.0, 4, "tanh").mass_at_zero == 0.0
     deep = jacobian_moments(10.0, 0.0, 1.0, 1000, "tanh", "gaussian")
     assert deep.to_dict()["mean"] is None and deep.mean == math.inf
     assert deep.log_mean == pytest.approx(1000 * math.log(100 * deep.mu1[-1]), rel=1e-3)

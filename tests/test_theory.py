@@ -335,6 +335,26 @@ def test_data_law_tanh_matches_network_values(digits_train: np.ndarray) -> None:
     assert law.mass_at_zero == 0.0
 
 
+@given(st.sampled_from(ACTIVATIONS), st.integers(1, 4), st.integers(0, 3), depths,
+       st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_data_law_equals_coordinatewise_recursion(act: str, n: int, classes: int, depth: int,
+                                                  seed: int) -> None:
+    """Counting distinct values (and the padded zeros) is the same measure as running every
+    coordinate through the recursion (up to the last bit: torch's vectorized and scalar
+    exp/log round differently by array position)."""
+    rng = np.random.default_rng(seed)
+    X = rng.choice([-2.0, -0.5, 0.0, 0.3, 1.0], size=(n, 5)) * rng.choice([1.0, 0.7])
+    law = spectrum_on_data(X, 1.05, depth, act, num_classes=classes)
+    padded = np.pad(X, ((0, 0), (0, classes))).ravel()
+    brute = np.sort(scalar_log_eigenvalue(torch.from_numpy(padded), 1.05, depth, act).numpy())
+    ours = np.repeat(law.log_values, np.round(law.weights * padded.size).astype(int))
+    assert ours.size == brute.size and law.weights.sum() == pytest.approx(1.0)
+    finite = np.isfinite(brute)
+    np.testing.assert_array_equal(np.isfinite(ours), finite)
+    np.testing.assert_allclose(ours[finite], brute[finite], rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

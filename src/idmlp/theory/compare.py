@@ -23,7 +23,13 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_choice, check_int, check_positive, check_real
+from .._validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_real,
+)
 from .free import FreeSpectrum, free_spectrum
 from .identity import SpectralLaw, spectrum
 
@@ -48,12 +54,6 @@ class _Law(Protocol):
 
     def cdf(self, t: ArrayLike) -> Any: ...
 
-
-def _check_nonneg(name: str, value: object) -> float:
-    v = check_real(name, value)
-    if v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
 
 
 def random_mlp(
@@ -80,7 +80,7 @@ def random_mlp(
     from ..models import MLP
 
     init = check_choice("init", init, INITS)
-    sigma_b = _check_nonneg("sigma_b", sigma_b)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
     seed = check_int("seed", seed, minimum=0)
     if init == "identity" and sigma_b > 0:
         raise ValueError("sigma_b must be 0 for init='identity' (the identity law has no bias)")
@@ -286,7 +286,7 @@ def compare_inits(
     depth = check_int("depth", depth, minimum=1)
     width = check_int("width", width, minimum=1)
     sigma = check_positive("sigma", sigma)
-    sigma_b = _check_nonneg("sigma_b", sigma_b)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
     q0 = check_positive("q0", q0)
     samples = check_int("samples", samples, minimum=0)
     seed = check_int("seed", seed, minimum=0)

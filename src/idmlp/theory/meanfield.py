@@ -41,6 +41,7 @@ against :func:`scipy.integrate.quad`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,12 @@ import torch
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 
-from .._validation import check_choice, check_int, check_positive, check_real
+from .._validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+)
 from ..activations import ACTIVATIONS, get_activation, log_abs_derivative
 from ._numerics import gaussian_rule, serial_torch
 
@@ -72,25 +78,25 @@ WEIGHT_LAWS: dict[str, float] = {"orthogonal": 0.0, "gaussian": -1.0}
 _Q_MAX = 1e300
 
 
-def _check_nonneg(name: str, value: object) -> float:
-    v = check_real(name, value)
-    if v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
 
 def _check_activation(activation: object) -> str:
     return check_choice("activation", activation, ACTIVATIONS)
 
 
-def _moments(q: float, activation: str) -> tuple[float, float, float]:
-    """:math:`(E[\\phi^2], \\mu_1, \\mu_2)` at variance ``q`` (validated arguments)."""
+@functools.lru_cache(maxsize=65536)
+def _stats(q: float, activation: str) -> tuple[float, float, float, float]:
+    """:math:`(E[\\phi^2], \\mu_1, \\mu_2, P(\\phi' = 0))` at variance ``q``."""
     h, w = gaussian_rule(float(q))
     ht = torch.from_numpy(h)
     with serial_torch():
         phi = get_activation(activation)(ht).numpy()
         d2 = np.exp(2.0 * log_abs_derivative(activation, ht).numpy())
-    return float(w @ phi**2), float(w @ d2), float(w @ d2**2)
+    return float(w @ phi**2), float(w @ d2), float(w @ d2**2), float(w @ (d2 == 0.0))
+
+
+def _moments(q: float, activation: str) -> tuple[float, float, float]:
+    """:math:`(E[\\phi^2], \\mu_1, \\mu_2)` at variance ``q`` (validated arguments)."""
+    return _stats(float(q), activation)[:3]
 
 
 def activation_moments(q: float, activation: str = "tanh") -> tuple[float, float, float]:
@@ -108,7 +114,7 @@ def activation_moments(q: float, activation: str = "tanh") -> tuple[float, float
         >>> round(mu1, 12), mu1 == mu2
         (0.84270079295, True)
     """
-    q = _check_nonneg("q", q)
+    q = check_nonnegative("q", q)
     return _moments(q, _check_activation(activation))
 
 
@@ -170,9 +176,9 @@ def length_map(q0: float, sigma_w: float, sigma_b: float, depth: int,
         >>> length_map(1.0, 2**0.5, 0.0, 3, "relu")  # sigma_w^2 E[relu^2] = q: q stays 2
         array([2., 2., 2.])
     """
-    q0 = _check_nonneg("q0", q0)
+    q0 = check_nonnegative("q0", q0)
     sigma_w = check_positive("sigma_w", sigma_w)
-    sigma_b = _check_nonneg("sigma_b", sigma_b)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
     depth = check_int("depth", depth, minimum=1)
     return _layers(q0, sigma_w, sigma_b, depth, _check_activation(activation))[0]
 
@@ -199,7 +205,7 @@ def fixed_point(sigma_w: float, sigma_b: float = 0.0, activation: str = "tanh") 
         (0.813322327, 0.813322327)
     """
     sigma_w = check_positive("sigma_w", sigma_w)
-    sigma_b = _check_nonneg("sigma_b", sigma_b)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
     activation = _check_activation(activation)
     grid = np.logspace(-12, 12, 241)
     g = np.array([_length_residual(q, sigma_w, sigma_b, activation) for q in grid])
@@ -288,7 +294,7 @@ def critical_point(activation: str = "tanh", *, sigma_b: float | None = None,
                 f"sigma_b^2 = {sb2:.3g} < 0; choose another q_star"
             )
     else:
-        target = _check_nonneg("sigma_b", sigma_b) ** 2
+        target = check_nonnegative("sigma_b", sigma_b) ** 2
         if target == 0.0:
             q = 0.0
         else:
@@ -314,10 +320,10 @@ def critical_point(activation: str = "tanh", *, sigma_b: float | None = None,
 class JacobianMoments:
     r"""Mean and variance of the eigenvalues of :math:`J J^T` at random initialization.
 
-    ``q``, ``mu1``, ``mu2``: per layer :math:`q^\ell`, :math:`\mu_1^\ell`,
-    :math:`\mu_2^\ell`. ``log_mean`` and ``log_var`` are natural logarithms (exact where
-    ``mean``/``var`` overflow to ``inf``); ``normalized_var`` is
-    :math:`\operatorname{Var}/m_1^2`.
+    ``q``, ``mu1``, ``mu2``, ``zero_mass``: per layer :math:`q^\ell`, :math:`\mu_1^\ell`,
+    :math:`\mu_2^\ell`, :math:`P(\phi'(h^\ell) = 0)`. ``log_mean`` and ``log_var`` are
+    natural logarithms (exact where ``mean``/``var`` overflow to ``inf``);
+    ``normalized_var`` is :math:`\operatorname{Var}/m_1^2`.
     """
 
     weights: str
@@ -331,6 +337,13 @@ class JacobianMoments:
     mu2: NDArray[np.float64]
     log_mean: float
     normalized_var: float
+    zero_mass: NDArray[np.float64]
+
+    @property
+    def mass_at_zero(self) -> float:
+        r"""Mass of :math:`J J^T` at exactly 0: :math:`\max_\ell P(\phi'(h^\ell) = 0)`
+        (the free product's zero atom; hard-tanh saturation, ReLU's negative side)."""
+        return float(self.zero_mass.max())
 
     @property
     def s1(self) -> float:
@@ -368,7 +381,7 @@ class JacobianMoments:
             "sigma_b": self.sigma_b, "q0": self.q0, "depth": self.depth,
             "mean": js(self.mean), "log10_mean": js(self.log_mean / ln10),
             "var": js(self.var), "log10_var": js(self.log_var / ln10),
-            "normalized_var": js(self.normalized_var),
+            "normalized_var": js(self.normalized_var), "mass_at_zero": self.mass_at_zero,
             "q_first": float(self.q[0]), "q_last": float(self.q[-1]),
             "chi_last": float(self.chi[-1]),
         }
@@ -403,12 +416,13 @@ def jacobian_moments(
         (1.0, 10.0)
     """
     sigma_w = check_positive("sigma_w", sigma_w)
-    sigma_b = _check_nonneg("sigma_b", sigma_b)
-    q0 = _check_nonneg("q0", q0)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
+    q0 = check_nonnegative("q0", q0)
     depth = check_int("depth", depth, minimum=1)
     activation = _check_activation(activation)
     weights = check_choice("weights", weights, tuple(WEIGHT_LAWS))
     q, mu1, mu2 = _layers(q0, sigma_w, sigma_b, depth, activation)
+    zero_mass = np.array([_stats(float(v), activation)[3] for v in q])
     with np.errstate(divide="ignore"):
         log_mean = float(np.sum(np.log(sigma_w**2 * mu1)))
     if np.any(mu1 == 0.0):
@@ -416,4 +430,4 @@ def jacobian_moments(
     else:
         normalized_var = float(np.sum(mu2 / mu1**2 - 1.0 - WEIGHT_LAWS[weights]))
     return JacobianMoments(weights, activation, sigma_w, sigma_b, q0, depth, q, mu1, mu2,
-                           log_mean, normalized_var)
+                           log_mean, normalized_var, zero_mass)
