@@ -12,7 +12,7 @@
     the first input's SLQ estimate to its dense eigenvalues.
 
 Run: ``python benchmarks/bench_spectrum.py [--skip-accuracy] [--skip-speed]
-[--width 4096 --depth 100 --inputs 64 --steps 60]``. Part (b) needs ~8 GB of memory.
+[--width 4096 --depth 100 --inputs 128 --steps 60]``. Part (b) needs ~8 GB of memory.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=4096)
     ap.add_argument("--depth", type=int, default=100)
-    ap.add_argument("--inputs", type=int, default=64)
+    ap.add_argument("--inputs", type=int, default=128)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--acc-width", type=int, default=794)
     ap.add_argument("--acc-depth", type=int, default=50)

@@ -77,6 +77,7 @@ _MAX_DP = 0.05  # largest relative change of p = lambda G(lambda) between grid p
 _MAX_DRHO = 0.05  # largest change of x rho(x) between grid points, relative to its maximum
 _NEGLIGIBLE = 1e-2  # continuous mass that may be left below the grid when the march stops
 _DONE = 1e-6  # continuous mass left below x at which the march ends early
+_MAX_TRIES = 20_000  # Newton solves in the march before giving up
 
 
 def _as_output(out: NDArray[Any]) -> Any:
@@ -103,17 +104,20 @@ def _d_laws(moments: JacobianMoments) -> _DLaws:
     for q in q_unique:
         h, w = gaussian_rule(float(q))
         with serial_torch():
-            t = np.exp(2.0 * log_abs_derivative(moments.activation, torch.from_numpy(h)).numpy())
-        vals, inv, n_nodes = np.unique(t, return_inverse=True, return_counts=True)
-        mass = np.bincount(inv, weights=w)
-        zero.append(float(mass[vals == 0.0].sum()))
+            log_t = 2.0 * log_abs_derivative(moments.activation, torch.from_numpy(h)).numpy()
+        genuine = log_t == -np.inf  # phi' = 0 exactly; exp underflow is not a zero
+        zero.append(float(w[genuine].sum()))
+        # A node whose phi'^2 underflows keeps t = 0.0 among the nonzero nodes: in the
+        # equations it acts as t -> 0+, without adding to the atom of J J^T at zero.
+        vals, inv, n_nodes = np.unique(np.exp(log_t[~genuine]), return_inverse=True,
+                                       return_counts=True)
+        mass = np.bincount(inv, weights=w[~genuine], minlength=vals.size)
         # Point masses: a value of phi'^2 taken on a whole interval of h (hard-tanh, ReLU,
         # the positive side of SELU) is shared by many nodes; a continuous part is not.
         atoms.append([(float(v), float(p)) for v, p, c in zip(vals, mass, n_nodes, strict=True)
-                      if c >= 3 and p > 1e-12])
-        keep = vals > 0.0
-        ts.append(vals[keep])
-        ws.append(mass[keep])
+                      if c >= 3 and p > 1e-12 and v > 0])
+        ts.append(vals)
+        ws.append(mass)
     k = max(1, max(len(t) for t in ts))
     t_pad = np.zeros((len(ts), k))
     w_pad = np.zeros((len(ts), k))
@@ -451,7 +455,15 @@ def free_spectrum(
     mass_above = 0.0  # running estimate of the continuous mass above x
     rho, drho = _density(log_x, p, system.slope(p, z), atoms)  # x rho(x): density in log x
     rho_max, rhos, drhos = 0.0, [rho], [drho]
+    tries = 0
     while log_x > log_end and cont_mass - mass_above > _DONE:
+        tries += 1
+        if tries > _MAX_TRIES:
+            raise ValueError(
+                f"free_spectrum took more than {_MAX_TRIES} steps above lambda = "
+                f"{math.exp(log_x):.3g}: the density varies too fast to follow; try a larger "
+                "lowest or points_per_decade"
+            )
         nxt = max(log_x - h, log_end)
         guess = p if len(ps) < 2 else p + (p - ps[-2]) * (log_x - nxt) / (xs[-2] - log_x)
         p_new, z_new, norm = system.newton(guess, z, complex(nxt, math.atan(_EPS)))

@@ -90,8 +90,9 @@ def _stats(q: float, activation: str) -> tuple[float, float, float, float]:
     ht = torch.from_numpy(h)
     with serial_torch():
         phi = get_activation(activation)(ht).numpy()
-        d2 = np.exp(2.0 * log_abs_derivative(activation, ht).numpy())
-    return float(w @ phi**2), float(w @ d2), float(w @ d2**2), float(w @ (d2 == 0.0))
+        log_d2 = 2.0 * log_abs_derivative(activation, ht).numpy()
+    d2 = np.exp(log_d2)  # may underflow to 0; only log_d2 = -inf is a genuine zero
+    return float(w @ phi**2), float(w @ d2), float(w @ d2**2), float(w @ (log_d2 == -np.inf))
 
 
 def _moments(q: float, activation: str) -> tuple[float, float, float]:
