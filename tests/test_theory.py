@@ -1,12 +1,25 @@
+import json
 import math
+import warnings
 
+import mpmath
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy.special import erfinv
 
-from idmlp.activations import ACTIVATIONS
+from idmlp.activations import (
+    ACTIVATIONS,
+    get_activation,
+    log_abs_derivative,
+    value_and_derivative,
+)
+from idmlp.data import InputScaler, load_dataset
+from idmlp.jacobian import singular_values
+from idmlp.models import IdentityMLP
 from idmlp.theory import (
     _quadrature_law,
     alpha,
@@ -14,7 +27,9 @@ from idmlp.theory import (
     isometry_region,
     max_q0,
     scalar_jacobian,
+    scalar_log_eigenvalue,
     spectrum,
+    spectrum_on_data,
 )
 
 # The hand-checked table of docs/theory.md: (sigma, q0, L, alpha, sigma^(2L)).
@@ -167,5 +182,191 @@ def test_scalar_jacobian_matches_autograd_through_the_network() -> None:
     ],
 )
 def test_bad_arguments_name_the_argument(call, match: str) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------------------
+# Log-space laws: no spurious zeros from underflow, no overflow (issues 9 and 11)
+# --------------------------------------------------------------------------------------
+
+def test_log_abs_derivative_matches_autograd_and_never_underflows() -> None:
+    kinks = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    h = torch.cat([torch.linspace(-6, 6, 1201, dtype=torch.float64), kinks])
+    for act in ACTIVATIONS:
+        _, d = value_and_derivative(get_activation(act), h)
+        log_d = log_abs_derivative(act, h)
+        normal = d.abs() > 1e-300
+        # |phi'| from autograd carries a relative error ~ eps * cosh(h)^2 (tanh) or the
+        # cancellation of gelu's phi' near its zero: 1e-8 covers both on |h| <= 6.
+        torch.testing.assert_close(log_d[normal].exp(), d[normal].abs(), rtol=1e-8, atol=1e-15)
+        assert torch.equal(torch.isinf(log_d), d == 0), act  # -inf exactly at genuine zeros
+    far = torch.tensor([-400.0, -30.0, 30.0, 400.0], dtype=torch.float64)
+    for act in ("tanh", "sigmoid", "selu"):
+        assert torch.isfinite(log_abs_derivative(act, far)).all()
+    assert torch.isfinite(log_abs_derivative("gelu", far)).all()
+    # tanh: log sech^2 h = 2 log 2 - 2|h| - 2 log1p(e^{-2|h|}), checked in 50 digits.
+    mpmath.mp.dps = 50
+    for x in (30.0, 400.0):
+        ref = float(2 * mpmath.log(mpmath.sech(x)))
+        got = float(log_abs_derivative("tanh", torch.tensor([x], dtype=torch.float64)))
+        assert got == pytest.approx(ref, rel=1e-15)
+
+
+def test_tanh_at_q0_100_has_no_spurious_mass_at_zero() -> None:
+    """1 - tanh^2 rounds to 0 for |h| > 19.1: the old law reported 0.057 at zero."""
+    law = spectrum(1.0, 100.0, 20, "tanh")
+    assert law.mass_at_zero == 0.0 and law.cdf(0.0) == 0.0
+    assert np.all(np.isfinite(law.log_values))
+    u = torch.from_numpy(np.sqrt(200.0) * erfinv(2 * (np.arange(2**14) + 0.5) / 2**14 - 1))
+    old_zero = scalar_jacobian(u, 1.0, 20, "tanh") == 0
+    assert 0.05 < float(old_zero.double().mean()) < 0.06  # what the old law called zero
+    assert law.cdf(1e-30) >= float(old_zero.double().mean())  # now tiny, positive
+    # The recursion in log space against 50-digit arithmetic, where autograd gives 0.
+    mpmath.mp.dps = 50
+    for u0 in (25.0, -60.0, 300.0):
+        h, ref = mpmath.mpf(u0), mpmath.mpf(0)
+        for _ in range(20):
+            ref += 2 * mpmath.log(mpmath.sech(h) ** 2)
+            h = mpmath.tanh(h)
+        got = scalar_log_eigenvalue(torch.tensor([u0], dtype=torch.float64), 1.0, 20, "tanh")
+        assert float(got) == pytest.approx(float(ref), rel=1e-13)
+
+
+def test_hardtanh_law_survives_overflow_of_sigma_power() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for sigma, q0, depth in [(1.5, 1.0, 2000), (1e10, 1.0, 50), (1.0, 1e300, 10)]:
+            law = spectrum(sigma, q0, depth)
+            layer = depth if sigma > 1 else 1
+            log_x = -(layer * math.log(sigma) + 0.5 * math.log(2 * q0))
+            log_a = math.log(math.erf(math.exp(log_x))) if log_x > -20 else \
+                math.log(2 / math.sqrt(math.pi)) + log_x
+            assert law.log_mean() == pytest.approx(log_a + 2 * depth * math.log(sigma), rel=1e-12)
+            summary = law.summary()
+            json.dumps(summary, allow_nan=False)
+            assert summary["log10_mean"] == pytest.approx(law.log_mean() / math.log(10))
+            assert summary["atoms"][-1]["log10_lambda"] == pytest.approx(
+                2 * depth * math.log10(sigma), rel=1e-12)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_extreme_arguments_give_a_finite_summary_or_one_valueerror(activation: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning either
+        for sigma, q0, depth in [(3.0, 1.0, 400), (1.0, 1e300, 10), (1e10, 1.0, 50),
+                                 (1.5, 1.0, 2000), (1e-10, 1e-300, 10)]:
+            try:
+                law = spectrum(sigma, q0, depth, activation, points=4096)
+            except ValueError as err:
+                assert activation in ("gelu", "selu", "sigmoid", "tanh")
+                assert "overflows float64" in str(err) and "\n" not in str(err)
+                continue
+            text = json.dumps(law.summary(), allow_nan=False)
+            assert "Infinity" not in text and "NaN" not in text
+            assert law.weights.sum() == pytest.approx(1.0)
+
+
+def test_relu_law_past_float64() -> None:
+    law = spectrum(3.0, 1.0, 400, "relu", points=4096)
+    assert law.mass_at_zero == 0.5
+    assert law.mean() == math.inf
+    assert law.log_mean() == pytest.approx(math.log(0.5) + 800 * math.log(3.0), rel=1e-14)
+    # Var = E[l^2] - m^2 = (1/2 - 1/4) 3^1600
+    assert law.log_var() == pytest.approx(math.log(0.25) + 1600 * math.log(3.0), rel=1e-14)
+    assert law.cdf(1e308) == 0.5 and law.cdf(math.inf) == 1.0
+
+
+@given(st.sampled_from(ACTIVATIONS), sigmas, q0s, depths)
+@settings(max_examples=40, deadline=None)
+def test_log_moments_equal_direct_moments(act: str, sigma: float, q0: float,
+                                          depth: int) -> None:
+    law = spectrum(sigma, q0, depth, act, points=4096)
+    vals = law.values
+    assume(np.all(np.isfinite(vals)) and vals.max() < 1e150)
+    mean = float(np.dot(vals, law.weights))
+    assert law.mean() == pytest.approx(mean, rel=1e-12, abs=1e-300)
+    var = float(np.dot((vals - mean) ** 2, law.weights))
+    assert law.var() == pytest.approx(var, rel=1e-9, abs=1e-12 * mean**2 + 1e-300)
+
+
+# --------------------------------------------------------------------------------------
+# The law on real data
+# --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits_train() -> np.ndarray:
+    return load_dataset("digits").X_train
+
+
+@pytest.mark.parametrize(("sigma", "q0", "depth"), [(1.0, 1.0, 20), (1.05, 0.3, 30),
+                                                    (0.95, 4.0, 10)])
+def test_data_law_is_exact_on_digits(digits_train: np.ndarray, sigma: float, q0: float,
+                                     depth: int) -> None:
+    """Identity init: J is diagonal, so the data law is the eigenvalues, coordinate by
+    coordinate. The Gaussian law misses the padded class block and the constant pixels."""
+    X = InputScaler(q0).fit(digits_train).transform(digits_train.astype(np.float64))
+    law = spectrum_on_data(X, sigma, depth, num_classes=10)
+    net = IdentityMLP(74, depth, sigma, dtype=torch.float64)
+    lam = singular_values(net, F.pad(torch.from_numpy(X), (0, 10)), dtype=torch.float64) ** 2
+    n = lam.numel()
+    assert law.nonzero_fraction == float((lam > 0).double().mean())  # exact, no tolerance
+    top = float(law.atoms[-1][0])
+    assert torch.allclose(lam[lam > 0], torch.tensor(top, dtype=torch.float64), rtol=1e-12)
+    gauss = spectrum(sigma, q0, depth).nonzero_fraction
+    se = math.sqrt(gauss * (1 - gauss) / n)
+    assert abs(law.nonzero_fraction - gauss) > 50 * se
+    assert law.source == "data" and 0.9 * q0 < law.q0 <= q0 * (1 + 1e-6)  # constant pixels: 0
+
+
+def test_data_law_tanh_matches_network_values(digits_train: np.ndarray) -> None:
+    X = InputScaler(2.0).fit(digits_train).transform(digits_train[:200].astype(np.float64))
+    law = spectrum_on_data(X, 1.02, 15, "tanh", num_classes=10)
+    net = IdentityMLP(74, 15, 1.02, "tanh", dtype=torch.float64)
+    lam = (singular_values(net, F.pad(torch.from_numpy(X), (0, 10)), dtype=torch.float64)
+           ** 2).numpy().ravel()
+    # Same float64 recursion: the sorted values agree to rounding wherever autograd's
+    # 1 - tanh^2 keeps its relative precision (lambda > 1e-10 here).
+    ours = np.sort(np.repeat(law.values, np.round(law.weights * lam.size).astype(int)))
+    ref = np.sort(lam)
+    big = ref > 1e-10
+    np.testing.assert_allclose(ours[big], ref[big], rtol=1e-6)
+    assert law.mass_at_zero == 0.0
+
+
+@given(st.sampled_from(ACTIVATIONS), st.integers(1, 4), st.integers(0, 3), depths,
+       st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_data_law_equals_coordinatewise_recursion(act: str, n: int, classes: int, depth: int,
+                                                  seed: int) -> None:
+    """Counting distinct values (and the padded zeros) is the same measure as running every
+    coordinate through the recursion (up to the last bit: torch's vectorized and scalar
+    exp/log round differently by array position)."""
+    rng = np.random.default_rng(seed)
+    X = rng.choice([-2.0, -0.5, 0.0, 0.3, 1.0], size=(n, 5)) * rng.choice([1.0, 0.7])
+    law = spectrum_on_data(X, 1.05, depth, act, num_classes=classes)
+    padded = np.pad(X, ((0, 0), (0, classes))).ravel()
+    brute = np.sort(scalar_log_eigenvalue(torch.from_numpy(padded), 1.05, depth, act).numpy())
+    ours = np.repeat(law.log_values, np.round(law.weights * padded.size).astype(int))
+    assert ours.size == brute.size and law.weights.sum() == pytest.approx(1.0)
+    finite = np.isfinite(brute)
+    np.testing.assert_array_equal(np.isfinite(ours), finite)
+    np.testing.assert_allclose(ours[finite], brute[finite], rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: spectrum_on_data(np.zeros(4), 1.0, 3), "2-D"),
+        (lambda: spectrum_on_data(np.zeros((0, 4)), 1.0, 3), "2-D"),
+        (lambda: spectrum_on_data(np.full((2, 2), np.nan), 1.0, 3), "finite"),
+        (lambda: spectrum_on_data(np.zeros((2, 2)), 1.0, 3, num_classes=-1), "num_classes"),
+        (lambda: spectrum_on_data(np.zeros((2, 2)), 0.0, 3), "sigma"),
+        (lambda: spectrum_on_data(np.zeros((2, 2)), 1.0, 3, "swish"), "activation"),
+        (lambda: log_abs_derivative("swish", torch.zeros(2)), "activation"),
+        (lambda: scalar_log_eigenvalue(torch.zeros(2), 1.0, 0), "depth"),
+    ],
+)
+def test_bad_arguments_of_the_new_laws(call, match: str) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match=match):
         call()

@@ -13,6 +13,7 @@ __all__ = [
     "check_choice",
     "check_indices",
     "check_int",
+    "check_nonnegative",
     "check_positive",
     "check_probability",
     "check_real",
@@ -34,6 +35,14 @@ def check_positive(name: str, value: object) -> float:
     v = check_real(name, value)
     if v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_nonnegative(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number >= 0, else raise ``ValueError``."""
+    v = check_real(name, value)
+    if v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
 

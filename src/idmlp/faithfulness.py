@@ -1003,7 +1003,7 @@ def reference_model(model: nn.Module, kind: str = "shuffled", seed: int = 0) -> 
         >>> with torch.no_grad():
         ...     net.layers[0].weight[5, 0] = 0.5
         >>> ref = reference_model(net)
-        >>> float(ref.layers[0].weight.sum()), float(net.layers[0].weight.sum())
+        >>> float(ref.layers[0].weight.detach().sum()), float(net.layers[0].weight.detach().sum())
         (6.5, 6.5)
     """
     import copy

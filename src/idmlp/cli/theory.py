@@ -39,6 +39,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _num(value: float | None, log10: float | None) -> str:
+    """A number from a strict-JSON summary, as ``1e+400.12`` from its log10 where float64
+    overflows or underflows."""
+    if log10 is None:
+        return "0" if value is None else f"{value:.6g}"
+    if value is None or (value == 0.0 or not 1e-300 < abs(value) < 1e300):
+        return f"1e{log10:+.2f}"
+    return f"{value:.6g}"
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_output_dir, check_output_dir, save_json
 
@@ -64,18 +74,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"  surviving fraction a = {which} = {a['a']:.6f}   (alpha^1 = "
               f"{a['alpha_1']:.6f}, alpha^L = {a['alpha_L']:.6f})")
     print("  law of the eigenvalues of J J^T:")
-    for loc, mass in law.atoms:
-        print(f"    atom at lambda = {loc:.6g}: mass {mass:.6f}")
-    if sum(m for _, m in law.atoms) < 1 - 1e-9:  # a continuous part: show its quantiles
-        q = summary["law"]["quantiles"]
-        print("    quantiles: " + ", ".join(f"{k} {v:.4g}" for k, v in q.items()))
-    print(f"    mean {law.mean():.6g}, mass at zero {law.mass_at_zero:.6f}")
+    lsum = summary["law"]
+    for atom in lsum["atoms"]:
+        print(f"    atom at lambda = {_num(atom['lambda'], atom['log10_lambda'])}: "
+              f"mass {atom['mass']:.6f}")
+    if sum(a["mass"] for a in lsum["atoms"]) < 1 - 1e-9:  # a continuous part: its quantiles
+        print("    quantiles: " + ", ".join(f"{k} {_num(v['lambda'], v['log10_lambda'])}"
+                                          for k, v in lsum["quantiles"].items()))
+    print(f"    mean {_num(lsum['mean'], lsum['log10_mean'])}, mass at zero "
+          f"{lsum['mass_at_zero']:.6f}")
     region = summary["isometry_region"]
+    q0_max = region["q0_max_at_sigma"]
     inside = "inside" if region["contains"] else "outside"
     label = "isometry region" if args.activation == "hardtanh" else "hard-tanh isometry region"
     print(f"  {label} (eps={args.eps:g}, kappa={args.kappa:g}): sigma in "
           f"[{region['sigma_min']:.4f}, {region['sigma_max']:.4f}], q0 <= "
-          f"{region['q0_max_at_sigma']:.4g} at this sigma -> {inside}")
+          f"{'inf' if q0_max is None else format(q0_max, '.4g')} at this sigma -> {inside}")
 
     lam = None
     if args.empirical:

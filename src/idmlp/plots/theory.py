@@ -99,10 +99,16 @@ def plot_spectrum(
     (theory as outlined bars, empirical as filled bars). Right: the two CDFs.
     """
     lam = None if eigenvalues is None else np.ravel(np.asarray(eigenvalues, dtype=np.float64))
-    pos_law = law.values[(law.values > 0) & (law.weights > 0)]
-    pos = [np.log10(pos_law)] if pos_law.size else []
-    if lam is not None and np.any(lam > 0):
-        pos.append(np.log10(lam[lam > 0]))
+    # Work in log10 from the law's own logs: past float64 (sigma^(2L) = 1e400) the values
+    # are inf or 0 but their logs are exact.
+    keep = np.isfinite(law.log_values) & (law.weights > 0)
+    order = np.argsort(law.log_values[keep], kind="stable")
+    log10_law = law.log_values[keep][order] / np.log(10.0)
+    w_law = law.weights[keep][order]
+    pos = [log10_law] if log10_law.size else []
+    lam_pos = None if lam is None else lam[(lam > 0) & np.isfinite(lam)]
+    if lam_pos is not None and lam_pos.size:
+        pos.append(np.log10(lam_pos))
     allpos = np.concatenate(pos) if pos else np.zeros(1)
     lo, hi = np.quantile(allpos, [0.001, 0.999])
     if hi - lo < 1e-9:
@@ -113,10 +119,10 @@ def plot_spectrum(
 
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    theory_mass, _ = law.histogram(bins=10**edges)
+    theory_mass, _ = np.histogram(log10_law, bins=edges, weights=w_law)
     zero_x = edges[0] - 2 * width
     if lam is not None:
-        emp_mass, _ = np.histogram(lam[lam > 0], bins=10**edges)
+        emp_mass, _ = np.histogram(np.log10(lam_pos), bins=edges)
         ax1.bar(edges[:-1], emp_mass / lam.size, width=width, align="edge", color="C0",
                 alpha=0.55, label=f"empirical (n={lam.size})")
         ax1.bar(zero_x, np.mean(lam == 0), width=width, color="C0", alpha=0.55)
@@ -132,10 +138,13 @@ def plot_spectrum(
     ax1.legend(frameon=False)
 
     grid = np.linspace(edges[0], edges[-1], 400)
-    ax2.plot(grid, law.cdf(10**grid), color="C3", label="theory")
+    theory_cdf = law.mass_at_zero + np.concatenate([[0.0], np.cumsum(w_law)])[
+        np.searchsorted(log10_law, grid, side="right")]
+    ax2.plot(grid, theory_cdf, color="C3", label="theory")
     if lam is not None:
-        srt = np.sort(lam)
-        ax2.plot(grid, np.searchsorted(srt, 10**grid, side="right") / srt.size, color="C0",
+        srt = np.sort(np.log10(lam_pos))
+        below = np.mean(lam <= 0) + np.searchsorted(srt, grid, side="right") / lam.size
+        ax2.plot(grid, below, color="C0",
                  linestyle="--", label="empirical")
     ax2.set_xlabel(r"$\log_{10}\lambda$")
     ax2.set_ylabel(r"$P(\lambda \leq t)$")

@@ -1,0 +1,306 @@
+r"""Theory against measurement, and identity / orthogonal / Gaussian initialization side by side.
+
+- :func:`random_mlp` and :func:`jacobian_eigenvalues`: the networks and eigenvalues of
+  :math:`J J^T` that the theory is checked against (float64, biases
+  :math:`b_i \sim N(0, \sigma_b^2)` set by hand, inputs of mean square exactly
+  :math:`q_0`).
+- :func:`ks_distance`: Kolmogorov-Smirnov distance between eigenvalues and a law, with the
+  Dvoretzky-Kiefer-Wolfowitz radius for reference.
+- :func:`compare_inits`: for one ``(depth, width, activation, sigma, sigma_b, q0)``, the
+  law of the eigenvalues of :math:`J J^T` for the three initializations (identity:
+  :func:`~idmlp.theory.identity.spectrum`, Kubota et al. 2021; orthogonal and Gaussian:
+  :func:`~idmlp.theory.free.free_spectrum`, Pennington et al. 2017/2018) and optionally
+  the measured eigenvalues, ready for :func:`idmlp.plots.spectra.plot_init_spectra`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+from .._validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_real,
+)
+from .free import FreeSpectrum, free_spectrum
+from .identity import SpectralLaw, spectrum
+
+__all__ = [
+    "INITS",
+    "InitComparison",
+    "KSResult",
+    "compare_inits",
+    "jacobian_eigenvalues",
+    "ks_distance",
+    "random_mlp",
+]
+
+#: Initializations compared side by side; ``"gaussian"`` is idmlp's ``"xavier"`` on a
+#: square matrix, :math:`W_{ij} \sim N(0, \sigma^2/N)`.
+INITS: tuple[str, ...] = ("identity", "orthogonal", "gaussian")
+_MODEL_INIT = {"identity": "identity", "orthogonal": "orthogonal", "gaussian": "xavier"}
+
+
+class _Law(Protocol):
+    atoms: Any
+
+    def cdf(self, t: ArrayLike) -> Any: ...
+
+
+
+def random_mlp(
+    width: int, depth: int, sigma: float, sigma_b: float = 0.0, activation: str = "tanh",
+    init: str = "orthogonal", *, seed: int = 0,
+) -> torch.nn.Module:
+    r"""A float64 :class:`~idmlp.models.MLP` with weights by ``init`` and biases
+    :math:`b^\ell_i \sim N(0, \sigma_b^2)` (zero for ``sigma_b = 0`` and for identity).
+
+    Args:
+        width, depth: integers >= 1.
+        sigma: weight scale (:math:`\sigma_w`, or the identity's :math:`\sigma`), > 0.
+        sigma_b: bias standard deviation, >= 0 (must be 0 for ``init="identity"``: the
+            identity law assumes no bias).
+        activation: a registered activation name.
+        init: ``"identity"``, ``"orthogonal"`` or ``"gaussian"``.
+        seed: seeds the weights and biases (an integer >= 0).
+
+    Examples:
+        >>> net = random_mlp(8, 3, 1.2, 0.1, "tanh", "gaussian", seed=1)
+        >>> net.layers[0].bias.dtype, bool(net.layers[0].bias.abs().sum() > 0)
+        (torch.float64, True)
+    """
+    from ..models import MLP
+
+    init = check_choice("init", init, INITS)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
+    seed = check_int("seed", seed, minimum=0)
+    if init == "identity" and sigma_b > 0:
+        raise ValueError("sigma_b must be 0 for init='identity' (the identity law has no bias)")
+    gen = torch.Generator().manual_seed(seed)
+    net = MLP(width, depth, sigma, activation, bias=sigma_b > 0, init=_MODEL_INIT[init],
+              generator=gen, dtype=torch.float64)
+    if sigma_b > 0:
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.bias.normal_(0.0, sigma_b, generator=gen)
+    return net
+
+
+def jacobian_eigenvalues(
+    net: torch.nn.Module, q0: float, samples: int = 1, *, seed: int = 0,
+) -> NDArray[np.float64]:
+    r"""Eigenvalues of :math:`J J^T` of ``net`` at ``samples`` random inputs, ``(B, N)``.
+
+    Inputs are Gaussian directions scaled to :math:`\|x\|^2 = q_0 N` exactly, so the
+    length map starts at its :math:`q_0` without the :math:`O(N^{-1/2})` noise of
+    :math:`\|x\|^2/N` (each coordinate is then :math:`N(0, q_0)` up to :math:`O(1/N)`).
+    They come from NumPy's PCG64, not torch's generator: a network seeded with the same
+    number (:func:`random_mlp`) would otherwise get inputs equal to its weight rows.
+    Dense and exact: :func:`idmlp.jacobian.singular_values` in float64 (for wide networks
+    use :func:`idmlp.lanczos.slq`).
+
+    Examples:
+        >>> net = random_mlp(16, 4, 1.0, 0.0, "tanh", "orthogonal")
+        >>> jacobian_eigenvalues(net, 0.5, 3).shape
+        (3, 16)
+    """
+    from ..jacobian import singular_values
+
+    q0 = check_positive("q0", q0)
+    samples = check_int("samples", samples, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    width = net.layers[0].in_features
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
+    x *= math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True)
+    return (singular_values(net, x, dtype=torch.float64) ** 2).numpy()
+
+
+@dataclass(frozen=True)
+class KSResult:
+    r"""Kolmogorov-Smirnov distance :math:`\sup_{t \ge t_0} |F_n(t) - F(t)|`.
+
+    ``floor`` is :math:`t_0`: eigenvalues below it (numerically zero, or beyond float64's
+    resolution of a product of :math:`L` matrices) enter only through :math:`F_n(t_0)`.
+    ``dkw`` is the 99% Dvoretzky-Kiefer-Wolfowitz radius :math:`\sqrt{\ln(200)/(2n)}` that
+    ``n`` i.i.d. draws of the law exceed with probability at most 1%. Eigenvalues of one
+    random matrix are not i.i.d. (they repel, and fluctuate less), so ``dkw`` is a scale
+    for the sampling noise, not a test.
+    """
+
+    ks: float
+    n: int
+    dkw: float
+    floor: float
+    below_floor_empirical: float
+    below_floor_theory: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.__dict__.items()}
+
+
+def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
+                weights: ArrayLike | None = None, floor: float = 1e-20,
+                rtol: float = 1e-9) -> KSResult:
+    r"""KS distance between eigenvalues of :math:`J J^T` (any shape) and a law.
+
+    .. math::
+        d = \sup_{t \ge t_0} \max\big(F_n(t) - F(t(1 + r)),\; F(t(1 - r)) - F_n(t)\big),
+
+    the Kolmogorov-Smirnov distance up to relative shifts :math:`r` = ``rtol`` of the
+    eigenvalues: a float product rarely hits an atom such as :math:`\sigma^{2L}` to the last
+    bit, and two computations of the same atom differ in the last bits (``rtol = 0`` gives
+    the plain KS distance). Works for :class:`~idmlp.theory.identity.SpectralLaw`,
+    :class:`~idmlp.theory.free.FreeSpectrum` and :class:`~idmlp.lanczos.SLQDensity`. With
+    ``weights`` (e.g. quadrature weights) :math:`F_n` is the weighted empirical CDF and
+    ``n`` the number of samples.
+
+    Args:
+        eigenvalues: finite, non-negative samples.
+        law: the theory (anything with ``cdf``).
+        weights: optional non-negative weights, one per sample (normalized here).
+        floor: :math:`t_0` relative to the largest eigenvalue (sample or law), in [0, 1).
+        rtol: the relative shift :math:`r`, in [0, 1e-3].
+
+    Examples:
+        >>> law = spectrum(1.0, 0.5, 10)
+        >>> round(ks_distance(np.r_[np.zeros(16), np.ones(84)], law).ks, 6)  # 0.16 - 0.1573
+        0.002701
+    """
+    if isinstance(eigenvalues, torch.Tensor):
+        eigenvalues = eigenvalues.detach().cpu().double().numpy()
+    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if lam.size == 0 or not np.all(np.isfinite(lam)) or lam.min() < 0:
+        raise ValueError("eigenvalues must be a non-empty array of finite numbers >= 0")
+    if weights is None:
+        w = np.full(lam.size, 1.0 / lam.size)
+    else:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.shape != lam.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+            raise ValueError("weights must be finite, >= 0, not all 0, one per eigenvalue")
+        w = w / w.sum()
+    floor = check_real("floor", floor)
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must lie in [0, 1), got {floor!r}")
+    rtol = check_real("rtol", rtol)
+    if not 0.0 <= rtol <= 1e-3:
+        raise ValueError(f"rtol must lie in [0, 1e-3], got {rtol!r}")
+    order = np.argsort(lam, kind="stable")
+    lam, w = lam[order], w[order]
+    cum = np.concatenate([[0.0], np.cumsum(w)])
+    tops = [float(lam[-1])] + [float(loc) for loc, _ in law.atoms if loc < math.inf]
+    t0 = floor * max(tops)
+    t = np.concatenate([[t0], lam[lam > t0]])
+    e_hi = np.minimum(cum[np.searchsorted(lam, t, side="right")], 1.0)  # F_n(t)
+    e_lo = np.minimum(cum[np.searchsorted(lam, t, side="left")], 1.0)  # F_n(t-)
+    above = e_hi - np.asarray(law.cdf(t * (1.0 + rtol)))
+    below = np.asarray(law.cdf(np.nextafter(t * (1.0 - rtol), -np.inf))) - e_lo
+    d = max(float(above.max()), float(below[1:].max(initial=0.0)),
+            float(np.asarray(law.cdf(t0)) - e_hi[0]), 0.0)
+    n = lam.size
+    return KSResult(d, n, math.sqrt(math.log(200.0) / (2 * n)), t0, float(e_hi[0]),
+                    float(np.asarray(law.cdf(t0))))
+
+
+@dataclass(frozen=True, eq=False)
+class InitComparison:
+    r"""Theory (and optionally measurement) for identity, orthogonal and Gaussian init.
+
+    ``laws[init]`` is a :class:`~idmlp.theory.identity.SpectralLaw` (identity) or a
+    :class:`~idmlp.theory.free.FreeSpectrum`; ``eigenvalues[init]`` the measured
+    eigenvalues of :math:`J J^T` (``(samples, width)``) or absent.
+    """
+
+    depth: int
+    width: int
+    activation: str
+    sigma: float
+    sigma_b: float
+    q0: float
+    laws: dict[str, SpectralLaw | FreeSpectrum]
+    eigenvalues: dict[str, NDArray[np.float64]]
+
+    def ks(self) -> dict[str, KSResult]:
+        """KS distance of every measured init against its law."""
+        return {k: ks_distance(v, self.laws[k]) for k, v in self.eigenvalues.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """Strict-JSON summary: per init the theory's mean, variance and zero mass, and the
+        measurement's mean, variance and KS distance where measured."""
+        out: dict[str, Any] = {"depth": self.depth, "width": self.width,
+                               "activation": self.activation, "sigma": self.sigma,
+                               "sigma_b": self.sigma_b, "q0": self.q0, "inits": {}}
+        ks = self.ks()
+
+        def js(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+        for init, law in self.laws.items():
+            row = {"theory_mean": js(law.mean()), "theory_var": js(law.var()),
+                   "theory_mass_at_zero": law.mass_at_zero}
+            if init in self.eigenvalues:
+                lam = self.eigenvalues[init]
+                row |= {"measured_mean": js(float(lam.mean())),
+                        "measured_var": js(float(lam.var(axis=-1).mean())),
+                        "ks": ks[init].ks, "dkw": ks[init].dkw}
+            out["inits"][init] = row
+        return out
+
+
+def compare_inits(
+    depth: int, width: int, activation: str = "tanh", sigma: float = 1.0,
+    sigma_b: float = 0.0, q0: float = 1.0, *, samples: int = 0, seed: int = 0,
+    inits: tuple[str, ...] = INITS,
+) -> InitComparison:
+    r"""The law of the eigenvalues of :math:`J J^T` for each initialization, side by side.
+
+    Identity: :math:`W^\ell = \sigma I`, no bias, inputs :math:`N(0, q_0)`
+    (:func:`~idmlp.theory.identity.spectrum`). Orthogonal and Gaussian:
+    :math:`\sigma_w = \sigma`, biases :math:`N(0, \sigma_b^2)`, inputs of mean square
+    :math:`q_0` (:func:`~idmlp.theory.free.free_spectrum`). With ``samples > 0`` each init
+    is also measured on one network of ``width`` at ``samples`` inputs
+    (:func:`random_mlp`, :func:`jacobian_eigenvalues`; dense, so keep ``width`` modest).
+
+    Args:
+        depth: number of layers, an integer >= 1.
+        width: width ``N`` of the measured networks, an integer >= 1.
+        activation: a registered activation name.
+        sigma: weight scale, > 0.
+        sigma_b: bias standard deviation for the random inits, >= 0.
+        q0: input variance (mean square), > 0.
+        samples: inputs measured per init (0: theory only), an integer >= 0.
+        seed: seed of networks and inputs, an integer >= 0.
+        inits: a non-empty subset of :data:`INITS`.
+
+    Examples:
+        >>> cmp = compare_inits(8, 64, "hardtanh", 1.0, 0.05, 0.2, samples=2)
+        >>> sorted(cmp.laws), cmp.eigenvalues["gaussian"].shape
+        (['gaussian', 'identity', 'orthogonal'], (2, 64))
+    """
+    depth = check_int("depth", depth, minimum=1)
+    width = check_int("width", width, minimum=1)
+    sigma = check_positive("sigma", sigma)
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
+    q0 = check_positive("q0", q0)
+    samples = check_int("samples", samples, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
+    if not inits or any(i not in INITS for i in inits):
+        raise ValueError(f"inits must be a non-empty subset of {', '.join(INITS)}; got {inits!r}")
+    laws: dict[str, SpectralLaw | FreeSpectrum] = {}
+    eigs: dict[str, NDArray[np.float64]] = {}
+    for k, init in enumerate(inits):
+        if init == "identity":
+            laws[init] = spectrum(sigma, q0, depth, activation)
+        else:
+            laws[init] = free_spectrum(sigma, sigma_b, q0, depth, activation, init)
+        if samples:
+            net = random_mlp(width, depth, sigma, 0.0 if init == "identity" else sigma_b,
+                             activation, init, seed=seed + k)
+            eigs[init] = jacobian_eigenvalues(net, q0, samples, seed=seed + k)
+    return InitComparison(depth, width, activation, sigma, sigma_b, q0, laws, eigs)
