@@ -305,7 +305,8 @@ def test_data_law_is_exact_on_digits(digits_train: np.ndarray, sigma: float, q0:
                                      depth: int) -> None:
     """Identity init: J is diagonal, so the data law is the eigenvalues, coordinate by
     coordinate. The Gaussian law misses the padded class block and the constant pixels."""
-    X = InputScaler(q0).fit(digits_train).transform(digits_train.astype(np.float64))
+    X = InputScaler("feature").fit(digits_train).transform(digits_train.astype(np.float64))
+    X = X * math.sqrt(q0)  # the network scales by sqrt(q0)
     law = spectrum_on_data(X, sigma, depth, num_classes=10)
     net = IdentityMLP(74, depth, sigma, dtype=torch.float64)
     lam = singular_values(net, F.pad(torch.from_numpy(X), (0, 10)), dtype=torch.float64) ** 2
@@ -320,7 +321,8 @@ def test_data_law_is_exact_on_digits(digits_train: np.ndarray, sigma: float, q0:
 
 
 def test_data_law_tanh_matches_network_values(digits_train: np.ndarray) -> None:
-    X = InputScaler(2.0).fit(digits_train).transform(digits_train[:200].astype(np.float64))
+    X = InputScaler("feature").fit(digits_train).transform(digits_train[:200].astype(np.float64))
+    X = X * math.sqrt(2.0)
     law = spectrum_on_data(X, 1.02, 15, "tanh", num_classes=10)
     net = IdentityMLP(74, 15, 1.02, "tanh", dtype=torch.float64)
     lam = (singular_values(net, F.pad(torch.from_numpy(X), (0, 10)), dtype=torch.float64)
