@@ -2,7 +2,7 @@ r"""Theory against measurement, and identity / orthogonal / Gaussian initializat
 
 - :func:`random_mlp` and :func:`jacobian_eigenvalues`: the networks and eigenvalues of
   :math:`J J^T` that the theory is checked against (float64, biases
-  :math:`b_i \sim N(0, \sigma_b^2)` set by hand, inputs of mean square exactly
+  :math:`b_i \sim N(0, \sigma_b^2)` from the model's ``sigma_b``, inputs of mean square exactly
   :math:`q_0`).
 - :func:`ks_distance`: Kolmogorov-Smirnov distance between eigenvalues and a law, with the
   Dvoretzky-Kiefer-Wolfowitz radius for reference.
@@ -61,7 +61,8 @@ def random_mlp(
     init: str = "orthogonal", *, seed: int = 0,
 ) -> torch.nn.Module:
     r"""A float64 :class:`~idmlp.models.MLP` with weights by ``init`` and biases
-    :math:`b^\ell_i \sim N(0, \sigma_b^2)` (zero for ``sigma_b = 0`` and for identity).
+    :math:`b^\ell_i \sim N(0, \sigma_b^2)` (the model's own ``sigma_b``; no bias
+    parameters for ``sigma_b = 0``).
 
     Args:
         width, depth: integers >= 1.
@@ -84,14 +85,9 @@ def random_mlp(
     seed = check_int("seed", seed, minimum=0)
     if init == "identity" and sigma_b > 0:
         raise ValueError("sigma_b must be 0 for init='identity' (the identity law has no bias)")
-    gen = torch.Generator().manual_seed(seed)
-    net = MLP(width, depth, sigma, activation, bias=sigma_b > 0, init=_MODEL_INIT[init],
-              generator=gen, dtype=torch.float64)
-    if sigma_b > 0:
-        with torch.no_grad():
-            for layer in net.layers:
-                layer.bias.normal_(0.0, sigma_b, generator=gen)
-    return net
+    return MLP(width, depth, sigma, activation, bias=sigma_b > 0, init=_MODEL_INIT[init],
+               generator=torch.Generator().manual_seed(seed), dtype=torch.float64,
+               sigma_b=sigma_b)
 
 
 def jacobian_eigenvalues(
