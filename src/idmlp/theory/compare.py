@@ -41,6 +41,7 @@ __all__ = [
     "jacobian_eigenvalues",
     "ks_distance",
     "random_mlp",
+    "sphere_inputs",
 ]
 
 #: Initializations compared side by side; ``"gaussian"`` is idmlp's ``"xavier"`` on a
@@ -90,6 +91,24 @@ def random_mlp(
                sigma_b=sigma_b)
 
 
+def sphere_inputs(width: int, q0: float, samples: int = 1, *, seed: int = 0) -> torch.Tensor:
+    r"""``samples`` float64 inputs of width ``width`` with :math:`\|x\|^2 = q_0 N` exactly:
+    Gaussian directions from NumPy's PCG64 (independent of torch-seeded weights), the
+    inputs of :func:`jacobian_eigenvalues` (and of ``idmlp theory --compare-inits``).
+
+    Examples:
+        >>> x = sphere_inputs(10, 0.5, 3)
+        >>> x.shape, [round(float(v), 12) for v in x.square().mean(1)]
+        (torch.Size([3, 10]), [0.5, 0.5, 0.5])
+    """
+    width = check_int("width", width, minimum=1)
+    q0 = check_positive("q0", q0)
+    samples = check_int("samples", samples, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
+    return x * (math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True))
+
+
 def jacobian_eigenvalues(
     net: torch.nn.Module, q0: float, samples: int = 1, *, seed: int = 0,
 ) -> NDArray[np.float64]:
@@ -110,12 +129,7 @@ def jacobian_eigenvalues(
     """
     from ..jacobian import singular_values
 
-    q0 = check_positive("q0", q0)
-    samples = check_int("samples", samples, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    width = net.layers[0].in_features
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
-    x *= math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True)
+    x = sphere_inputs(net.layers[0].in_features, q0, samples, seed=seed)
     return (singular_values(net, x, dtype=torch.float64) ** 2).numpy()
 
 
