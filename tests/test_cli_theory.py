@@ -40,6 +40,12 @@ def test_theory_other_activation(tmp_path: Path, capsys: pytest.CaptureFixture) 
         ["--sigma", "1", "--q0", "1", "--depth", "3", "--eps", "1.5"],
         ["--sigma", "1", "--q0", "1", "--depth", "3", "--kappa", "0.5"],
         ["--sigma", "1", "--q0", "1"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--compare-inits", "--sigma-b", "-1"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--compare-inits", "--sigma-b", "inf"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--sigma-b", "0.1"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--jacobian", "slq"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--compare-inits", "--jacobian", "qr"],
+        ["--sigma", "1", "--q0", "1", "--depth", "3", "--dataset", "nope"],
     ],
 )
 def test_theory_bad_input_is_one_line_exit_2_and_no_files(
@@ -67,3 +73,41 @@ def test_theory_refuses_existing_output(tmp_path: Path, capsys: pytest.CaptureFi
     rc = main(["theory", "--sigma", "1", "--q0", "1", "--depth", "3", "--out", str(out),
                "--overwrite"])
     assert rc == 0 and not (out / "keep.txt").exists()
+
+
+def test_theory_dataset_and_compare_inits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "th"
+    rc = main(["theory", "--sigma", "1", "--q0", "0.5", "--depth", "10", "--dataset", "digits",
+               "--compare-inits", "--width", "64", "--samples", "2", "--sigma-b", "0.05",
+               "--out", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "law on digits" in text and "dense Jacobians (width 64 <= 1024" in text
+    assert {p.name for p in out.iterdir()} == {"spectrum.png", "alpha_map.png", "inits.png",
+                                               "summary.json"}
+    summary = json.loads((out / "summary.json").read_text())
+    data, gauss = summary["data_law"], summary["law"]
+    assert data["dataset"] == "digits" and data["num_classes"] == 10
+    assert data["source"] == "data" and gauss["source"] == "gaussian"
+    # the class block and constant pixels never saturate: more survive than N(0, q0) says
+    assert data["nonzero_fraction"] > gauss["nonzero_fraction"] + 0.01
+    assert data["mean"] == pytest.approx(data["nonzero_fraction"])  # hard-tanh at sigma 1
+    inits = summary["inits"]
+    assert inits["jacobian"] == "dense" and set(inits["inits"]) == {
+        "identity", "orthogonal", "gaussian"}
+    for row in inits["inits"].values():
+        assert row["measured_mean"] > 0 and 0 <= row["ks"] <= 1
+    assert summary["config"]["sigma_b"] == 0.05
+
+
+def test_theory_compare_inits_slq_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["theory", "--sigma", "1", "--q0", "0.5", "--depth", "6", "--activation", "tanh",
+               "--compare-inits", "--width", "96", "--samples", "2", "--jacobian", "slq",
+               "--out", str(tmp_path / "t"), "--quiet"])
+    assert rc == 0
+    assert "random networks: SLQ (as asked" in capsys.readouterr().out
+    inits = json.loads((tmp_path / "t" / "summary.json").read_text())["inits"]
+    assert inits["jacobian"] == "slq"
+    # orthogonal tanh at sigma_w 1: the SLQ mean is a trace estimate of the same matrices
+    row = inits["inits"]["orthogonal"]
+    assert row["measured_mean"] == pytest.approx(row["theory_mean"], rel=0.2)

@@ -116,3 +116,37 @@ def test_random_init_of_the_interpretable_structure() -> None:
 def test_bad_arguments(call, match: str) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_sigma_b_draws_gaussian_biases_after_the_weights() -> None:
+    def net(sigma_b: float, bias: bool = True) -> MLP:
+        return MLP(400, 3, 1.1, "tanh", bias=bias, init="orthogonal", sigma_b=sigma_b,
+                   generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+
+    plain, zero, noisy = net(0.0, bias=False), net(0.0), net(0.3)
+    # the weights never depend on sigma_b (biases are drawn after every weight)
+    assert torch.equal(plain.weight_stack(), noisy.weight_stack())
+    assert torch.equal(zero.weight_stack(), noisy.weight_stack())
+    assert all(torch.count_nonzero(layer.bias) == 0 for layer in zero.layers)
+    b = torch.stack([layer.bias.detach() for layer in noisy.layers])
+    # 1200 draws of N(0, 0.09): the sample std is within 5 standard errors of 0.3
+    assert abs(float(b.std()) - 0.3) < 5 * 0.3 / (2 * b.numel()) ** 0.5
+    assert abs(float(b.mean())) < 5 * 0.3 / b.numel() ** 0.5
+    noisy.reset_parameters(torch.Generator().manual_seed(7))  # same seed, same network
+    assert torch.equal(torch.stack([layer.bias.detach() for layer in noisy.layers]), b)
+    ident = IdentityMLP(6, 2, bias=True, sigma_b=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ident.layers[0].weight, torch.eye(6))
+    assert torch.count_nonzero(ident.layers[0].bias) == 6
+
+
+@pytest.mark.parametrize("sigma_b", [-0.1, float("nan"), float("inf"), "0.1"])
+def test_sigma_b_must_be_a_finite_number_at_least_zero(sigma_b: object) -> None:
+    with pytest.raises(ValueError, match="sigma_b must be a finite"):
+        MLP(4, 2, bias=True, sigma_b=sigma_b)  # type: ignore[arg-type]
+
+
+def test_sigma_b_needs_biases() -> None:
+    with pytest.raises(ValueError, match="sigma_b=0.1 > 0 needs bias=True"):
+        MLP(4, 2, sigma_b=0.1)
+    with pytest.raises(ValueError, match="needs bias=True"):
+        IdentityMLP(4, 2, sigma_b=0.1)

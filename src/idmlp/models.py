@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_int, check_positive
+from ._validation import check_int, check_nonnegative, check_positive
 from .activations import Activation, value_and_derivative
 from .config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
 from .core import ClassCoordinates, RuleSizes
@@ -34,6 +34,14 @@ def _check_common(depth: int, sigma: float, activation: str, init: str) -> None:
         raise ValueError(f"init must be one of {', '.join(INIT_SCHEMES)}; got {init!r}")
 
 
+def _check_sigma_b(sigma_b: float, bias: bool) -> float:
+    sigma_b = check_nonnegative("sigma_b", sigma_b)
+    if sigma_b > 0 and not bias:
+        raise ValueError(f"sigma_b={sigma_b:g} > 0 needs bias=True (sigma_b must be 0 for a "
+                         "network without biases)")
+    return sigma_b
+
+
 class MLP(nn.Module):
     r"""Deep square MLP, :math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))`, ``l = 1..L``.
 
@@ -42,16 +50,26 @@ class MLP(nn.Module):
         depth: ``L``, the number of layers (integer >= 1).
         sigma: gain of the initialization (``W = sigma I`` for ``init="identity"``).
         activation: hardtanh, tanh, relu, leaky_relu, linear, sigmoid, gelu or selu.
-        bias: whether layers have a bias (initialized to zero).
+        bias: whether layers have a bias (zero, or Gaussian with ``sigma_b``).
         init: identity, orthogonal, xavier or he (see :func:`idmlp.init.init_weight_`).
         generator: random source for the random initializations.
         dtype, device: factory arguments as for :class:`torch.nn.Linear` (build in
             ``torch.float64`` for float64 analysis: ``sigma`` is then not rounded to float32).
+        sigma_b: bias initialization :math:`b^\ell_i \sim N(0, \sigma_b^2)`, a finite
+            number >= 0 (0: zero biases; > 0 needs ``bias=True``). The mean-field theory of
+            random networks (Poole et al., NeurIPS 2016; Schoenholz et al., ICLR 2017) needs
+            :math:`\sigma_b > 0` to reach the critical line :math:`\chi = 1` with hard-tanh
+            (:func:`idmlp.theory.critical_point`). Biases are drawn after all weights, so the
+            weights do not depend on ``sigma_b``.
 
     Examples:
         >>> net = MLP(16, 10, init="orthogonal")
         >>> net(torch.randn(4, 16)).shape
         torch.Size([4, 16])
+        >>> net = MLP(500, 2, 1.0, "tanh", bias=True, init="xavier", sigma_b=0.1,
+        ...           generator=torch.Generator().manual_seed(0))
+        >>> round(float(net.layers[0].bias.std()), 1)
+        0.1
     """
 
     def __init__(
@@ -65,10 +83,12 @@ class MLP(nn.Module):
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
+        sigma_b: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("width", width, minimum=1)
         _check_common(depth, sigma, activation, init)
+        self.sigma_b = _check_sigma_b(sigma_b, bias)
         self.width, self.depth, self.sigma, self.init_scheme = width, depth, float(sigma), init
         # skip_init: nn.Linear's own random init would be overwritten by reset_parameters.
         device = device if device is not None else torch.get_default_device()
@@ -88,11 +108,18 @@ class MLP(nn.Module):
         return self.layers[0].bias is not None
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Re-initialize every weight by the model's scheme and every bias to zero."""
+        r"""Re-initialize every weight by the model's scheme, then every bias:
+        :math:`N(0, \sigma_b^2)`, or zero for ``sigma_b = 0``."""
         for layer in self.layers:
             init_weight_(layer.weight, self.init_scheme, self.sigma, generator)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        for layer in self.layers:
+            if layer.bias is None:
+                continue
+            with torch.no_grad():
+                if self.sigma_b > 0:
+                    layer.bias.normal_(0.0, self.sigma_b, generator=generator)
+                else:
+                    layer.bias.zero_()
 
     def states(self, x: Tensor) -> Iterator[Tensor]:
         r"""The forward pass, one layer at a time: yields :math:`x^1, \ldots, x^L`."""
@@ -144,9 +171,13 @@ class IdentityMLP(MLP):
     """
 
     def __init__(self, width: int, depth: int, sigma: float = 1.0,
-                 activation: str = "hardtanh", bias: bool = False, **factory: Any) -> None:
-        """``factory``: ``dtype`` and ``device``, as for :class:`MLP`."""
-        super().__init__(width, depth, sigma, activation, bias, init="identity", **factory)
+                 activation: str = "hardtanh", bias: bool = False, *,
+                 sigma_b: float = 0.0, generator: torch.Generator | None = None,
+                 **factory: Any) -> None:
+        r"""``sigma_b`` and ``generator``: Gaussian biases :math:`N(0, \sigma_b^2)` (needs
+        ``bias=True``); ``factory``: ``dtype`` and ``device``, as for :class:`MLP`."""
+        super().__init__(width, depth, sigma, activation, bias, init="identity",
+                         generator=generator, sigma_b=sigma_b, **factory)
 
 
 

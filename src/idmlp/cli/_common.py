@@ -7,7 +7,8 @@ import math
 
 from ..config import DEVICES
 
-__all__ = ["add_device", "add_output", "add_quiet", "positive_float", "positive_int"]
+__all__ = ["add_device", "add_output", "add_quiet", "nonnegative_float", "positive_float",
+           "positive_int"]
 
 
 def positive_float(text: str) -> float:
@@ -17,6 +18,16 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 

@@ -1,16 +1,26 @@
 """``idmlp theory``: the law of the eigenvalues of J J^T at identity initialization,
-optionally checked against the Jacobians of a real network."""
+optionally on a real data set (``--dataset``), checked against the Jacobians of a real
+network (``--empirical``), and side by side with orthogonal and Gaussian initialization
+(``--compare-inits``)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
+from typing import Any
 
-from ..config import ACTIVATIONS
-from ._common import add_output, positive_float, positive_int
+from ..config import ACTIVATIONS, check_dataset_name
+from ._common import add_output, nonnegative_float, positive_float, positive_int
 
-__all__ = ["add_parser", "run"]
+__all__ = ["JACOBIAN_PATHS", "SLQ_WIDTH", "add_parser", "jacobian_path", "run"]
+
+#: Above this width the random networks of ``--compare-inits`` are measured by stochastic
+#: Lanczos quadrature (:func:`idmlp.lanczos.slq`) instead of dense Jacobians.
+SLQ_WIDTH = 1024
+#: Choices of ``--jacobian``.
+JACOBIAN_PATHS: tuple[str, ...] = ("auto", "dense", "slq")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +44,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="tolerated dead fraction for the isometry region (default 0.05)")
     p.add_argument("--kappa", type=positive_float, default=2.0,
                    help="tolerated factor on sigma^(2L) (default 2)")
+    p.add_argument("--dataset", default=None,
+                   help="also give the law on a real data set's training split (the names of "
+                   "'idmlp train'; scaled as training scales it, times sqrt(q0), padded with "
+                   "C zeros), next to the Gaussian law")
+    p.add_argument("--compare-inits", action="store_true",
+                   help="identity, orthogonal and Gaussian init side by side at this depth: "
+                   "theory (free probability for the random inits) and measured at --width "
+                   "and --samples inputs; writes inits.png")
+    p.add_argument("--sigma-b", type=nonnegative_float, default=None,
+                   help="bias standard deviation of the random inits of --compare-inits "
+                   "(default 0)")
+    p.add_argument("--jacobian", choices=JACOBIAN_PATHS, default="auto",
+                   help="how --compare-inits measures the random networks: dense Jacobians, "
+                   f"or stochastic Lanczos quadrature (slq); auto: slq above width "
+                   f"{SLQ_WIDTH} (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_output(p, "idmlp-theory")
     p.set_defaults(func=run)
@@ -49,14 +74,149 @@ def _num(value: float | None, log10: float | None) -> str:
     return f"{value:.6g}"
 
 
-def run(args: argparse.Namespace) -> int:
-    from .._io import atomic_output_dir, check_output_dir, save_json
+def jacobian_path(choice: str, width: int) -> tuple[str, str]:
+    """``dense`` or ``slq`` for the random networks of ``--compare-inits``, and why.
 
-    # What the arguments alone decide, before torch and matplotlib are imported.
+    Examples:
+        >>> jacobian_path("auto", 4096)[0], jacobian_path("auto", 500)[0]
+        ('slq', 'dense')
+    """
+    if choice not in JACOBIAN_PATHS:
+        raise ValueError(f"--jacobian must be one of {', '.join(JACOBIAN_PATHS)}, got {choice!r}")
+    if choice != "auto":
+        return choice, "as asked (--jacobian)"
+    if width > SLQ_WIDTH:
+        return "slq", (f"width {width} > {SLQ_WIDTH}: a dense Jacobian costs 2 L N^3 flops per "
+                       "input, stochastic Lanczos quadrature 4 k L N^2 (k = 60 steps)")
+    return "dense", f"width {width} <= {SLQ_WIDTH}: exact singular values"
+
+
+def _check(args: argparse.Namespace) -> None:
+    """What the arguments alone decide, before torch and matplotlib are imported."""
     if not 0 < args.eps < 1:
         raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
     if args.kappa <= 1:
         raise ValueError(f"--kappa must be > 1, got {args.kappa}")
+    if args.dataset is not None:
+        try:
+            check_dataset_name(args.dataset)
+        except ValueError as err:
+            raise ValueError(f"--dataset: {err}") from None
+    if args.sigma_b is not None and not args.compare_inits:
+        raise ValueError("--sigma-b sets the biases of --compare-inits' random networks; add "
+                         "--compare-inits or drop --sigma-b")
+    if args.jacobian != "auto" and not args.compare_inits:
+        raise ValueError("--jacobian chooses how --compare-inits measures; add "
+                         "--compare-inits or drop --jacobian")
+
+
+def _data_law(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The law on ``--dataset``'s training split as training feeds it (idmlp train's
+    defaults: split, validation hold-out, scaling), times sqrt(q0), padded with C zeros."""
+    import numpy as np
+
+    from ..config import DataConfig
+    from ..theory import spectrum_on_data
+
+    config = DataConfig(dataset=args.dataset)
+    ds = config.load()
+    x = config.scaler(ds).transform(ds.X_train).astype(np.float64) * math.sqrt(args.q0)
+    law = spectrum_on_data(x, args.sigma, args.depth, args.activation,
+                           num_classes=ds.num_classes)
+    info = {"dataset": ds.name, "n_train": int(x.shape[0]), "in_features": int(x.shape[1]),
+            "num_classes": int(ds.num_classes),
+            "scaling": config.resolved_scaling(ds.image_shape)}
+    return law, {**info, **law.summary()}
+
+
+def _print_laws(gauss: dict[str, Any], data: dict[str, Any]) -> None:
+    print(f"  law on {data['dataset']} ({data['n_train']} training inputs x "
+          f"({data['in_features']} + {data['num_classes']}) coordinates, {data['scaling']} "
+          "scaling as in training, times sqrt(q0)) next to the Gaussian law:")
+    print(f"    {'':18s}{'data':>14s}{'Gaussian':>14s}")
+    print(f"    {'nonzero fraction':18s}{data['nonzero_fraction']:>14.6f}"
+          f"{gauss['nonzero_fraction']:>14.6f}")
+    print(f"    {'mean':18s}{_num(data['mean'], data['log10_mean']):>14s}"
+          f"{_num(gauss['mean'], gauss['log10_mean']):>14s}")
+    for k, v in data["quantiles"].items():
+        g = gauss["quantiles"][k]
+        print(f"    {k + ' quantile':18s}{_num(v['lambda'], v['log10_lambda']):>14s}"
+              f"{_num(g['lambda'], g['log10_lambda']):>14s}")
+
+
+def _slq_sample(est: Any, n: int) -> Any:
+    """``n`` evenly spaced quantiles of an SLQ measure (for its histogram and CDF plots)."""
+    import numpy as np
+
+    cum = np.cumsum(est.weights)
+    idx = np.searchsorted(cum, (np.arange(n) + 0.5) / n * cum[-1])
+    return est.values[np.minimum(idx, cum.size - 1)].reshape(-1, est.width)
+
+
+def _compare_inits(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
+    """Theory and measurement for identity, orthogonal and Gaussian init (the printed
+    table and summary.json's ``inits``)."""
+    from tqdm.auto import tqdm
+
+    from ..jacobian import spectrum_memory
+    from ..lanczos import slq
+    from ..runtime import check_memory
+    from ..theory import compare_inits
+    from ..theory.compare import INITS, jacobian_eigenvalues, ks_distance, random_mlp, sphere_inputs
+
+    sigma_b = args.sigma_b or 0.0
+    path, why = jacobian_path(args.jacobian, args.width)
+    print(f"  identity, orthogonal and Gaussian init (sigma_w={args.sigma:g}, "
+          f"sigma_b={sigma_b:g}), measured at width {args.width}, {args.samples} inputs:")
+    print(f"    random networks: {'dense Jacobians' if path == 'dense' else 'SLQ'} ({why}); "
+          "identity: exact diagonal Jacobian")
+    width, depth, samples = args.width, args.depth, args.samples
+    if path == "dense":
+        check_memory(spectrum_memory(width, depth, samples),
+                     f"the dense Jacobians of a width-{width}, depth-{depth} network",
+                     "use --jacobian slq or a smaller --width / --depth")
+    else:  # the weights, and the Lanczos basis and saved states of B x 60 vectors
+        check_memory(8 * (depth * width**2 + (60 + 4 * depth) * samples * width),
+                     f"SLQ on a width-{width}, depth-{depth} network",
+                     "use a smaller --width or --depth")
+    cmp = compare_inits(depth, width, args.activation, args.sigma, sigma_b, args.q0,
+                        seed=args.seed)
+    eigs, ks, moments = {}, {}, {}
+    for k, init in enumerate(tqdm(INITS, desc="inits", disable=not progress, leave=False)):
+        net = random_mlp(width, depth, args.sigma, 0.0 if init == "identity" else sigma_b,
+                         args.activation, init, seed=args.seed + k)
+        if init == "identity" or path == "dense":  # compare_inits' networks and inputs
+            lam = jacobian_eigenvalues(net, args.q0, samples, seed=args.seed + k)
+            eigs[init], ks[init] = lam, ks_distance(lam, cmp.laws[init])
+            moments[init] = (float(lam.mean()), float(lam.var(axis=-1).mean()))
+        else:
+            est = slq(net, sphere_inputs(width, args.q0, samples, seed=args.seed + k))
+            eigs[init] = _slq_sample(est, samples * width)
+            ks[init] = ks_distance(est.nodes, cmp.laws[init], weights=est.node_weights)
+            moments[init] = (est.mean(), est.var())
+    cmp = dataclasses.replace(cmp, eigenvalues=eigs)
+    table: dict[str, Any] = {"jacobian": path, "why": why, "inits": {}}
+    print(f"    {'init':11s}{'mean theory':>13s}{'measured':>11s}{'var theory':>13s}"
+          f"{'measured':>11s}{'KS':>8s}{'DKW 99%':>9s}")
+    for init, law in cmp.laws.items():
+        mean, var = moments[init]
+        row = {"theory_mean": law.mean(), "measured_mean": mean, "theory_var": law.var(),
+               "measured_var": var, "theory_mass_at_zero": law.mass_at_zero,
+               "ks": ks[init].ks, "dkw": ks[init].dkw}
+        table["inits"][init] = {k: v if math.isfinite(v) else None for k, v in row.items()}
+        print(f"    {init:11s}{law.mean():>13.4g}{mean:>11.4g}{law.var():>13.4g}{var:>11.4g}"
+              f"{ks[init].ks:>8.4f}{ks[init].dkw:>9.4f}")
+    if path == "slq":
+        print("    (SLQ: 60 quadrature nodes per input resolve the CDF on a linear scale; mass "
+              "spread over decades near 0, as for Gaussian weights, is lumped into the lowest "
+              "node, which the KS distance shows)")
+    return cmp, table
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_output_dir, check_output_dir, save_json
+
+    _check(args)
     check_output_dir(args.out, args.overwrite)
 
     from ..jacobian import compare, empirical_spectrum
@@ -91,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
           f"[{region['sigma_min']:.4f}, {region['sigma_max']:.4f}], q0 <= "
           f"{'inf' if q0_max is None else format(q0_max, '.4g')} at this sigma -> {inside}")
 
+    data_law = None
+    if args.dataset is not None:
+        data_law, summary["data_law"] = _data_law(args)
+        _print_laws(lsum, summary["data_law"])
+
     lam = None
     if args.empirical:
         lam = empirical_spectrum(args.width, args.depth, args.sigma, args.q0,
@@ -98,16 +263,28 @@ def run(args: argparse.Namespace) -> int:
                                  seed=args.seed, progress=not args.quiet)
         cmp = compare(lam, law)
         summary["empirical"] = dataclasses.asdict(cmp)
-        print(f"  empirical (width {args.width}, {args.samples} inputs, float64, n={cmp.n}):")
+        print(f"  empirical (width {args.width}, {args.samples} inputs, float64, n={cmp.n}; "
+              "exact: at identity init J is diagonal, one backward pass per input):")
         print(f"    nonzero fraction {cmp.nonzero_empirical:.4f} vs theory "
               f"{cmp.nonzero_theory:.4f} (z = {cmp.z:+.2f} standard errors)")
         print(f"    KS distance {cmp.ks:.4f} (99% DKW bound {cmp.ks_bound:.4f}); mean "
               f"{cmp.mean_empirical:.6g} vs {cmp.mean_theory:.6g}")
 
+    cmp = None
+    if args.compare_inits:
+        cmp, summary["inits"] = _compare_inits(args, progress=not args.quiet)
+
     with atomic_output_dir(args.out, args.overwrite) as tmp:
-        plot_spectrum(law, lam, tmp / "spectrum.png")
+        plot_spectrum(law, lam, tmp / "spectrum.png", data_law=data_law)
         plot_alpha_map(args.depth, tmp / "alpha_map.png", eps=args.eps, kappa=args.kappa,
                        point=(args.sigma, args.q0))
+        written = ["spectrum.png", "alpha_map.png"]
+        if cmp is not None:
+            from ..plots import save_figure
+            from ..plots.spectra import plot_init_spectra
+
+            save_figure(plot_init_spectra(cmp), tmp / "inits.png")
+            written.append("inits.png")
         save_json(tmp / "summary.json", json.loads(json.dumps(summary, default=float)))
-    print(f"  wrote {args.out}/spectrum.png, alpha_map.png, summary.json")
+    print(f"  wrote {args.out}/{', '.join(written)}, summary.json")
     return 0

@@ -92,11 +92,14 @@ def plot_spectrum(
     path: str | Path | None = None,
     *,
     bins: int = 40,
+    data_law: SpectralLaw | None = None,
 ) -> Figure:
     r"""The law of :math:`\lambda` (eigenvalues of :math:`J J^T`) against samples.
 
     Left: probability mass at :math:`\lambda = 0` and per bin of :math:`\log_{10}\lambda`
     (theory as outlined bars, empirical as filled bars). Right: the two CDFs.
+    ``data_law`` (:func:`idmlp.theory.spectrum_on_data`, the law on a real data set) is
+    drawn beside the Gaussian law, in its own colour.
     """
     lam = None if eigenvalues is None else np.ravel(np.asarray(eigenvalues, dtype=np.float64))
     # Work in log10 from the law's own logs: past float64 (sigma^(2L) = 1e400) the values
@@ -106,6 +109,11 @@ def plot_spectrum(
     log10_law = law.log_values[keep][order] / np.log(10.0)
     w_law = law.weights[keep][order]
     pos = [log10_law] if log10_law.size else []
+    if data_law is not None:
+        dkeep = np.isfinite(data_law.log_values) & (data_law.weights > 0)
+        log10_data = data_law.log_values[dkeep] / np.log(10.0)
+        w_data = data_law.weights[dkeep]
+        pos.append(log10_data)
     lam_pos = None if lam is None else lam[(lam > 0) & np.isfinite(lam)]
     if lam_pos is not None and lam_pos.size:
         pos.append(np.log10(lam_pos))
@@ -129,6 +137,12 @@ def plot_spectrum(
     ax1.bar(edges[:-1], theory_mass, width=width, align="edge", fill=False, edgecolor="C3",
             linewidth=1.2, label="theory")
     ax1.bar(zero_x, law.mass_at_zero, width=width, fill=False, edgecolor="C3", linewidth=1.2)
+    if data_law is not None:
+        data_mass, _ = np.histogram(log10_data, bins=edges, weights=w_data)
+        ax1.bar(edges[:-1], data_mass, width=width, align="edge", fill=False, edgecolor="C2",
+                linewidth=1.2, linestyle="--", label="theory on the data")
+        ax1.bar(zero_x, data_law.mass_at_zero, width=width, fill=False, edgecolor="C2",
+                linewidth=1.2, linestyle="--")
     ticks = ax1.get_xticks()
     ax1.set_xticks([zero_x, *ticks[(ticks >= edges[0]) & (ticks <= edges[-1])]])
     ax1.set_xticklabels(["λ=0"] + [f"{t:g}" for t in ax1.get_xticks()[1:]])
@@ -141,6 +155,11 @@ def plot_spectrum(
     theory_cdf = law.mass_at_zero + np.concatenate([[0.0], np.cumsum(w_law)])[
         np.searchsorted(log10_law, grid, side="right")]
     ax2.plot(grid, theory_cdf, color="C3", label="theory")
+    if data_law is not None:
+        order_d = np.argsort(log10_data, kind="stable")
+        data_cdf = data_law.mass_at_zero + np.concatenate([[0.0], np.cumsum(w_data[order_d])])[
+            np.searchsorted(log10_data[order_d], grid, side="right")]
+        ax2.plot(grid, data_cdf, color="C2", linestyle="-.", label="theory on the data")
     if lam is not None:
         srt = np.sort(np.log10(lam_pos))
         below = np.mean(lam <= 0) + np.searchsorted(srt, grid, side="right") / lam.size

@@ -42,10 +42,10 @@ from ..activations import Activation
 from ..core import ClassCoordinates, RuleSizes
 from ..evaluate import evaluate
 from ..init import init_weight_
-from ..jacobian import eigenvalue_summary, singular_values, stacked_eigenvalues
+from ..jacobian import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
 from ..models import InterpretableMLP
 from ..readout import LayerReadout
-from ..theory import spectrum
+from ..theory import jacobian_moments, spectrum, spectrum_on_data
 from ..train import layer_cross_entropy
 from .grid import RunSpec, TrainSettings
 
@@ -57,7 +57,9 @@ __all__ = [
     "RunMetrics",
     "StackedMLP",
     "TrainData",
+    "mean_field_weights",
     "run_seeds",
+    "theory_on_data",
     "theory_spectrum",
     "train_batch",
     "train_one",
@@ -81,8 +83,17 @@ class RunMetrics:
         init_nonzero_frac, init_mean_eig: fraction of eigenvalues of :math:`J J^T` above
             ``1e-9`` of the largest, and their mean, at initialization (the ``W x W`` body
             at the first ``jacobian_samples`` training inputs, scaled and padded).
-        theory_nonzero_frac, theory_mean_eig: the theory's values for identity
-            initialization (``None`` for the random inits).
+        theory_nonzero_frac, theory_mean_eig: the theory at Gaussian inputs
+            :math:`N(0, q_0)` in all ``W`` coordinates (:func:`theory_spectrum`): the
+            fraction of eigenvalues that are not exactly 0, and the mean.
+        data_nonzero_frac, data_mean_eig: the theory on the very inputs the measurement uses
+            (:func:`theory_on_data`); for identity init the exact law, whose nonzero fraction
+            counts eigenvalues above ``1e-9`` of the largest, as the measurement does.
+
+    Both theories are filled for every init (identity: Kubota et al. 2021, exact;
+    orthogonal, xavier, he: mean-field, Pennington et al. 2017/2018, a large-width limit);
+    ``None`` where the theory overflows float64. Results files written before the
+    ``data_*`` columns existed still load (the columns read NaN).
     """
 
     diverged: bool
@@ -96,10 +107,15 @@ class RunMetrics:
     init_mean_eig: float
     theory_nonzero_frac: float | None
     theory_mean_eig: float | None
+    data_nonzero_frac: float | None = None
+    data_mean_eig: float | None = None
 
 
 #: The metric columns of a result row, in order.
 METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunMetrics))
+#: Metric columns added after the first results files were written: a file without them
+#: still loads (the cells read as empty).
+ADDED_COLUMNS: tuple[str, ...] = ("data_nonzero_frac", "data_mean_eig")
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,22 +290,108 @@ def _check_group(specs: Sequence[RunSpec]) -> None:
         raise ValueError("runs trained together must share depth and activation")
 
 
-@functools.lru_cache(maxsize=4096)
-def theory_spectrum(sigma: float, q0: float, depth: int,
-                    activation: str) -> tuple[float, float]:
-    """The theory's nonzero fraction and mean eigenvalue of :math:`J J^T` at identity init.
+def mean_field_weights(init: str, sigma: float) -> tuple[str, float]:
+    r"""The weight law and :math:`\sigma_w` of the mean-field theory for a sweep init.
 
-    :func:`idmlp.theory.spectrum`: exact for hard-tanh (:math:`a = \\alpha` and
-    :math:`a\\,\\sigma^{2L}`), quadrature on :math:`2^{14}` points otherwise.
+    :func:`idmlp.init.init_weight_` on a square ``W x W`` weight with gain :math:`\sigma`:
+    ``orthogonal`` is :math:`W = \sigma Q` (``"orthogonal"``, :math:`\sigma_w = \sigma`);
+    ``xavier`` draws :math:`N(0, \sigma^2 \cdot 2/(W + W)) = N(0, \sigma^2/W)`
+    (``"gaussian"``, :math:`\sigma_w = \sigma`); ``he`` draws :math:`N(0, 2\sigma^2/W)`
+    (``"gaussian"``, :math:`\sigma_w = \sqrt2\,\sigma`).
+
+    Examples:
+        >>> mean_field_weights("he", 1.0)
+        ('gaussian', 1.4142135623730951)
     """
-    law = spectrum(sigma, q0, depth, activation, points=2**14)
-    return law.nonzero_fraction, law.mean()
+    if init not in ("orthogonal", "xavier", "he"):
+        raise ValueError(f"init must be one of orthogonal, xavier, he; got {init!r}")
+    if init == "orthogonal":
+        return "orthogonal", float(sigma)
+    return "gaussian", float(sigma) * (math.sqrt(2.0) if init == "he" else 1.0)
 
 
-def _theory(spec: RunSpec) -> tuple[float | None, float | None]:
-    if spec.init != "identity":
+@functools.lru_cache(maxsize=4096)
+def theory_spectrum(sigma: float, q0: float, depth: int, activation: str,
+                    init: str = "identity") -> tuple[float | None, float | None]:
+    r"""The theory's nonzero fraction and mean eigenvalue of :math:`J J^T` at Gaussian
+    inputs :math:`N(0, q_0)` in every coordinate (the sweep's ``theory_*`` columns).
+
+    - ``identity`` (Kubota et al., ICASSP 2021): :func:`idmlp.theory.spectrum`, exact for
+      hard-tanh (:math:`a = \alpha` and :math:`a\,\sigma^{2L}`), quadrature on
+      :math:`2^{14}` points otherwise; the fraction is :math:`P(\lambda \ne 0)`.
+    - ``orthogonal``, ``xavier``, ``he`` (Pennington, Schoenholz and Ganguli, NeurIPS
+      2017 and AISTATS 2018): :func:`idmlp.theory.jacobian_moments` with the weight law and
+      :math:`\sigma_w` of :func:`mean_field_weights` and :math:`\sigma_b = 0` (the sweep's
+      biases start at zero): :math:`E[\lambda] = \prod_\ell \sigma_w^2 \mu_1^\ell` and the
+      fraction :math:`1 - \max_\ell P(\phi'(h^\ell) = 0)`. Exact as the width grows
+      (Gaussian pre-activations); at width ``W`` the measured nonzero fraction is the
+      smallest number of live coordinates over the layers, below this limit by the
+      fluctuations of that minimum (:math:`O(W^{-1/2})`).
+
+    ``(None, None)`` where the theory overflows float64 (a smooth activation's recursion
+    or an unbounded length map).
+
+    Examples:
+        >>> round(theory_spectrum(1.0, 0.5, 10, "hardtanh")[0], 12)  # erf(1)
+        0.84270079295
+        >>> round(theory_spectrum(1.0, 0.5, 10, "linear", "he")[1], 6)  # (sqrt(2)^2)^10
+        1024.0
+    """
+    try:
+        if init == "identity":
+            law = spectrum(sigma, q0, depth, activation, points=2**14)
+            return law.nonzero_fraction, law.mean()
+        weights, sigma_w = mean_field_weights(init, sigma)
+        m = jacobian_moments(sigma_w, 0.0, q0, depth, activation, weights)
+    except (ValueError, OverflowError):  # the theory's own float64 overflow
         return None, None
-    return theory_spectrum(spec.sigma, spec.q0, spec.depth, spec.activation)
+    return 1.0 - m.mass_at_zero, m.mean
+
+
+def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
+                   ) -> tuple[float | None, float | None]:
+    r"""The theory's nonzero fraction and mean eigenvalue of :math:`J J^T` on the inputs
+    that the measurement uses (the sweep's ``data_*`` columns).
+
+    ``x``: the ``n`` inputs as fed to the network, scaled by :math:`\sqrt{q_0}` but not yet
+    padded, ``(n, N)``; the network's input is :math:`x^0 = (x, 0_C)` of width
+    :math:`W = N + C`.
+
+    - ``identity``: the exact law :func:`idmlp.theory.spectrum_on_data` of the
+      :math:`n W` diagonal entries (constant pixels and the class block never saturate).
+      The fraction counts eigenvalues above :data:`~idmlp.jacobian.ZERO_RTOL` times the
+      largest, the criterion of ``init_nonzero_frac`` (for hard-tanh the same as
+      :math:`\lambda \ne 0`; for smooth activations a tiny eigenvalue counts as zero on both
+      sides).
+    - random inits: :func:`theory_spectrum`'s mean-field moments run from each input's own
+      mean square :math:`q_0^{(b)} = \|x^0_b\|^2 / W` and averaged over the inputs (the
+      measured mean averages over them too). Large-width, as there.
+
+    Examples:
+        >>> x = torch.tensor([[0.5, -2.0], [0.0, 1.5]], dtype=torch.float64)
+        >>> theory_on_data(RunSpec(10, "hardtanh", "identity", 1.0, 1.0, 0), x, 1)
+        (0.6666666666666666, 0.6666666666666666)
+    """
+    x = torch.as_tensor(x, dtype=torch.float64)
+    try:
+        if spec.init == "identity":
+            law = spectrum_on_data(x, spec.sigma, spec.depth, spec.activation,
+                                   num_classes=num_classes)
+            alive = law.log_values > law.log_values[-1] + math.log(ZERO_RTOL)
+            return float(law.weights[alive].sum()), law.mean()
+        weights, sigma_w = mean_field_weights(spec.init, spec.sigma)
+        q0s = (x.square().sum(1) / (x.shape[1] + num_classes)).tolist()
+        moments = [jacobian_moments(sigma_w, 0.0, q, spec.depth, spec.activation, weights)
+                   for q in q0s]
+    except (ValueError, OverflowError):  # the theory's own float64 overflow
+        return None, None
+    return (1.0 - float(np.mean([m.mass_at_zero for m in moments])),
+            float(np.mean([m.mean for m in moments])))
+
+
+def _theory(spec: RunSpec, x: Tensor, num_classes: int) -> tuple[float | None, ...]:
+    return (*theory_spectrum(spec.sigma, spec.q0, spec.depth, spec.activation, spec.init),
+            *theory_on_data(spec, x, num_classes))
 
 
 def _layer_weights(settings: TrainSettings, depth: int, device: torch.device,
@@ -301,10 +403,10 @@ def _layer_weights(settings: TrainSettings, depth: int, device: torch.device,
 
 def _metrics(diverged_step: int | None, steps_to_target: int | None,
              train: tuple[float, float], test: tuple[float, float],
-             init: tuple[float, float], spec: RunSpec) -> dict[str, Any]:
+             init: tuple[float, float], theory: tuple[float | None, ...]) -> dict[str, Any]:
     return dataclasses.asdict(RunMetrics(
         diverged_step is not None, diverged_step, steps_to_target, train[0], train[1],
-        test[0], test[1], init[0], init[1], *_theory(spec)))
+        test[0], test[1], init[0], init[1], *theory))
 
 
 def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettings, *,
@@ -336,6 +438,8 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
     lam = stacked_eigenvalues(model.weight_stack().double(), x_jac, specs[0].activation,
                               None if biases is None else biases.double())
     init_nonzero, init_mean = (t.tolist() for t in eigenvalue_summary(lam))
+    theory = [_theory(s, x[:, : data.in_features], data.num_classes)
+              for s, x in zip(specs, x_jac.expand(k, -1, -1), strict=True)]
 
     total = settings.optim.total_steps(n)
     opt, sched = settings.optim.build(model.parameters(), steps_per_epoch=math.ceil(n / bs),
@@ -357,7 +461,7 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         for i in bad.nonzero().flatten().tolist():
             rows[i] = _metrics(step, to_target[i], (tr[0][i].item(), tr[1][i].item()),
                                (te[0][i].item(), te[1][i].item()),
-                               (init_nonzero[i], init_mean[i]), specs[i])
+                               (init_nonzero[i], init_mean[i]), theory[i])
         active.logical_and_(~bad)
 
     @torch.no_grad()
@@ -417,7 +521,7 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         for i in active.nonzero().flatten().tolist():
             rows[i] = _metrics(None, to_target[i], (tr[0][i].item(), tr[1][i].item()),
                                (te[0][i].item(), te[1][i].item()),
-                               (init_nonzero[i], init_mean[i]), specs[i])
+                               (init_nonzero[i], init_mean[i]), theory[i])
     return rows  # type: ignore[return-value]
 
 
@@ -478,4 +582,6 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
                 diverged_step = step
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
-    return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init, spec)
+    theory = _theory(spec, x_jac[:, : data.in_features], data.num_classes)
+    return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init,
+                    theory)

@@ -41,7 +41,7 @@ from .._io import (
 )
 from .._validation import check_choice, check_int
 from ..config import ModelConfig, OptimConfig, field_types
-from .engine import METRIC_COLUMNS, RunMetrics, TrainData, train_batch
+from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
 from .grid import (
     BACKENDS,
     CONFIG_FILE,
@@ -142,8 +142,24 @@ def results_path(path: str | Path) -> Path:
     return path / RESULTS_FILE if path.is_dir() else path
 
 
+def _header(path: Path, header: list[str]) -> tuple[str, ...]:
+    """The columns of a results file: :data:`COLUMNS`, or an older file's columns, which
+    lack some of :data:`~idmlp.sweep.engine.ADDED_COLUMNS` (their cells read as empty)."""
+    header_t = tuple(header)
+    if header_t == COLUMNS:
+        return header_t
+    missing = set(COLUMNS) - set(header_t)
+    if missing <= set(ADDED_COLUMNS) and header_t == tuple(c for c in COLUMNS
+                                                          if c not in missing):
+        return header_t
+    raise ValueError(f"{path} is not an idmlp sweep results file (its columns differ from "
+                     "this version's); start a new sweep with another --out")
+
+
 def _load(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """Rows of a results file, and whether a partial trailing line was dropped."""
+    """Rows of a results file, and whether it must be rewritten before appending (a
+    partial trailing line was dropped, or it is an older file without the columns of
+    :data:`~idmlp.sweep.engine.ADDED_COLUMNS`)."""
     fix = "give the results.csv that 'idmlp sweep' wrote, or the sweep folder"
     try:
         text = path.read_text(encoding="utf-8")
@@ -159,26 +175,28 @@ def _load(path: Path) -> tuple[list[dict[str, Any]], bool]:
         raise ValueError(f"{path} is not an idmlp sweep results file ({err}); {fix}") from None
     if not lines:
         return [], partial
-    if tuple(lines[0]) != COLUMNS:
-        raise ValueError(f"{path} is not an idmlp sweep results file (its columns differ from "
-                         "this version's); start a new sweep with another --out")
+    header = _header(path, lines[0])
+    absent = {c: _parse(c, "") for c in COLUMNS if c not in header}
     rows = []
     for lineno, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(COLUMNS):
-            raise ValueError(f"{path}, line {lineno}: expected {len(COLUMNS)} fields, got "
+        if len(fields) != len(header):
+            raise ValueError(f"{path}, line {lineno}: expected {len(header)} fields, got "
                              f"{len(fields)}; the file is corrupt")
         try:
-            rows.append({c: _parse(c, f) for c, f in zip(COLUMNS, fields, strict=True)})
+            row = {c: _parse(c, f) for c, f in zip(header, fields, strict=True)} | absent
         except ValueError as err:
             raise ValueError(f"{path}, line {lineno}: {err}; the file is corrupt") from None
-    return rows, partial
+        rows.append({c: row[c] for c in COLUMNS})
+    return rows, partial or bool(absent)
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     """Read a sweep's ``results.csv`` (or its folder) as a list of typed row dicts.
 
     Empty float cells become NaN, empty integer cells ``None``; a partial trailing line
-    (from a crash) is ignored.
+    (from a crash) is ignored. A file written before the columns of
+    :data:`~idmlp.sweep.engine.ADDED_COLUMNS` existed loads with those cells empty
+    (resuming such a sweep rewrites it with every column; its old rows keep them empty).
     """
     path = results_path(path)
     if not path.is_file():
@@ -321,9 +339,9 @@ def _prepare_output(out: Path, config: SweepConfig, resume: bool,
                              "it (it may grow), or --overwrite / another --out")
     if not csv_path.exists():
         return [], False
-    rows, partial = _load(csv_path)
+    rows, rewrite = _load(csv_path)  # an older file is rewritten with this version's columns
     kept = [r for r in rows if r["status"] == "ok"]
-    return kept, partial or len(kept) != len(rows)
+    return kept, rewrite or len(kept) != len(rows)
 
 
 def _clear(out: Path) -> None:

@@ -2,7 +2,7 @@ r"""Theory against measurement, and identity / orthogonal / Gaussian initializat
 
 - :func:`random_mlp` and :func:`jacobian_eigenvalues`: the networks and eigenvalues of
   :math:`J J^T` that the theory is checked against (float64, biases
-  :math:`b_i \sim N(0, \sigma_b^2)` set by hand, inputs of mean square exactly
+  :math:`b_i \sim N(0, \sigma_b^2)` from the model's ``sigma_b``, inputs of mean square exactly
   :math:`q_0`).
 - :func:`ks_distance`: Kolmogorov-Smirnov distance between eigenvalues and a law, with the
   Dvoretzky-Kiefer-Wolfowitz radius for reference.
@@ -41,6 +41,7 @@ __all__ = [
     "jacobian_eigenvalues",
     "ks_distance",
     "random_mlp",
+    "sphere_inputs",
 ]
 
 #: Initializations compared side by side; ``"gaussian"`` is idmlp's ``"xavier"`` on a
@@ -61,7 +62,8 @@ def random_mlp(
     init: str = "orthogonal", *, seed: int = 0,
 ) -> torch.nn.Module:
     r"""A float64 :class:`~idmlp.models.MLP` with weights by ``init`` and biases
-    :math:`b^\ell_i \sim N(0, \sigma_b^2)` (zero for ``sigma_b = 0`` and for identity).
+    :math:`b^\ell_i \sim N(0, \sigma_b^2)` (the model's own ``sigma_b``; no bias
+    parameters for ``sigma_b = 0``).
 
     Args:
         width, depth: integers >= 1.
@@ -84,14 +86,27 @@ def random_mlp(
     seed = check_int("seed", seed, minimum=0)
     if init == "identity" and sigma_b > 0:
         raise ValueError("sigma_b must be 0 for init='identity' (the identity law has no bias)")
-    gen = torch.Generator().manual_seed(seed)
-    net = MLP(width, depth, sigma, activation, bias=sigma_b > 0, init=_MODEL_INIT[init],
-              generator=gen, dtype=torch.float64)
-    if sigma_b > 0:
-        with torch.no_grad():
-            for layer in net.layers:
-                layer.bias.normal_(0.0, sigma_b, generator=gen)
-    return net
+    return MLP(width, depth, sigma, activation, bias=sigma_b > 0, init=_MODEL_INIT[init],
+               generator=torch.Generator().manual_seed(seed), dtype=torch.float64,
+               sigma_b=sigma_b)
+
+
+def sphere_inputs(width: int, q0: float, samples: int = 1, *, seed: int = 0) -> torch.Tensor:
+    r"""``samples`` float64 inputs of width ``width`` with :math:`\|x\|^2 = q_0 N` exactly:
+    Gaussian directions from NumPy's PCG64 (independent of torch-seeded weights), the
+    inputs of :func:`jacobian_eigenvalues` (and of ``idmlp theory --compare-inits``).
+
+    Examples:
+        >>> x = sphere_inputs(10, 0.5, 3)
+        >>> x.shape, [round(float(v), 12) for v in x.square().mean(1)]
+        (torch.Size([3, 10]), [0.5, 0.5, 0.5])
+    """
+    width = check_int("width", width, minimum=1)
+    q0 = check_positive("q0", q0)
+    samples = check_int("samples", samples, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
+    return x * (math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True))
 
 
 def jacobian_eigenvalues(
@@ -114,12 +129,7 @@ def jacobian_eigenvalues(
     """
     from ..jacobian import singular_values
 
-    q0 = check_positive("q0", q0)
-    samples = check_int("samples", samples, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    width = net.layers[0].in_features
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((samples, width)))
-    x *= math.sqrt(q0 * width) / x.norm(dim=1, keepdim=True)
+    x = sphere_inputs(net.layers[0].in_features, q0, samples, seed=seed)
     return (singular_values(net, x, dtype=torch.float64) ** 2).numpy()
 
 
