@@ -68,7 +68,7 @@ class MLP(nn.Module):
         torch.Size([4, 16])
         >>> net = MLP(500, 2, 1.0, "tanh", bias=True, init="xavier", sigma_b=0.1,
         ...           generator=torch.Generator().manual_seed(0))
-        >>> round(float(net.layers[0].bias.std()), 1)
+        >>> round(float(net.layers[0].bias.detach().std()), 1)
         0.1
     """
 
