@@ -39,7 +39,7 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    settings = TrainSettings(steps=args.steps, batch_size=64, lr=1e-3, eval_every=10)
+    settings = TrainSettings().replace(steps=args.steps, batch_size=64, lr=1e-3, eval_every=10)
     grid = SweepConfig(sigma="0.9:1.1:4", q0="1e-2:1:4:log", depth=[args.depth],
                        init="identity,orthogonal,xavier,he", train=settings)
     specs = grid.runs()

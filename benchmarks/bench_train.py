@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from idmlp.config import OptimConfig
 from idmlp.init import identity_init_
 from idmlp.models import InterpretableMLP
 from idmlp.train import Trainer
@@ -62,7 +63,10 @@ def main() -> None:
 
     # Ours: the step `idmlp train` runs (Trainer.train_step).
     ours = InterpretableMLP(N_IN, N_CLASSES, depth)
-    trainer = Trainer(ours, x, y, x, y, lr=1e-5, batch_size=b, epochs=1)
+    # The hand-written step below: last layer's plain cross-entropy, constant rate.
+    optim = OptimConfig(lr=1e-5, batch_size=b, epochs=1, schedule="constant",
+                        label_smoothing=0.0, layer_loss="last")
+    trainer = Trainer(ours, x, y, {"train": (x, y)}, optim=optim)
 
     # (a) The same math by hand.
     seq = nn.Sequential(*(m for _ in range(depth)
