@@ -51,6 +51,10 @@ def test_report_is_self_contained(small_run: Path) -> None:
                   "Linear probes", "Accuracy cost of interpretability", "Configuration"):
         assert title in html
     assert "idmlp reproduce --dataset digits" in html  # the exact command line
+    # Tabular text goes in captioned tables that scroll in their own box at phone width
+    # (tests/test_report_browser.py); a plain <pre> block would widen the whole page.
+    assert "<pre>" not in html
+    assert "Faithfulness at the output" in html
 
 
 def test_reproduce_is_deterministic(small_run: Path, tmp_path: Path) -> None:

@@ -650,9 +650,10 @@ class FaithfulnessResult:
             "curves": curves,
         })
 
-    def summary(self) -> str:
-        """Table at the output: cost, deletion and insertion AUC, mean drop and sanity
-        correlation, each ``mean [lo, hi]``."""
+    def summary_table(self) -> tuple[list[str], list[list[str]], str]:
+        """The table at the output (header, rows of strings, and a footnote): cost,
+        deletion and insertion AUC, mean drop and sanity correlation, each
+        ``mean [lo, hi]``. What :meth:`summary` prints and the report shows."""
         def iv(r: dict[str, Any], key: str) -> str:
             if key.startswith("sanity") and r["has_reference"] and r[key + "_n"] == 0:
                 return "undefined (constant map)"
@@ -673,13 +674,19 @@ class FaithfulnessResult:
                   else f"{1e3 * r['seconds_per_explanation']:.3g}",
                   iv(r, "deletion_auc"), iv(r, "insertion_auc"), iv(r, "mean_drop"),
                   iv(r, "sanity_rho")] for r in rows]
+        pct = round(100 * self.confidence)
+        note = (f"{self.n_images} images, {pct}% bootstrap intervals over images, "
+                f"{self.score} of the explained class; sanity rho: Spearman correlation with "
+                "the reference model's map")
+        return head, table, note
+
+    def summary(self) -> str:
+        """:meth:`summary_table` as aligned plain text."""
+        head, table, note = self.summary_table()
         width = [max(len(str(line[i])) for line in [head, *table]) for i in range(len(head))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, width, strict=True)).rstrip()
                  for line in [head, *table]]
-        pct = round(100 * self.confidence)
-        return "\n".join([*lines, f"({self.n_images} images, {pct}% bootstrap intervals over "
-                          f"images, {self.score} of the explained class; sanity rho: Spearman "
-                          "correlation with the reference model's map)"])
+        return "\n".join([*lines, f"({note})"])
 
     def __repr__(self) -> str:
         return (f"FaithfulnessResult(methods={self.names}, n_images={self.n_images}, "

@@ -13,7 +13,6 @@ only when complete.
 from __future__ import annotations
 
 import dataclasses
-import html
 import shutil
 import time
 from collections.abc import Sequence
@@ -400,7 +399,8 @@ def _faithfulness_section(faith: FaithfulnessResult) -> Section:
         sec.text("Captum is not installed, so only the baseline orderings are compared: "
                  "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
                  "IntegratedGradients.")
-    sec.html(f"<pre>{html.escape(faith.summary())}</pre>")
+    head, rows, note = faith.summary_table()
+    sec.table(rows, head, caption=f"Faithfulness at the output ({note})", digits=None)
     if "integrated_gradients+" in faith.methods:
         rows = []
         for metric in ("mean_drop", "insertion_auc"):
