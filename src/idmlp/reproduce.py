@@ -293,7 +293,8 @@ def reproduce(
             from .dynamics import dynamics_section, load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
-        report = run_report_data(run, interp, summary=_summary(interp, config, val_acc),
+        summary = _summary(interp, config, val_acc, run.dataset.image_shape)
+        report = run_report_data(run, interp, summary=summary,
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})
         write_interactive_report(tmp / "report.html", report)
@@ -346,7 +347,8 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
     return result
 
 
-def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None) -> str:
+def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
+             image_shape: tuple[int, ...] | None) -> str:
     d = interp.identity_distance
     lo, hi = interp.accuracy_interval()
     best = (f"The layer with the best validation accuracy is layer "
@@ -356,7 +358,8 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None) ->
     return (
         f"A {config.model.depth}-layer {config.model.activation} {arch}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
-        f"({config.data.scaling}) and scaled to variance q0 = {config.model.q0:g}; the "
+        f"({config.data.resolved_scaling(image_shape or ())} scaling) and scaled to "
+        f"variance q0 = {config.model.q0:g}; the "
         f"largest |x^0| on the test split is {interp.max_abs_input:.1f}), reaches "
         f"{interp.accuracy[-1]:.3f} test accuracy at its last layer (95% interval "
         f"{lo[-1]:.3f}-{hi[-1]:.3f}, {interp.n} test images); every layer is read by the "
