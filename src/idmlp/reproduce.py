@@ -403,7 +403,8 @@ def _faithfulness_section(faith: FaithfulnessResult) -> Section:
                  "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
                  "IntegratedGradients.")
     head, rows, note = faith.summary_table()
-    sec.table(rows, head, caption=f"Faithfulness at the output ({note})", digits=None)
+    sec.text(f"The table: {note}.")
+    sec.table(rows, head, caption="Faithfulness at the output", digits=None)
     if "integrated_gradients+" in faith.methods:
         rows = []
         for metric in ("mean_drop", "insertion_auc"):
