@@ -18,6 +18,7 @@ from idmlp.theory import (
     fixed_point,
     free_spectrum,
     jacobian_eigenvalues,
+    jacobian_means,
     jacobian_moments,
     ks_distance,
     length_map,
@@ -269,3 +270,17 @@ def test_density_within_the_sampling_radius(measured: dict, case: tuple) -> None
     if act == "hardtanh":
         other = "gaussian" if init == "orthogonal" else "orthogonal"
         assert ks_distance(lam, free_spectrum(sw, sb, q0, depth, act, other)).ks > 2 * res.dkw
+
+
+@pytest.mark.parametrize("activation", ["hardtanh", "tanh", "relu"])
+def test_jacobian_means_vectorized_equals_one_at_a_time(activation: str) -> None:
+    """The sweep's many-inputs path (one activation call for all rules) against
+    jacobian_moments one input at a time: same quadrature, other summation order."""
+    q0s = np.array([1e-3, 0.07, 0.5, 1.3, 4.0, 20.0])
+    mean, zero = jacobian_means(1.05, 0.1, q0s, 12, activation)
+    for q0, m, z in zip(q0s, mean, zero, strict=True):
+        ref = jacobian_moments(1.05, 0.1, float(q0), 12, activation)
+        assert m == pytest.approx(ref.mean, rel=1e-12)
+        assert z == pytest.approx(ref.mass_at_zero, rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError, match="q0"):
+        jacobian_means(1.0, 0.0, [1.0, -1.0], 3)

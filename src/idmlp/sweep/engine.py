@@ -45,7 +45,7 @@ from ..init import init_weight_
 from ..jacobian import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
 from ..models import InterpretableMLP
 from ..readout import LayerReadout
-from ..theory import jacobian_moments, spectrum, spectrum_on_data
+from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train import layer_cross_entropy
 from .grid import RunSpec, TrainSettings
 
@@ -379,14 +379,14 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
                                    num_classes=num_classes)
             alive = law.log_values > law.log_values[-1] + math.log(ZERO_RTOL)
             return float(law.weights[alive].sum()), law.mean()
-        weights, sigma_w = mean_field_weights(spec.init, spec.sigma)
-        q0s = (x.square().sum(1) / (x.shape[1] + num_classes)).tolist()
-        moments = [jacobian_moments(sigma_w, 0.0, q, spec.depth, spec.activation, weights)
-                   for q in q0s]
+        _, sigma_w = mean_field_weights(spec.init, spec.sigma)
+        q0s = (x.square().sum(1) / (x.shape[1] + num_classes)).numpy()
+        mean, zero = jacobian_means(sigma_w, 0.0, q0s, spec.depth, spec.activation)
     except (ValueError, OverflowError):  # the theory's own float64 overflow
         return None, None
-    return (1.0 - float(np.mean([m.mass_at_zero for m in moments])),
-            float(np.mean([m.mean for m in moments])))
+    if not np.all(np.isfinite(mean)):
+        return None, None
+    return 1.0 - float(zero.mean()), float(mean.mean())
 
 
 def _theory(spec: RunSpec, x: Tensor, num_classes: int) -> tuple[float | None, ...]:

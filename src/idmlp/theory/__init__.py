@@ -47,6 +47,7 @@ from .meanfield import (
     chi,
     critical_point,
     fixed_point,
+    jacobian_means,
     jacobian_moments,
     length_map,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "free_spectrum",
     "isometry_region",
     "jacobian_eigenvalues",
+    "jacobian_means",
     "jacobian_moments",
     "ks_distance",
     "length_map",

@@ -47,6 +47,10 @@ def _graded(first: float, last: float) -> np.ndarray:
     return np.minimum(first * _RATIO ** np.arange(k + 1), last)
 
 
+_BASE_EDGES = _graded(2.0**-8, _Z_MAX)  # the Gaussian's scale, in z
+_ACT_EDGES = _graded(2.0**-6, 13.0)  # the activations' scale, in h (times 1/sqrt(q) = z)
+
+
 @functools.lru_cache(maxsize=4096)
 def gaussian_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     r"""Nodes :math:`h_k` and weights :math:`w_k` with :math:`\sum_k w_k f(h_k) \approx
@@ -64,9 +68,8 @@ def gaussian_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     if q == 0.0:
         return np.zeros(1), np.ones(1)
     s = 1.0 / math.sqrt(q)  # z of h = 1
-    base = _graded(2.0**-8, _Z_MAX)
-    act = s * _graded(2.0**-6, 13.0)
-    pos = np.concatenate([base, act[act < _Z_MAX], [s] if s < _Z_MAX else []])
+    act = s * _ACT_EDGES
+    pos = np.concatenate([_BASE_EDGES, act[act < _Z_MAX], [s] if s < _Z_MAX else []])
     edges = np.unique(np.concatenate([-pos, [0.0], pos]))
     edges = edges[np.concatenate([[True], np.diff(edges) > 1e-12 * _Z_MAX])]
     x, w = _LEG_X, _LEG_W
