@@ -256,12 +256,7 @@ class InterpretableCNN(RuleSizes, nn.Module):
                     device: torch.device | str | None = None) -> InterpretableCNN:
         """Build the network a :class:`~idmlp.config.ModelConfig` with ``arch="cnn"``
         describes (with the data's sizes filled in, :meth:`ModelConfig.for_data`)."""
-        if config.arch != "cnn":
-            raise ValueError(f"InterpretableCNN needs a ModelConfig with arch 'cnn', got "
-                             f"{config.arch!r}")
-        if config.image_shape is None or config.num_classes is None:
-            raise ValueError("the ModelConfig needs image_shape and num_classes "
-                             "(ModelConfig.for_data)")
+        config.check_buildable("cnn", ("image_shape", "num_classes"))
         return cls(config.image_shape, config.num_classes, config.depth, config.sigma,
                    config.activation, config.bias, config.logit_scale,
                    config.learn_logit_scale, q0=config.q0, init=config.init,

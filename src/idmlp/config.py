@@ -314,6 +314,17 @@ class ModelConfig:
         return dataclasses.replace(self, in_features=in_features, num_classes=num_classes,
                                    image_shape=tuple(image_shape) if image_shape else None)
 
+    def check_buildable(self, arch: str, needs: tuple[str, ...]) -> None:
+        """Refuse, in one line, building an ``arch`` network from this config when its arch
+        differs or a data size in ``needs`` is not filled in (:meth:`for_data`)."""
+        if self.arch != arch:
+            raise ValueError(f"this network needs a ModelConfig with arch {arch!r}, got "
+                             f"{self.arch!r} (idmlp.models.build_model dispatches)")
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"the ModelConfig needs {' and '.join(missing)} "
+                             "(ModelConfig.for_data)")
+
     @property
     def width(self) -> int:
         """``N + C``, the width of every layer (needs :meth:`for_data`)."""

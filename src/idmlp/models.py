@@ -254,12 +254,7 @@ class InterpretableMLP(RuleSizes, MLP):
                     device: torch.device | str | None = None) -> InterpretableMLP:
         """Build the network a :class:`~idmlp.config.ModelConfig` describes (with the
         data's sizes filled in, :meth:`ModelConfig.for_data`)."""
-        if config.arch != "mlp":
-            raise ValueError(f"InterpretableMLP needs a ModelConfig with arch 'mlp', got "
-                             f"{config.arch!r} (idmlp.models.build_model dispatches)")
-        if config.in_features is None or config.num_classes is None:
-            raise ValueError("the ModelConfig needs in_features and num_classes "
-                             "(ModelConfig.for_data)")
+        config.check_buildable("mlp", ("in_features", "num_classes"))
         return cls(config.in_features, config.num_classes, config.depth, config.sigma,
                    config.activation, config.bias, config.image_shape, config.logit_scale,
                    config.learn_logit_scale, q0=config.q0, init=config.init,
