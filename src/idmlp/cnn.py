@@ -50,7 +50,7 @@ from .activations import Activation, value_and_derivative
 from .config import CNN_DEFAULTS, ModelConfig, parse_dilations
 from .core import RuleSizes
 from .init import init_weight_
-from .models import _check_common
+from .models import _check_common, _LayerStack, _readout_config
 from .readout import LayerReadout
 
 __all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
@@ -154,7 +154,7 @@ class ClassChannels:
         return self.class_block(x).mean(dim=(-2, -1)) * logit_scale
 
 
-class InterpretableCNN(RuleSizes, nn.Module):
+class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
     r"""Identity-initialized CNN whose every layer is read as a classifier.
 
     ``L`` same-size convolutions of :math:`C_{in} + K + C` channels (kernel ``k``, stride
@@ -267,23 +267,11 @@ class InterpretableCNN(RuleSizes, nn.Module):
     @property
     def config(self) -> ModelConfig:
         """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
-        return ModelConfig(
-            "cnn", self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
-            self.has_bias, float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
-            self.in_features, self.num_classes, self.image_shape,
-            extra_channels=self.rule.extra_channels, kernel_size=self.kernel_size,
-            dilations=",".join(map(str, self.dilations)), extra_init_std=self.extra_init_std,
-        )
+        return _readout_config(
+            self, "cnn", extra_channels=self.rule.extra_channels, kernel_size=self.kernel_size,
+            dilations=",".join(map(str, self.dilations)), extra_init_std=self.extra_init_std)
 
     # -- structure -----------------------------------------------------------------------
-
-    @property
-    def activation(self) -> str:
-        return self.act.name
-
-    @property
-    def has_bias(self) -> bool:
-        return self.layers[0].bias is not None
 
     @property
     def channels(self) -> int:

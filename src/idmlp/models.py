@@ -25,6 +25,16 @@ from .readout import LayerReadout
 __all__ = ["MLP", "IdentityMLP", "InterpretableMLP", "build_model"]
 
 
+def _readout_config(net: Any, arch: str, **extra: Any) -> ModelConfig:
+    """The :class:`~idmlp.config.ModelConfig` fields every interpretable network has
+    (MLP and CNN), read back from the built network, plus its own ``extra``."""
+    return ModelConfig(
+        arch, net.depth, net.sigma, net.q0, net.activation, net.init_scheme, net.has_bias,
+        float(net.logit_scale.detach()), net.log_logit_scale.requires_grad,
+        net.in_features, net.num_classes, net.image_shape, **extra,
+    )
+
+
 def _check_common(depth: int, sigma: float, activation: str, init: str) -> None:
     check_int("depth", depth, minimum=1)
     check_positive("sigma", sigma)
@@ -42,7 +52,22 @@ def _check_sigma_b(sigma_b: float, bias: bool) -> float:
     return sigma_b
 
 
-class MLP(nn.Module):
+class _LayerStack:
+    """What every idmlp network reads off its ``layers`` and ``act`` (MLP and CNN)."""
+
+    act: Activation
+    layers: nn.ModuleList
+
+    @property
+    def activation(self) -> str:
+        return self.act.name
+
+    @property
+    def has_bias(self) -> bool:
+        return self.layers[0].bias is not None
+
+
+class MLP(_LayerStack, nn.Module):
     r"""Deep square MLP, :math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))`, ``l = 1..L``.
 
     Args:
@@ -98,14 +123,6 @@ class MLP(nn.Module):
         )
         self.act = Activation(activation)
         self.reset_parameters(generator)
-
-    @property
-    def activation(self) -> str:
-        return self.act.name
-
-    @property
-    def has_bias(self) -> bool:
-        return self.layers[0].bias is not None
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         r"""Re-initialize every weight by the model's scheme, then every bias:
@@ -267,11 +284,7 @@ class InterpretableMLP(RuleSizes, MLP):
     @property
     def config(self) -> ModelConfig:
         """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
-        return ModelConfig(
-            "mlp", self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
-            self.has_bias, float(self.logit_scale.detach()), self.log_logit_scale.requires_grad,
-            self.in_features, self.num_classes, self.image_shape,
-        )
+        return _readout_config(self, "mlp")
 
     def describe(self) -> str:
         """One line: the network's shape (for report subtitles)."""

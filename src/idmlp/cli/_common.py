@@ -11,24 +11,23 @@ __all__ = ["add_device", "add_output", "add_quiet", "nonnegative_float", "positi
            "positive_int"]
 
 
-def positive_float(text: str) -> float:
+def _float_at_least(text: str, low: float, strict: bool) -> float:
+    bound = f"{'>' if strict else '>='} {low:g}"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    if not ((value > low if strict else value >= low) and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _float_at_least(text, 0.0, strict=True)
 
 
 def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+    return _float_at_least(text, 0.0, strict=False)
 
 
 def positive_int(text: str) -> int:

@@ -61,6 +61,14 @@ def _where(result: FaithfulnessResult, layer: int | None) -> str:
     return f"at layer {layer}"
 
 
+def _titled(fig: Figure, path: str | Path | None, result: FaithfulnessResult,
+            layer: int | None, what: str) -> Figure:
+    """The common title (images, where, the bootstrap level in ``what``), then save."""
+    pct = round(100 * result.confidence)
+    fig.suptitle(f"{result.n_images} images, {_where(result, layer)}; {what.format(pct=pct)}")
+    return _finish(fig, path)
+
+
 def plot_perturbation_curves(
     result: FaithfulnessResult,
     path: str | Path | None = None,
@@ -90,9 +98,7 @@ def plot_perturbation_curves(
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=7)
     axes[0].set_ylabel(f"{result.score} of the explained class")
-    fig.suptitle(f"{result.n_images} images, {_where(result, layer)}; "
-                 f"bands: {round(100 * result.confidence)}% bootstrap over images")
-    return _finish(fig, path)
+    return _titled(fig, path, result, layer, "bands: {pct}% bootstrap over images")
 
 
 def plot_auc(
@@ -115,9 +121,7 @@ def plot_auc(
         ax.set_title(f"{mode} AUC ({_BETTER[mode]})")
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(pos, names)
-    fig.suptitle(f"{result.n_images} images, {_where(result, layer)}, "
-                 f"{round(100 * result.confidence)}% bootstrap intervals")
-    return _finish(fig, path)
+    return _titled(fig, path, result, layer, "{pct}% bootstrap intervals")
 
 
 def plot_cost_vs_auc(
