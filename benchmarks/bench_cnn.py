@@ -22,26 +22,19 @@ Run: ``python benchmarks/bench_cnn.py [--depth 8 --extra 16 --dilations 1,2,4,8
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _timing import interleaved, paired_ratio, report
 from idmlp.cnn import InterpretableCNN
 from idmlp.config import OptimConfig
 from idmlp.init import identity_init_
 from idmlp.train import Trainer
 
 SIDE, N_CLASSES, SCALE, SMOOTHING = 28, 10, 8.0, 0.1
-
-
-def _seconds(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _hand_written(depth: int, channels: int, dilations: list[int], channels_last: bool
@@ -106,20 +99,9 @@ def main() -> None:
         "by hand": hand_step(*_hand_written(depth, ch, dilations, channels_last=True)),
         "by hand, NCHW": hand_step(*_hand_written(depth, ch, dilations, channels_last=False)),
     }
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    order = list(runs)
-    for i in range(args.warmup + args.repeats):
-        for name in order if i % 2 else order[::-1]:  # alternate who goes first
-            t = _seconds(runs[name])
-            if i >= args.warmup:
-                times[name].append(t)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    # Paired ratios (same repeat, adjacent in time) cancel slow drifts of the machine load.
-    paired = statistics.median(a / h for a, h in zip(times["idmlp"], times["by hand"],
-                                                      strict=True))
-    for k, v in times.items():
-        print(f"  {k:14s} median {med[k] * 1e3:8.1f} ms  (min {min(v) * 1e3:.1f}, "
-              f"max {max(v) * 1e3:.1f}, {len(v)} repeats)")
+    times = interleaved(runs, args.warmup, args.repeats)
+    med = report(times, width=14)
+    paired = paired_ratio(times, "idmlp", "by hand")
     ratio = med["idmlp"] / med["by hand"]
     print(f"idmlp / hand-written nn.Sequential (channels-last) time: {ratio:.3f}x (median of "
           f"paired ratios {paired:.3f}x; goal <= 1.05x)")

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 
 import torch
 
+from _timing import interleaved
 from idmlp.attribution import captum_attribution, method_passes
 from idmlp.models import InterpretableMLP
 
@@ -71,14 +71,7 @@ def main() -> None:
         runs[method] = (lambda m=method: captum_attribution(m, model, x, y, steps=args.steps))
         passes[method] = method_passes(method, args.steps)
 
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    order = list(runs)
-    for i in range(args.warmup + args.repeats):
-        for name in order if i % 2 else order[::-1]:  # alternate who goes first
-            t0 = time.perf_counter()
-            runs[name]()
-            if i >= args.warmup:
-                times[name].append(time.perf_counter() - t0)
+    times = interleaved(runs, args.warmup, args.repeats)
     med = {k: statistics.median(v) / args.batch for k, v in times.items()}
     base = med[base_name]
     print(f"{'method':26s} {'passes':>8s} {'ms/expl':>9s} {'x class evidence':>16s}")

@@ -22,26 +22,19 @@ Run: ``python benchmarks/bench_train.py [--depth 50 --batch 256 --repeats 15]``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from _timing import interleaved, paired_ratio, report
 from idmlp.config import OptimConfig
 from idmlp.init import identity_init_
 from idmlp.models import InterpretableMLP
 from idmlp.train import Trainer
 
 N_IN, N_CLASSES = 784, 10
-
-
-def _seconds(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -97,20 +90,9 @@ def main() -> None:
         "by hand": hand_step,
         "matmul": matmuls,
     }
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    order = list(runs)
-    for i in range(args.warmup + args.repeats):
-        for name in order if i % 2 else order[::-1]:  # alternate who goes first
-            t = _seconds(runs[name])
-            if i >= args.warmup:
-                times[name].append(t)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    # Paired ratios (same repeat, adjacent in time) cancel slow drifts of the machine load.
-    paired = statistics.median(a / b for a, b in zip(times["idmlp"], times["by hand"],
-                                                      strict=True))
-    for k, v in times.items():
-        print(f"  {k:8s} median {med[k] * 1e3:8.1f} ms  (min {min(v) * 1e3:.1f}, "
-              f"max {max(v) * 1e3:.1f}, {len(v)} repeats)")
+    times = interleaved(runs, args.warmup, args.repeats)
+    med = report(times)
+    paired = paired_ratio(times, "idmlp", "by hand")
 
     flops = 6.0 * b * depth * w**2
     ratio = med["idmlp"] / med["by hand"]

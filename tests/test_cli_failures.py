@@ -22,6 +22,7 @@ import pytest
 import torch
 
 import idmlp
+from _helpers import assert_one_line
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig
 from idmlp.runs import RunConfig, fit
@@ -44,13 +45,6 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     return rc, out, err
 
-
-def assert_one_line(err: str, *words: str) -> None:
-    """``err`` is exactly one line (no traceback) that holds every one of ``words``."""
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in err, (word, err)
 
 
 def tree(root: Path) -> list[str]:

@@ -28,6 +28,7 @@ import pytest
 import torch
 
 import idmlp
+from _helpers import assert_one_line
 from idmlp._io import lock_path
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig
@@ -91,12 +92,6 @@ def cli(capsys, *args: object) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     return rc, out, err
 
-
-def assert_one_line(err: str, *words: str) -> None:
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in err, (word, err)
 
 
 def assert_only_progress(err: str) -> None:

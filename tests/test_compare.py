@@ -19,13 +19,7 @@ from idmlp.theory import (
     spectrum,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_ks_distance_is_the_plain_ks_at_rtol_zero() -> None:

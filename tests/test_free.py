@@ -69,14 +69,6 @@ def test_density_moments_equal_closed_forms(args: tuple) -> None:
     assert np.all(np.diff(q) >= 0) and np.all(law.cdf(q) >= np.array([0.1, 0.5, 0.9]) - 1e-3)
 
 
-@pytest.fixture
-def one_thread():
-    """Dense float64 linear algebra on one thread: on a shared 2-core machine the second
-    OpenMP thread mostly waits; results are statistical anyway."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def test_atoms_of_orthogonal_hardtanh(one_thread: None) -> None:

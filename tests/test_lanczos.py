@@ -15,13 +15,7 @@ from idmlp.theory import critical_point, ks_distance, random_mlp
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small dense float64 products: one thread avoids OpenMP waits on shared cores."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _inputs(b: int, n: int, q0: float, seed: int = 1) -> torch.Tensor:

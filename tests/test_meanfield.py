@@ -83,14 +83,6 @@ def test_length_map_closed_forms() -> None:
     np.testing.assert_allclose(length_map(q0, sw, sb, 8, "linear"), q, rtol=1e-14)
 
 
-@pytest.fixture
-def one_thread():
-    """Dense float64 linear algebra on one thread: on a shared 2-core machine the second
-    OpenMP thread mostly waits (measured 3x slower); results are statistical anyway."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 @pytest.mark.parametrize(("act", "init"), [("tanh", "gaussian"), ("hardtanh", "orthogonal")])

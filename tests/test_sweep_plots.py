@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import QuadMesh
 
+from _helpers import drawn, inside
 from idmlp.jacobian import empirical_spectrum
 from idmlp.plots.sweep import depth_figure, heatmap_figure, spectra_figure
 from idmlp.sweep import COLUMNS, write_results
@@ -98,21 +98,11 @@ def test_plots_refuse_bad_input() -> None:
         depth_figure([{**fake_rows()[0], "status": "failed"}])
 
 
-def _drawn(fig):
-    """Draw ``fig`` (layout included) with Agg; return the renderer."""
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return canvas.get_renderer()
-
-
-def _inside(inner, outer, tol: float = 1.0) -> bool:
-    return (inner.x0 >= outer.x0 - tol and inner.x1 <= outer.x1 + tol
-            and inner.y0 >= outer.y0 - tol and inner.y1 <= outer.y1 + tol)
 
 
 def test_heatmap_writes_values_in_cells_and_keeps_labels_inside() -> None:
     fig = heatmap_figure(fake_rows())
-    renderer = _drawn(fig)
+    renderer = drawn(fig)
     panels = [ax for ax in fig.axes if ax.get_title()]
     cells = [t.get_text() for t in panels[2].texts if not t.get_text().startswith("a=")]
     expected = 0.9 * alpha(np.array(SIGMAS)[None, :], np.array(Q0S)[:, None], 20)
@@ -123,11 +113,11 @@ def test_heatmap_writes_values_in_cells_and_keeps_labels_inside() -> None:
     for ax in panels:  # contour labels are never cut by the frame
         labels = [t for t in ax.texts if t.get_text().startswith("a=")]
         assert labels
-        assert all(_inside(t.get_window_extent(renderer), ax.bbox) for t in labels)
-    assert _inside(fig.legends[0].get_window_extent(renderer), fig.bbox)
+        assert all(inside(t.get_window_extent(renderer), ax.bbox) for t in labels)
+    assert inside(fig.legends[0].get_window_extent(renderer), fig.bbox)
     one = heatmap_figure([r for r in fake_rows() if r["init"] == "identity"
                           and r["depth"] == 5])
-    assert _inside(one.legends[0].get_window_extent(_drawn(one)), one.bbox)
+    assert inside(one.legends[0].get_window_extent(drawn(one)), one.bbox)
 
 
 def test_depth_figure_keeps_equal_curves_apart() -> None:

@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from _helpers import drawn, inside
 from idmlp.plots.theory import label_contours, plot_alpha_map, plot_spectrum
 from idmlp.theory import spectrum
-
-
-def _drawn(fig):
-    """Draw ``fig`` (layout included) with Agg; return the renderer."""
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return canvas.get_renderer()
-
-
-def _inside(inner, outer, tol: float = 1.0) -> bool:
-    return (inner.x0 >= outer.x0 - tol and inner.x1 <= outer.x1 + tol
-            and inner.y0 >= outer.y0 - tol and inner.y1 <= outer.y1 + tol)
 
 
 def test_alpha_map_labels_inside_and_star_in_legend(tmp_path) -> None:
     fig = plot_alpha_map(20, tmp_path / "a.png", point=(1.0, 0.13), point_label="this run's")
     assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
-    renderer = _drawn(fig)
+    renderer = drawn(fig)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.texts]
     assert labels == ["a=0.50", "a=0.90", "a=0.95"]  # every level, on its line
-    assert all(_inside(t.get_window_extent(renderer), ax.bbox) for t in ax.texts)
+    assert all(inside(t.get_window_extent(renderer), ax.bbox) for t in ax.texts)
     legend = fig.legends[0]
     texts = [t.get_text() for t in legend.get_texts()]
     assert any(t.startswith("this run's (σ") and "(1, 0.13)" in t for t in texts)
-    assert _inside(legend.get_window_extent(renderer), fig.bbox)
+    assert inside(legend.get_window_extent(renderer), fig.bbox)
     assert ax.get_title().startswith("surviving fraction $a")
 
 
