@@ -86,14 +86,8 @@ def _check_activation(activation: object) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _stats(q: float, activation: str) -> tuple[float, float, float, float]:
-    """:math:`(E[\\phi^2], \\mu_1, \\mu_2, P(\\phi' = 0))` at variance ``q``."""
-    h, w = gaussian_rule(float(q))
-    ht = torch.from_numpy(h)
-    with serial_torch():
-        phi = get_activation(activation)(ht).numpy()
-        log_d2 = 2.0 * log_abs_derivative(activation, ht).numpy()
-    d2 = np.exp(log_d2)  # may underflow to 0; only log_d2 = -inf is a genuine zero
-    return float(w @ phi**2), float(w @ d2), float(w @ d2**2), float(w @ (log_d2 == -np.inf))
+    """:math:`(E[\\phi^2], \\mu_1, \\mu_2, P(\\phi' = 0))` at variance ``q`` (cached)."""
+    return tuple(float(v) for v in _stats_many(np.array([q]), activation)[:, 0])
 
 
 def _moments(q: float, activation: str) -> tuple[float, float, float]:
