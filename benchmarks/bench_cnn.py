@@ -2,7 +2,7 @@
 
 One step is forward + cross-entropy over every layer's readout + backward + Adam update of
 ``InterpretableCNN`` on 28 x 28 images (1 input + K extra + 10 class channels, 3 x 3
-kernels, batch 128, float32), through ``idmlp.train.Trainer.train_step``, the code path of
+kernels, batch 128, float32), through ``idmlp.train.loop.Trainer.train_step``, the code path of
 ``idmlp train --arch cnn --layer-loss all``. In the same run, the same math written by hand:
 ``nn.Sequential`` of L x (``Conv2d(Ch, Ch, 3, padding=d, dilation=d, bias=False)``,
 ``Hardtanh``), Dirac-initialized (``idmlp.init.identity_init_``), the input padded with
@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from _timing import interleaved, paired_ratio, report
-from idmlp.cnn import InterpretableCNN
 from idmlp.config import OptimConfig
 from idmlp.init import identity_init_
-from idmlp.train import Trainer
+from idmlp.nets.cnn import InterpretableCNN
+from idmlp.train.loop import Trainer
 
 SIDE, N_CLASSES, SCALE, SMOOTHING = 28, 10, 8.0, 0.1
 

@@ -29,7 +29,7 @@ import torch
 
 from _timing import interleaved
 from idmlp.attribution import captum_attribution, method_passes
-from idmlp.models import InterpretableMLP
+from idmlp.nets.mlp import InterpretableMLP
 
 N_IN, N_CLASSES, DEPTH = 784, 10, 20
 

@@ -2,7 +2,7 @@
 
 A hard-tanh MLP perturbed away from identity (width 794, depth 50, 16 inputs, float32):
 
-(a) per-input speed-up of ``idmlp.jacobian.singular_values`` over a per-sample loop of
+(a) per-input speed-up of ``idmlp.jacobian.dense.singular_values`` over a per-sample loop of
     ``torch.autograd.functional.jacobian`` + ``torch.linalg.svdvals`` (timed on 2 inputs);
 (b) the fraction of this machine's matmul rate that the Jacobian product reaches:
     2 * L * N^3 flops per input, against ``torch.matmul`` of the same shapes
@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from idmlp.jacobian import jacobian, singular_values
-from idmlp.models import IdentityMLP
+from idmlp.jacobian.dense import jacobian, singular_values
+from idmlp.nets.mlp import IdentityMLP
 
 
 def _time(fn, repeat: int = 1) -> float:  # noqa: ANN001

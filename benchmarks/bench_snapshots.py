@@ -1,8 +1,8 @@
 """Cost of the learning-dynamics snapshots: the same training run with and without them.
 
-Two trainers of the same :class:`~idmlp.runs.RunConfig` (the paper's mnist5k job: 15
+Two trainers of the same :class:`~idmlp.train.runs.RunConfig` (the paper's mnist5k job: 15
 epochs, 480 steps, depth 20, width 794) are built through the code path of ``idmlp train``;
-one of them carries the :class:`~idmlp.dynamics.SnapshotRecorder` step hook
+one of them carries the :class:`~idmlp.analysis.dynamics.SnapshotRecorder` step hook
 (``--snapshots 16``, the other snapshot settings at their defaults). They train one epoch
 each in alternation, so that load from other processes hits both alike; each one's time is
 the sum of its epochs (the snapshot at step 0 included), as wall time and as the process's
@@ -23,9 +23,9 @@ import time
 import numpy as np
 import torch
 
-from idmlp.dynamics import SnapshotRecorder
-from idmlp.runs import RunConfig, _build, _recorder, _trainer
-from idmlp.train import Trainer
+from idmlp.analysis.dynamics import SnapshotRecorder
+from idmlp.train.loop import Trainer
+from idmlp.train.runs import RunConfig, _build, _recorder, _trainer
 
 DEFAULT_K, DEFAULT_EPOCHS = 16, 15
 

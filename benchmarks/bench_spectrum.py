@@ -1,8 +1,8 @@
 """Matrix-free spectral density (stochastic Lanczos quadrature) against dense singular values.
 
 (a) Accuracy, float64, width 794, depth 50 (the interpretable MLP's width on MNIST):
-    KS distance between the pooled SLQ CDF (``idmlp.lanczos.slq``) and the squared dense
-    singular values (``idmlp.jacobian.singular_values``) of the same inputs, for
+    KS distance between the pooled SLQ CDF (``idmlp.jacobian.lanczos.slq``) and the squared dense
+    singular values (``idmlp.jacobian.dense.singular_values``) of the same inputs, for
     trained-like identity networks (``W = I + 0.05 G / sqrt(N)``, the identity distance of
     a trained interpretable MLP) with hard-tanh and tanh, and a random orthogonal tanh
     network at the critical point, whose eigenvalues spread over many decades (SLQ's limit).
@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from idmlp.jacobian import singular_values
-from idmlp.lanczos import slq
-from idmlp.models import IdentityMLP
+from idmlp.jacobian.dense import singular_values
+from idmlp.jacobian.lanczos import slq
+from idmlp.nets.mlp import IdentityMLP
 from idmlp.theory import critical_point, random_mlp
 
 

@@ -3,7 +3,7 @@
 A 64-configuration grid on scikit-learn's digits (width 64 + 10 = 74, depth 20, 200
 steps): 4 sigma x 4 q0 x 4 inits, one seed. ``train_batch`` trains all 64 together
 (stacked weights, one ``bmm`` per layer); the baseline is ``train_one``, a plain loop over
-an ``idmlp.models.MLP`` with ``torch.optim``, one configuration after the other. Both
+an ``idmlp.nets.mlp.MLP`` with ``torch.optim``, one configuration after the other. Both
 include the Jacobian at initialization and the periodic evaluations.
 
 The one-by-one side is slow, so by default it times an evenly spread subset of the grid

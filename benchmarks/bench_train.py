@@ -2,7 +2,7 @@
 
 One step is forward + cross-entropy + backward + Adam update of
 ``InterpretableMLP(784, 10, depth 50)`` (width W = 794, batch B = 256, float32), through
-``idmlp.train.Trainer.train_step``, the code path of ``idmlp train``. In the same run:
+``idmlp.train.loop.Trainer.train_step``, the code path of ``idmlp train``. In the same run:
 
 (a) the same math written by hand: ``nn.Sequential`` of 50 x (``Linear(W, W,
     bias=False)``, ``Hardtanh``), identity-initialized, input padded with 10 zeros and
@@ -31,8 +31,8 @@ from torch import nn
 from _timing import interleaved, paired_ratio, report
 from idmlp.config import OptimConfig
 from idmlp.init import identity_init_
-from idmlp.models import InterpretableMLP
-from idmlp.train import Trainer
+from idmlp.nets.mlp import InterpretableMLP
+from idmlp.train.loop import Trainer
 
 N_IN, N_CLASSES = 784, 10
 

@@ -25,8 +25,8 @@ import idmlp
 from _helpers import assert_one_line
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig
-from idmlp.runs import RunConfig, fit
 from idmlp.sweep import run as run_sweep
+from idmlp.train.runs import RunConfig, fit
 
 SRC = str(Path(idmlp.__file__).resolve().parents[1])
 SWEEP = ["--dataset", "digits", "--sigma", "1", "--q0", "1", "--depth", "2", "--steps", "4",
@@ -149,7 +149,7 @@ def test_plot_sweep_refuses_spectra_that_cannot_fit_in_memory(capsys, sweep_dir)
 
 
 def test_spectrum_memory_bounds_what_empirical_spectrum_allocates():
-    from idmlp.jacobian import empirical_spectrum, spectrum_memory
+    from idmlp.jacobian.dense import empirical_spectrum, spectrum_memory
 
     # The bound holds the dense float64 weights and three Jacobian-sized buffers.
     assert spectrum_memory(100_000, 10, 32) >= 8 * 13 * 100_000**2

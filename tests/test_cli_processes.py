@@ -32,9 +32,9 @@ from _helpers import assert_one_line
 from idmlp._io import lock_path
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig
-from idmlp.runs import RunConfig, fit
 from idmlp.sweep import read_results
 from idmlp.sweep import run as run_sweep
+from idmlp.train.runs import RunConfig, fit
 
 fcntl = pytest.importorskip("fcntl")
 resource = pytest.importorskip("resource")

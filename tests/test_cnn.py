@@ -13,18 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from idmlp.analysis.interpret import interpret
+from idmlp.analysis.probes import compare_probes, hidden_features
 from idmlp.cli import main
-from idmlp.cnn import ClassChannels, InterpretableCNN, image_channels
 from idmlp.config import CNN_DEFAULTS, DataConfig, ModelConfig, OptimConfig
 from idmlp.init import identity_, identity_init_, init_weight_
-from idmlp.interpret import interpret
-from idmlp.jacobian import compare, jacobian, singular_values
-from idmlp.models import InterpretableMLP, build_model
-from idmlp.probes import compare_probes, hidden_features
-from idmlp.runs import RunConfig, fit, load_run
+from idmlp.jacobian.dense import compare, jacobian, singular_values
+from idmlp.nets.cnn import ClassChannels, InterpretableCNN, image_channels
+from idmlp.nets.mlp import InterpretableMLP, build_model
 from idmlp.sweep.grid import MODEL_COLUMNS
 from idmlp.theory import alpha, spectrum
-from idmlp.train import Trainer
+from idmlp.train.loop import Trainer
+from idmlp.train.runs import RunConfig, fit, load_run
 
 F64 = torch.float64
 CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -321,7 +321,7 @@ def test_dirac_cnn_jacobian_follows_the_coordinatewise_law(
     """With the Dirac start and no bias every pixel of every channel evolves on its own:
     J is diagonal and the eigenvalues of J J^T follow idmlp.theory.spectrum (hard-tanh: the
     atoms 0 and sigma^(2L), mass alpha at the latter), here at Gaussian states x^0 on all
-    channels, through the autograd path of idmlp.jacobian."""
+    channels, through the autograd path of idmlp.jacobian.dense."""
     net = InterpretableCNN((6, 6), 2, depth=depth, sigma=sigma, extra_channels=1,
                            extra_init_std=0.0, dilations=(1, 2), dtype=F64)
     stack = net.layer_stack()

@@ -1,4 +1,4 @@
-"""Tests of idmlp.dynamics (snapshots during training), the Trainer's step hooks,
+"""Tests of idmlp.analysis.dynamics (snapshots during training), the Trainer's step hooks,
 ``idmlp train --snapshots`` and ``idmlp dynamics``."""
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from idmlp.cli import main
-from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig
-from idmlp.dynamics import (
+from idmlp.analysis.dynamics import (
     SNAPSHOT_FILE,
     SnapshotRecorder,
     Snapshots,
@@ -25,10 +23,12 @@ from idmlp.dynamics import (
     load_snapshots,
     snapshot_steps,
 )
-from idmlp.evaluate import evaluate
-from idmlp.models import InterpretableMLP
-from idmlp.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_run, run_identity
-from idmlp.train import Trainer
+from idmlp.cli import main
+from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig
+from idmlp.nets.mlp import InterpretableMLP
+from idmlp.train.evaluate import evaluate
+from idmlp.train.loop import Trainer
+from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_run, run_identity
 
 # digits: 1437 train images of 8x8; batch 256 -> 6 steps per epoch, 12 in all.
 BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),

@@ -32,7 +32,7 @@ from idmlp.faithfulness import (
     pixel_ranks,
     rank_correlation,
 )
-from idmlp.models import InterpretableMLP
+from idmlp.nets.mlp import InterpretableMLP
 from idmlp.plots.faithfulness import (
     plot_auc,
     plot_cost_vs_auc,

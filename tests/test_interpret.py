@@ -1,4 +1,4 @@
-"""Layer-wise interpretation (idmlp.interpret), its figures and the ``interpret`` CLI."""
+"""Layer-wise interpretation (idmlp.analysis.interpret), its figures and the ``interpret`` CLI."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idmlp.analysis.interpret import Interpretation, default_layers, interpret, pick_samples
 from idmlp.cli import main
-from idmlp.interpret import Interpretation, default_layers, interpret, pick_samples
-from idmlp.models import MLP, InterpretableMLP
+from idmlp.nets.mlp import MLP, InterpretableMLP
 from idmlp.plots import interpret as plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -286,7 +286,7 @@ def test_contribution_colors_are_symmetric():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A tiny trained run: 4x4 images of 3 classes (class means + noise), depth 3."""
-    from idmlp.runs import RunConfig, fit
+    from idmlp.train.runs import RunConfig, fit
 
     root = tmp_path_factory.mktemp("runs")
     rng = np.random.default_rng(0)

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from idmlp.jacobian import compare, jacobian, singular_values
-from idmlp.models import MLP, IdentityMLP, InterpretableMLP
+from idmlp.jacobian.dense import compare, jacobian, singular_values
+from idmlp.nets.mlp import MLP, IdentityMLP, InterpretableMLP
 from idmlp.theory import alpha, spectrum
 
 F64 = torch.float64

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from idmlp.jacobian import jacobian, singular_values
-from idmlp.lanczos import slq
-from idmlp.models import IdentityMLP
+from idmlp.jacobian.dense import jacobian, singular_values
+from idmlp.jacobian.lanczos import slq
+from idmlp.nets.mlp import IdentityMLP
 from idmlp.theory import critical_point, ks_distance, random_mlp
 
 F64 = torch.float64

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from idmlp.config import ModelConfig
-from idmlp.models import MLP, IdentityMLP, InterpretableMLP, build_model
+from idmlp.nets.mlp import MLP, IdentityMLP, InterpretableMLP, build_model
 
 
 def test_identity_mlp_is_the_identity_map_inside_hardtanh_range() -> None:

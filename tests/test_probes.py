@@ -1,4 +1,4 @@
-"""Linear probes (idmlp.probes) and the probe-comparison figure."""
+"""Linear probes (idmlp.analysis.probes) and the probe-comparison figure."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import pytest
 import torch
 from joblib import parallel_config
 
-from idmlp.interpret import interpret
-from idmlp.models import MLP, InterpretableMLP
-from idmlp.plots.interpret import plot_probe_comparison
-from idmlp.probes import (
+from idmlp.analysis.interpret import interpret
+from idmlp.analysis.probes import (
     ProbeComparison,
     StandardMLPClassifier,
     compare_probes,
@@ -22,6 +20,8 @@ from idmlp.probes import (
     hidden_features,
     probe_model,
 )
+from idmlp.nets.mlp import MLP, InterpretableMLP
+from idmlp.plots.interpret import plot_probe_comparison
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -148,7 +148,7 @@ def test_compare_probes_end_to_end(tmp_path):
     Xtr, ytr, Xte, yte = _toy_problem()
     torch.manual_seed(0)
     net = InterpretableMLP(16, 3, 4, logit_scale=4.0)
-    from idmlp.train import fit_model
+    from idmlp.train.loop import fit_model
 
     fit_model(net, Xtr, ytr, Xte, yte, lr=3e-3, epochs=3, batch_size=32, progress=False)
     std, metrics = fit_standard_mlp(Xtr, ytr, Xte, yte, depth=4, lr=3e-3, epochs=3,

@@ -19,11 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
-from idmlp.evaluate import wilson_interval
-from idmlp.interpret import interpret
-from idmlp.models import InterpretableMLP
+from idmlp.analysis.interpret import interpret
+from idmlp.analysis.probes import ProbeComparison, ProbeResult
+from idmlp.nets.mlp import InterpretableMLP
 from idmlp.plots import figure_png
-from idmlp.probes import ProbeComparison, ProbeResult
 from idmlp.report import (
     DEFAULT_MAPS,
     LayerCurve,
@@ -52,6 +51,7 @@ from idmlp.report import (
     write_report,
 )
 from idmlp.report.data import MAP_LEVELS
+from idmlp.train.evaluate import wilson_interval
 
 
 def small_figure() -> Figure:

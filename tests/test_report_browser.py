@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from idmlp.interpret import interpret_run
+from idmlp.analysis.interpret import interpret_run
 from idmlp.report import Section, run_report_data, write_interactive_report
-from idmlp.runs import RunConfig, fit
+from idmlp.train.runs import RunConfig, fit
 
 CHROMIUM = Path(os.environ.get("IDMLP_CHROMIUM", "/usr/bin/chromium"))
 # Without the background-networking flags Chromium tries to reach its services, and the

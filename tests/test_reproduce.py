@@ -7,7 +7,7 @@ import torch
 
 from idmlp.cli import main
 from idmlp.reproduce import reproduce
-from idmlp.runs import RunConfig
+from idmlp.train.runs import RunConfig
 
 pytestmark = pytest.mark.slow
 

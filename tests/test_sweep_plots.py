@@ -11,7 +11,7 @@ import pytest
 from matplotlib.collections import QuadMesh
 
 from _helpers import drawn, inside
-from idmlp.jacobian import empirical_spectrum
+from idmlp.jacobian.dense import empirical_spectrum
 from idmlp.plots.sweep import depth_figure, heatmap_figure, spectra_figure
 from idmlp.sweep import COLUMNS, write_results
 from idmlp.sweep.figures import SPECTRA_INITS, plot_sweep

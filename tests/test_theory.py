@@ -18,8 +18,8 @@ from idmlp.activations import (
     value_and_derivative,
 )
 from idmlp.data import InputScaler, load_dataset
-from idmlp.jacobian import singular_values
-from idmlp.models import IdentityMLP
+from idmlp.jacobian.dense import singular_values
+from idmlp.nets.mlp import IdentityMLP
 from idmlp.theory import (
     _quadrature_law,
     alpha,

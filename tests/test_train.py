@@ -1,4 +1,4 @@
-"""Tests of idmlp.train (the loop), idmlp.runs (run folders) and ``idmlp train``: resume,
+"""Tests of idmlp.train.loop (the loop), idmlp.train.runs (run folders) and ``idmlp train``: resume,
 determinism, layer losses, failures."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from torch import nn
 from idmlp._io import OutputExistsError
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig
-from idmlp.models import InterpretableMLP
-from idmlp.runs import (
+from idmlp.nets.mlp import InterpretableMLP
+from idmlp.train.loop import Trainer, TrainingDiverged, fit_model, layer_cross_entropy
+from idmlp.train.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
@@ -28,7 +29,6 @@ from idmlp.runs import (
     load_config,
     load_run,
 )
-from idmlp.train import Trainer, TrainingDiverged, fit_model, layer_cross_entropy
 
 # digits: 1437 train / 360 test images of 8x8; a 3-layer net trains in well under a second.
 SMALL = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),

@@ -15,11 +15,11 @@ from ._lazy import lazy_names
 __version__ = "0.1.0"
 
 _LAZY = {
-    "MLP": "models",
-    "IdentityMLP": "models",
-    "InterpretableMLP": "models",
-    "InterpretableCNN": "cnn",
-    "LayerReadout": "readout",
+    "MLP": "nets.mlp",
+    "IdentityMLP": "nets.mlp",
+    "InterpretableMLP": "nets.mlp",
+    "InterpretableCNN": "nets.cnn",
+    "LayerReadout": "nets.readout",
     "identity_": "init",
     "identity_init_": "init",
     "init_weight_": "init",
@@ -27,7 +27,7 @@ _LAZY = {
     "ModelConfig": "config",
     "OptimConfig": "config",
     "DynamicsConfig": "config",
-    "RunConfig": "runs",
+    "RunConfig": "train.runs",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,11 +1,11 @@
 """The paper end to end: train the interpretable MLP, read every layer, compare, report.
 
-:func:`reproduce` trains :class:`~idmlp.models.InterpretableMLP` with the defaults of
-:class:`~idmlp.runs.RunConfig`, interprets it on the test split
-(:func:`~idmlp.interpret.interpret_run`), fits scikit-learn's ``LogisticRegression`` and
+:func:`reproduce` trains :class:`~idmlp.nets.mlp.InterpretableMLP` with the defaults of
+:class:`~idmlp.train.runs.RunConfig`, interprets it on the test split
+(:func:`~idmlp.analysis.interpret.interpret_run`), fits scikit-learn's ``LogisticRegression`` and
 ``MLPClassifier`` on the same split, and compares the built-in per-layer readout with
 linear probes on a standard-init MLP of the same depth and width
-(:func:`~idmlp.probes.compare_probes`). Everything lands in one run folder with a
+(:func:`~idmlp.analysis.probes.compare_probes`). Everything lands in one run folder with a
 self-contained ``report.html``; the folder is built under a temporary name and appears
 only when complete.
 """
@@ -24,12 +24,12 @@ import numpy as np
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
+from .analysis.interpret import Interpretation, interpret_run, save_interpretation
+from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import OptimConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
-from .interpret import Interpretation, interpret_run, save_interpretation
-from .probes import ProbeComparison, compare_probes, fit_standard_mlp
-from .readout import MAPS
+from .nets.readout import MAPS
 from .report import (
     LayerCurve,
     Num,
@@ -40,8 +40,8 @@ from .report import (
     run_report_data,
     write_interactive_report,
 )
-from .runs import RunConfig, TrainedRun, fit
 from .runtime import resolve_device
+from .train.runs import RunConfig, TrainedRun, fit
 
 __all__ = ["ReproduceResult", "SeedStudy", "reproduce", "sklearn_baselines"]
 
@@ -146,7 +146,7 @@ def reproduce(
 
     Args:
         out: the run folder (refused if it exists, unless ``overwrite``).
-        config: the run's config (default: :class:`~idmlp.runs.RunConfig`'s defaults,
+        config: the run's config (default: :class:`~idmlp.train.runs.RunConfig`'s defaults,
             chosen on mnist5k's validation split).
         overwrite: replace ``out`` if it exists.
         probes: also fit linear probes (a) on this network's own features and (b) on a
@@ -290,7 +290,7 @@ def reproduce(
         if faith is not None:
             sections.append(_faithfulness_section(faith))
         if config.dynamics.snapshots:
-            from .dynamics import dynamics_section, load_snapshots
+            from .analysis.dynamics import dynamics_section, load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
         summary = _summary(interp, config, val_acc, run.dataset.image_shape)

@@ -8,7 +8,7 @@ into place only when complete::
     jacobian_spectrum.png   eigenvalues of J J^T over training next to the law at init
     maps_sample{i}.png      the maps of example i at a few layers across training
     maps.gif                the maps of every example across training (animation)
-    dynamics.json           the numbers (idmlp.dynamics.dynamics_summary)
+    dynamics.json           the numbers (idmlp.analysis.dynamics.dynamics_summary)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..dynamics import dynamics_summary, load_snapshots, plot_dynamics
+    from ..analysis.dynamics import dynamics_summary, load_snapshots, plot_dynamics
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():

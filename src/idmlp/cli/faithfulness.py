@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from ..attribution import require_captum
     from ..faithfulness import faithfulness_run
     from ..plots.faithfulness import save_faithfulness_figures
-    from ..runs import load_config, load_run
     from ..runtime import resolve_device
+    from ..train.runs import load_config, load_run
 
     if args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")

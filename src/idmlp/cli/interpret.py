@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else run_dir / "interpret"
     check_output_dir(out, args.overwrite)
 
-    from ..interpret import interpret_run, save_interpretation
+    from ..analysis.interpret import interpret_run, save_interpretation
     from ..report import identity_distance_section, run_report_data, write_interactive_report
-    from ..runs import load_config, load_run
     from ..runtime import resolve_device
+    from ..train.runs import load_config, load_run
 
     config = load_config(run_dir)
     depth = config.model.depth
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         figures = save_interpretation(interp, tmp)
         sections = [identity_distance_section(interp, figures.get("identity_distance"))]
         if config.dynamics.snapshots:
-            from ..dynamics import dynamics_section, load_snapshots
+            from ..analysis.dynamics import dynamics_section, load_snapshots
 
             sections.append(dynamics_section(load_snapshots(run_dir)))
         report = run_report_data(

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.seeds!r}") from None
 
     from ..reproduce import reproduce
-    from ..runs import RunConfig
+    from ..train.runs import RunConfig
 
     config = RunConfig().replace(**given)
     res = reproduce(args.out, config=config, overwrite=args.overwrite,

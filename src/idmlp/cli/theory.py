@@ -17,7 +17,7 @@ from ._common import add_output, nonnegative_float, positive_float, positive_int
 __all__ = ["JACOBIAN_PATHS", "SLQ_WIDTH", "add_parser", "jacobian_path", "run"]
 
 #: Above this width the random networks of ``--compare-inits`` are measured by stochastic
-#: Lanczos quadrature (:func:`idmlp.lanczos.slq`) instead of dense Jacobians.
+#: Lanczos quadrature (:func:`idmlp.jacobian.lanczos.slq`) instead of dense Jacobians.
 SLQ_WIDTH = 1024
 #: Choices of ``--jacobian``.
 JACOBIAN_PATHS: tuple[str, ...] = ("auto", "dense", "slq")
@@ -170,8 +170,8 @@ def _empirical_slq(args: argparse.Namespace, law: Any, why: str) -> tuple[Any, d
     import numpy as np
     import torch
 
-    from ..lanczos import slq
-    from ..models import IdentityMLP
+    from ..jacobian.lanczos import slq
+    from ..nets.mlp import IdentityMLP
     width, depth, samples = args.width, args.depth, args.samples
     _check_slq_memory(width, depth, samples, 4)
     net = IdentityMLP(width, depth, args.sigma, args.activation)
@@ -202,8 +202,8 @@ def _compare_inits(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[
     table and summary.json's ``inits``)."""
     from tqdm.auto import tqdm
 
-    from ..jacobian import spectrum_memory
-    from ..lanczos import slq
+    from ..jacobian.dense import spectrum_memory
+    from ..jacobian.lanczos import slq
     from ..runtime import check_memory
     from ..theory import compare_inits
     from ..theory.compare import INITS, jacobian_eigenvalues, ks_distance, random_mlp, sphere_inputs
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     check_output_dir(args.out, args.overwrite)
 
-    from ..jacobian import compare, empirical_spectrum
+    from ..jacobian.dense import compare, empirical_spectrum
     from ..plots.theory import plot_alpha_map, plot_spectrum
     from ..theory import spectrum, theory_summary
     summary = {"config": {k: v for k, v in vars(args).items() if k != "func"},

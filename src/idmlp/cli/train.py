@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_output_dir(args.out or DEFAULT_OUT, args.overwrite)
 
-    from ..runs import RunConfig, fit, load_config
+    from ..train.runs import RunConfig, fit, load_config
 
     if args.resume is not None:
         config = load_config(args.resume).replace(**given)

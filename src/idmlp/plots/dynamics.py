@@ -1,8 +1,8 @@
-r"""Figures of the learning dynamics (:mod:`idmlp.dynamics`): what the snapshots show.
+r"""Figures of the learning dynamics (:mod:`idmlp.analysis.dynamics`): what the snapshots show.
 
-Every function takes a :class:`~idmlp.dynamics.Snapshots` and returns a
+Every function takes a :class:`~idmlp.analysis.dynamics.Snapshots` and returns a
 :class:`matplotlib.figure.Figure` drawn with the object-oriented API; nothing is saved
-here (:func:`idmlp.dynamics.plot_dynamics` does that). Snapshots are log-spaced in
+here (:func:`idmlp.analysis.dynamics.plot_dynamics` does that). Snapshots are log-spaced in
 optimizer steps, so time axes are the snapshot index, labelled with the step.
 
 Maps use a diverging colormap centred at zero with one symmetric range per figure (the
@@ -23,7 +23,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from ..dynamics import Snapshots
+    from ..analysis.dynamics import Snapshots
 
 __all__ = [
     "maps_animation",

@@ -1,4 +1,4 @@
-r"""Figures of the layer-wise interpretation (:mod:`idmlp.interpret`) and the probe study.
+r"""Figures of the layer-wise interpretation (:mod:`idmlp.analysis.interpret`) and the probe study.
 
 Every function takes the result object, optionally saves a PNG (``path``, atomically, at
 :data:`idmlp.plots.DPI`) and returns the :class:`matplotlib.figure.Figure`. Figures are
@@ -24,8 +24,8 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from . import save_figure
 
 if TYPE_CHECKING:
-    from ..interpret import Interpretation
-    from ..probes import ProbeComparison
+    from ..analysis.interpret import Interpretation
+    from ..analysis.probes import ProbeComparison
 
 __all__ = [
     "plot_class_contributions",

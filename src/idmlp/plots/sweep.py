@@ -13,7 +13,7 @@ r"""Figures of a trainability sweep (``idmlp plot-sweep``).
   single depth, a dot plot per initialization with every seed shown.
 - :func:`spectra_figure`: histograms of :math:`\log_{10}` of the eigenvalues of
   :math:`J J^T` at initialization for identity, orthogonal and Gaussian (xavier) weights,
-  side by side (measured by :func:`idmlp.jacobian.empirical_spectrum`).
+  side by side (measured by :func:`idmlp.jacobian.dense.empirical_spectrum`).
 
 Figures are built with the object-oriented :class:`matplotlib.figure.Figure` (no pyplot
 state); :func:`idmlp.sweep.figures.plot_sweep` computes what they show and saves them.
@@ -306,7 +306,7 @@ def spectra_figure(eigenvalues: Mapping[str, np.ndarray], *, width: int, depth: 
     r"""Eigenvalues of :math:`J J^T` at initialization for several inits, side by side.
 
     ``eigenvalues`` maps an init name to its measured eigenvalues (any shape, e.g. from
-    :func:`idmlp.jacobian.empirical_spectrum` at ``width``, ``depth``, gain ``sigma`` and
+    :func:`idmlp.jacobian.dense.empirical_spectrum` at ``width``, ``depth``, gain ``sigma`` and
     inputs :math:`u \sim N(0, q_0 I)`). Each panel is a histogram of :math:`\log_{10}\lambda`
     over the eigenvalues above :math:`10^{-9} \lambda_{\max}` (bars sum to that fraction);
     the fraction below is printed. For identity init the theory's atom at

@@ -1,11 +1,11 @@
 r"""Fill :class:`~idmlp.report.ReportData` from a model, its test tensors and its run.
 
 :func:`build_report_data` takes everything measured over the whole split from an
-:class:`~idmlp.interpret.Interpretation` (computed by :func:`~idmlp.interpret.interpret`
-when not given): per-layer accuracy, every example's class probabilities and predictions,
-and each map's mean per class. The maps of the embedded examples (a subset, for the size
-of the page) come from one more :meth:`~idmlp.models.InterpretableMLP.readout` of those
-examples.
+:class:`~idmlp.analysis.interpret.Interpretation` (computed by
+:func:`~idmlp.analysis.interpret.interpret` when not given): per-layer accuracy, every
+example's class probabilities and predictions, and each map's mean per class. The maps
+of the embedded examples (a subset, for the size of the page) come from one more
+:meth:`~idmlp.nets.mlp.InterpretableMLP.readout` of those examples.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from .._validation import check_int
-from ..core import ReadoutRule
-from ..evaluate import eval_mode, wilson_interval
-from ..interpret import Interpretation, interpret, pick_samples
-from ..models import InterpretableMLP
+from ..analysis.interpret import Interpretation, interpret, pick_samples
+from ..nets.mlp import InterpretableMLP
+from ..nets.rules import ReadoutRule
+from ..train.evaluate import eval_mode, wilson_interval
 from .data import LayerCurve, MapSet, ModelInfo, ReportData, TrainingCurves
 from .stats import format_percent_interval
 
@@ -36,12 +36,12 @@ __all__ = ["DEFAULT_MAPS", "MapSpec", "build_report_data", "choose_examples", "r
 
 @dataclass(frozen=True)
 class MapSpec:
-    """How one of the readout's maps (:data:`idmlp.readout.MAPS`) is shown.
+    """How one of the readout's maps (:data:`idmlp.nets.readout.MAPS`) is shown.
 
     Attributes:
         title: short name for the map selector.
         description: one sentence: what the map shows, how to read its colours.
-        map: the readout's map (:meth:`~idmlp.readout.LayerReadout.maps`), explaining each
+        map: the readout's map (:meth:`~idmlp.nets.readout.LayerReadout.maps`), explaining each
             example's true class.
         signs: words for negative and positive values (see :class:`~idmlp.report.MapSet`).
         kind: ``"diverging"`` or ``"sequential"`` (never-negative maps), as for MapSet.
@@ -98,7 +98,7 @@ def used_settings(train: Mapping[str, Any]) -> dict[str, Any]:
 def choose_examples(preds_last: np.ndarray, labels: np.ndarray, k: int,
                     num_classes: int) -> np.ndarray:
     """``min(k, n)`` examples, deterministic: the errors first (up to half of ``k``), then
-    round robin over the classes in label order (:func:`~idmlp.interpret.pick_samples`);
+    round robin over the classes in label order (:func:`~idmlp.analysis.interpret.pick_samples`);
     returned sorted.
 
     Examples:
@@ -159,7 +159,7 @@ def build_report_data(
     confusion matrix come from ``interpretation`` (over all ``n`` examples); the 95%
     interval of :math:`a_\ell` is Wilson's for :math:`n a_\ell` successes in ``n``. Per
     example: :math:`\mathrm{softmax}(z^\ell)` and :math:`\arg\max z^\ell` for every layer,
-    from one :meth:`~idmlp.models.InterpretableMLP.readout` per chunk.
+    from one :meth:`~idmlp.nets.mlp.InterpretableMLP.readout` per chunk.
 
     Embedded in the page: all examples if ``n <= max_examples``, else ``max_examples``
     chosen by :func:`choose_examples`; the maps of ``maps`` for ``max_map_examples`` of
@@ -169,14 +169,14 @@ def build_report_data(
     kind of map, leaving room for two more under 5 MB.
 
     Args:
-        model: the trained :class:`~idmlp.models.InterpretableMLP`.
+        model: the trained :class:`~idmlp.nets.mlp.InterpretableMLP`.
         X, y: scaled inputs ``(n, N)`` and labels ``(n,)`` of the split.
-        interpretation: :func:`~idmlp.interpret.interpret` of the same ``(X, y)``;
+        interpretation: :func:`~idmlp.analysis.interpret.interpret` of the same ``(X, y)``;
             computed here if ``None``.
         title, subtitle, summary: page texts (``summary``: a default from the numbers).
         split: the split's name.
         class_names: default: the interpretation's.
-        metrics: per-epoch records of the run (:func:`~idmlp.train.fit_model`).
+        metrics: per-epoch records of the run (:func:`~idmlp.train.loop.fit_model`).
         config: the settings shown under "Configuration" (e.g. ``{"train": ...,
             "model": ...}``; a ``train`` mapping is passed through :func:`used_settings`).
         command: the exact command line.
@@ -206,8 +206,8 @@ def build_report_data(
     """
     if not isinstance(getattr(model, "rule", None), ReadoutRule) or not callable(
             getattr(model, "readout", None)):
-        raise ValueError(f"model must be an interpretable network (idmlp.models."
-                         f"InterpretableMLP, idmlp.cnn.InterpretableCNN), got "
+        raise ValueError(f"model must be an interpretable network (idmlp.nets.mlp."
+                         f"InterpretableMLP, idmlp.nets.cnn.InterpretableCNN), got "
                          f"{type(model).__name__}")
     max_examples = check_int("max_examples", max_examples)
     max_map_examples = check_int("max_map_examples", max_map_examples, minimum=0)
@@ -322,7 +322,7 @@ def run_report_data(
     timings: Mapping[str, float] | None = None,
     max_map_examples: int = 200,
 ) -> ReportData:
-    """The report of a trained run (:class:`~idmlp.runs.TrainedRun`) interpreted on
+    """The report of a trained run (:class:`~idmlp.train.runs.TrainedRun`) interpreted on
     ``split``: :func:`build_report_data` with the run's model, its raw images for display,
     its per-epoch records and configuration, the validation accuracy per layer (when the
     run has a validation split) and each map's clipping share as per-layer columns."""

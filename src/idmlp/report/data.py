@@ -247,7 +247,7 @@ class TrainingCurves:
 
     @classmethod
     def from_metrics(cls, records: Sequence[Mapping[str, Any]]) -> TrainingCurves | None:
-        """From :func:`idmlp.train.fit_model`'s per-epoch records (``None`` if empty).
+        """From :func:`idmlp.train.loop.fit_model`'s per-epoch records (``None`` if empty).
 
         Examples:
             >>> TrainingCurves.from_metrics([{"epoch": 1, "train_loss": 0.5, "elapsed": 2.0}]

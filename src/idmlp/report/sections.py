@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..evaluate import wilson_interval
+from ..train.evaluate import wilson_interval
 from .stats import format_percent, format_percent_interval
 
 if TYPE_CHECKING:
-    from ..interpret import Interpretation
-    from ..probes import ProbeComparison
+    from ..analysis.interpret import Interpretation
+    from ..analysis.probes import ProbeComparison
 
 __all__ = [
     "Num",

@@ -2,7 +2,7 @@ r"""Honest numbers for the report: digits that match the intervals.
 
 An accuracy measured on ``n`` examples has a standard error of about
 :math:`\sqrt{p(1-p)/n}` (0.75 points for :math:`p = 0.94`, :math:`n = 1000`), so it is
-shown as a percentage with a 95% interval (:func:`idmlp.evaluate.wilson_interval`) and
+shown as a percentage with a 95% interval (:func:`idmlp.train.evaluate.wilson_interval`) and
 only as many decimals as the interval's half-width supports.
 """
 

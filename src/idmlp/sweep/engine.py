@@ -1,11 +1,11 @@
 r"""Batched training: ``K`` interpretable MLPs of one depth and width trained as one.
 
 Every run of a sweep trains the paper's interpretable structure
-(:class:`~idmlp.models.InterpretableMLP`): width :math:`W = N + C`, the state
+(:class:`~idmlp.nets.mlp.InterpretableMLP`): width :math:`W = N + C`, the state
 :math:`x^0 = (\sqrt{q_0}\, z, 0_C)` for ``z`` standardized on the training split,
 :math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))`, and the class block of every layer,
 times the logit scale :math:`s`, as that layer's logits (the shared readout rule of
-:mod:`idmlp.core`), under the loss of :func:`idmlp.train.layer_cross_entropy`.
+:mod:`idmlp.nets.rules`), under the loss of :func:`idmlp.train.loop.layer_cross_entropy`.
 
 Runs that share the dataset, the depth ``L`` and the activation train together. Their
 weights are stacked per layer as ``(K, W, W)`` tensors, so a layer is one
@@ -17,7 +17,7 @@ gradient with respect to them is :math:`\nabla \mathcal L_k`. Adam and SGD (with
 update each entry from its own gradient history only, so one optimizer over the stacked
 tensors performs exactly the ``K`` independent updates with the same learning rate
 (``tests/test_sweep.py`` checks this, and checks the whole of :func:`train_batch` against
-:func:`train_one`, a plain per-run loop over an :class:`idmlp.models.MLP`).
+:func:`train_one`, a plain per-run loop over an :class:`idmlp.nets.mlp.MLP`).
 
 A run whose loss stops being finite is *diverged*: its metrics are recorded at that
 moment, then it is frozen. Its weights, gradients and optimizer state are set to zero, so
@@ -39,14 +39,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..activations import Activation
-from ..core import ClassCoordinates, RuleSizes
-from ..evaluate import evaluate
 from ..init import init_weight_
-from ..jacobian import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
-from ..models import InterpretableMLP
-from ..readout import LayerReadout
+from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
+from ..nets.mlp import InterpretableMLP
+from ..nets.readout import LayerReadout
+from ..nets.rules import ClassCoordinates, RuleSizes
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
-from ..train import layer_cross_entropy
+from ..train.evaluate import evaluate
+from ..train.loop import layer_cross_entropy
 from .grid import RunSpec, TrainSettings
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def run_seeds(seed: int) -> tuple[int, int]:
 
 def _init_weights(spec: RunSpec, width: int) -> Tensor:
     """``(L, W, W)`` weights (``nn.Linear`` layout, ``out x in``) for one run, layer by
-    layer from the run's own generator, exactly as :class:`~idmlp.models.MLP` does."""
+    layer from the run's own generator, exactly as :class:`~idmlp.nets.mlp.MLP` does."""
     gen = torch.Generator().manual_seed(run_seeds(spec.seed)[0])
     w = torch.empty(spec.depth, width, width)
     for layer in w:
@@ -193,7 +193,7 @@ class StackedMLP(RuleSizes, nn.Module):
 
     Layer ``l`` holds the transposed weights of all runs, ``(K, W_in, W_out)``, so the
     forward pass is :math:`x^\ell = \phi(\mathrm{bmm}(x^{\ell-1}, W^{\ell\top}) (+ b^\ell))`
-    from :math:`x^0` of the shared readout rule (:class:`~idmlp.core.ClassCoordinates`),
+    from :math:`x^0` of the shared readout rule (:class:`~idmlp.nets.rules.ClassCoordinates`),
     one :math:`\sqrt{q_0}` per run.
 
     When :math:`\phi(0) = 0` the stored width is rounded up to a multiple of 16 (CPU GEMM
@@ -359,7 +359,7 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
 
     - ``identity``: the exact law :func:`idmlp.theory.spectrum_on_data` of the
       :math:`n W` diagonal entries (constant pixels and the class block never saturate).
-      The fraction counts eigenvalues above :data:`~idmlp.jacobian.ZERO_RTOL` times the
+      The fraction counts eigenvalues above :data:`~idmlp.jacobian.dense.ZERO_RTOL` times the
       largest, the criterion of ``init_nonzero_frac`` (for hard-tanh the same as
       :math:`\lambda \ne 0`; for smooth activations a tiny eigenvalue counts as zero on both
       sides).
@@ -529,9 +529,9 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
               device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train one run with a plain loop: the reference implementation of :func:`train_batch`.
 
-    The :class:`~idmlp.models.InterpretableMLP` of the run's model config, initialized from
+    The :class:`~idmlp.nets.mlp.InterpretableMLP` of the run's model config, initialized from
     the run's own generator, the optimizer of ``settings.optim`` (unfused), the Jacobian at
-    initialization from :func:`idmlp.jacobian.singular_values`, and the same loss. Returns
+    initialization from :func:`idmlp.jacobian.dense.singular_values`, and the same loss. Returns
     the same dict as :func:`train_batch`.
     """
     dev, dtype = torch.device(device), settings.torch_dtype

@@ -3,7 +3,7 @@
 :func:`plot_sweep` is what ``idmlp plot-sweep`` runs: the heat maps and the depth figure of
 :mod:`idmlp.plots.sweep` from the results file, and the Jacobian spectra at initialization
 of identity, orthogonal and Gaussian networks, measured with
-:func:`idmlp.jacobian.empirical_spectrum`.
+:func:`idmlp.jacobian.dense.empirical_spectrum`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..jacobian import empirical_spectrum, spectrum_memory
+from ..jacobian.dense import empirical_spectrum, spectrum_memory
 from ..plots.sweep import depth_figure, heatmap_figure, spectra_figure
 from ..runtime import check_memory
 from ..theory import isometry_region

@@ -61,7 +61,7 @@ def random_mlp(
     width: int, depth: int, sigma: float, sigma_b: float = 0.0, activation: str = "tanh",
     init: str = "orthogonal", *, seed: int = 0,
 ) -> torch.nn.Module:
-    r"""A float64 :class:`~idmlp.models.MLP` with weights by ``init`` and biases
+    r"""A float64 :class:`~idmlp.nets.mlp.MLP` with weights by ``init`` and biases
     :math:`b^\ell_i \sim N(0, \sigma_b^2)` (the model's own ``sigma_b``; no bias
     parameters for ``sigma_b = 0``).
 
@@ -79,7 +79,7 @@ def random_mlp(
         >>> net.layers[0].bias.dtype, bool(net.layers[0].bias.abs().sum() > 0)
         (torch.float64, True)
     """
-    from ..models import MLP
+    from ..nets.mlp import MLP
 
     init = check_choice("init", init, INITS)
     sigma_b = check_nonnegative("sigma_b", sigma_b)
@@ -119,15 +119,15 @@ def jacobian_eigenvalues(
     :math:`\|x\|^2/N` (each coordinate is then :math:`N(0, q_0)` up to :math:`O(1/N)`).
     They come from NumPy's PCG64, not torch's generator: a network seeded with the same
     number (:func:`random_mlp`) would otherwise get inputs equal to its weight rows.
-    Dense and exact: :func:`idmlp.jacobian.singular_values` in float64 (for wide networks
-    use :func:`idmlp.lanczos.slq`).
+    Dense and exact: :func:`idmlp.jacobian.dense.singular_values` in float64 (for wide networks
+    use :func:`idmlp.jacobian.lanczos.slq`).
 
     Examples:
         >>> net = random_mlp(16, 4, 1.0, 0.0, "tanh", "orthogonal")
         >>> jacobian_eigenvalues(net, 0.5, 3).shape
         (3, 16)
     """
-    from ..jacobian import singular_values
+    from ..jacobian.dense import singular_values
 
     x = sphere_inputs(net.layers[0].in_features, q0, samples, seed=seed)
     return (singular_values(net, x, dtype=torch.float64) ** 2).numpy()
@@ -168,7 +168,7 @@ def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
     eigenvalues: a float product rarely hits an atom such as :math:`\sigma^{2L}` to the last
     bit, and two computations of the same atom differ in the last bits (``rtol = 0`` gives
     the plain KS distance). Works for :class:`~idmlp.theory.identity.SpectralLaw`,
-    :class:`~idmlp.theory.free.FreeSpectrum` and :class:`~idmlp.lanczos.SLQDensity`. With
+    :class:`~idmlp.theory.free.FreeSpectrum` and :class:`~idmlp.jacobian.lanczos.SLQDensity`. With
     ``weights`` (e.g. quadrature weights) :math:`F_n` is the weighted empirical CDF and
     ``n`` the number of samples.
 

@@ -623,7 +623,7 @@ def spectrum_on_data(
     own coordinates through the scalar recursion (:func:`scalar_log_eigenvalue`). This
     returns that law exactly: the empirical measure of all :math:`n (N + C)` coordinates
     of :math:`x^0 = (u, 0_C)`, where the ``C = num_classes`` zero coordinates are the class
-    block of :class:`~idmlp.models.InterpretableMLP`. Constant pixels (mapped to 0 by the
+    block of :class:`~idmlp.nets.mlp.InterpretableMLP`. Constant pixels (mapped to 0 by the
     scaler) and the class block never saturate: they are why real data survive more often
     than the Gaussian law :func:`spectrum` predicts.
 

@@ -45,13 +45,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_int, check_positive, check_real
-from .activations import Activation, value_and_derivative
-from .config import CNN_DEFAULTS, ModelConfig, parse_dilations
-from .core import RuleSizes
-from .init import init_weight_
-from .models import _check_common, _LayerStack, _readout_config
+from .._validation import check_int, check_positive, check_real
+from ..activations import Activation, value_and_derivative
+from ..config import CNN_DEFAULTS, ModelConfig, parse_dilations
+from ..init import init_weight_
+from .mlp import _check_common, _LayerStack, _readout_config
 from .readout import LayerReadout
+from .rules import RuleSizes
 
 __all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
 
@@ -161,7 +161,7 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
     1, dilation :math:`d_\ell`, zero padding :math:`d_\ell (k-1)/2`), each followed by the
     activation, each starting as :math:`\sigma` times the Dirac kernel: see the module
     docstring for the state, the readout rule and the theory. Inputs are flattened images
-    ``(B, C_in H W)``, as for :class:`~idmlp.models.InterpretableMLP`, so training,
+    ``(B, C_in H W)``, as for :class:`~idmlp.nets.mlp.InterpretableMLP`, so training,
     evaluation, interpretation and probes take either network.
 
     Layer :math:`\ell` sees a square of side :meth:`receptive_field` of the input; with
@@ -431,7 +431,7 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
 
     def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         r"""Split each layer's change of class ``target``'s logit over the coordinates of
-        the layer before (:meth:`idmlp.readout.LayerReadout.evidence_terms`).
+        the layer before (:meth:`idmlp.nets.readout.LayerReadout.evidence_terms`).
 
         Class ``c``'s score is the spatial mean of its channel, so with
         :math:`D^\ell = K^\ell - \sigma\,\mathrm{Dirac}` and :math:`g = \phi'` at the
@@ -476,7 +476,7 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
 
     def layer_stack(self) -> nn.Module:
         r"""The layer stack :math:`x^0 \mapsto x^L` as a module on flattened states
-        ``(B, Ch H W)``, sharing this network's weights: what :mod:`idmlp.jacobian`
+        ``(B, Ch H W)``, sharing this network's weights: what :mod:`idmlp.jacobian.dense`
         differentiates (``singular_values(net.layer_stack(), net.embed(z).flatten(1),
         method="autograd")``)."""
         return _FlatStack(self)

@@ -17,10 +17,10 @@ same run on CPU; :meth:`Trainer.state_dict` captures everything, so a resumed ru
 exactly the weights of an uninterrupted one.
 
 After every epoch the trainer scores every evaluation split with the shared layer-wise
-evaluator (:func:`idmlp.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
-weights' distance from the identity); :mod:`idmlp.runs` writes the records to a run folder.
+evaluator (:func:`idmlp.train.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
+weights' distance from the identity); :mod:`idmlp.train.runs` writes the records to a run folder.
 ``step_hooks`` see the trainer at step 0 and after every optimizer step (e.g. the snapshots
-of :mod:`idmlp.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
+of :mod:`idmlp.analysis.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int
-from .config import OptimConfig
+from .._validation import check_int
+from ..config import OptimConfig
+from ..runtime import resolve_device
 from .evaluate import evaluate
-from .runtime import resolve_device
 
 __all__ = ["EpochHook", "StepHook", "Trainer", "TrainingDiverged", "fit_model",
            "layer_cross_entropy"]
@@ -338,7 +338,8 @@ class Trainer:
 
     def evaluate(self, X: Tensor | None = None, y: Tensor | None = None) -> dict[str, Any]:
         """Loss and accuracy of the last layer on ``(X, y)`` (default: the first evaluation
-        split), and ``layer_acc``, every layer's accuracy (:func:`idmlp.evaluate.evaluate`)."""
+        split), and ``layer_acc``, every layer's accuracy
+        (:func:`idmlp.train.evaluate.evaluate`)."""
         if X is None or y is None:
             X, y = next(iter(self.eval_sets.values()))
         m = evaluate(self.model, X, y, batch_size=self.eval_batch_size, confusion=False)

@@ -8,24 +8,24 @@ first ``snapshot_examples`` examples of the validation split, or of the test spl
 the run has none):
 
 * per-layer accuracy, mean true-class probability and loss of the built-in readout
-  (:func:`idmlp.evaluate.evaluate`);
+  (:func:`idmlp.train.evaluate.evaluate`);
 * per-layer identity distance :math:`\|W^\ell - \sigma I\|_F / \|\sigma I\|_F`, whole and
   restricted to the feature rows :math:`d_f` and the class rows :math:`d_c`
-  (:meth:`~idmlp.models.InterpretableMLP.block_identity_distance`; the whole one is
+  (:meth:`~idmlp.nets.mlp.InterpretableMLP.block_identity_distance`; the whole one is
   :math:`\sqrt{(N d_f^2 + C d_c^2) / (N + C)}`, the same norm split by rows);
 * the maps (:func:`snapshot_maps`) and per-layer class probabilities of one example per
-  class (:func:`idmlp.interpret.pick_samples`);
+  class (:func:`idmlp.analysis.interpret.pick_samples`);
 * at some of the snapshots (:func:`spectrum_snapshots`; the singular values of a
   794 x 794 float64 Jacobian cost about five training steps each), the singular values of
   the input-output Jacobian of the layer stack at :math:`x^0 = (\sqrt{q_0}\,z, 0_C)`
-  for a few of those examples, in float64 (:func:`idmlp.jacobian.singular_values`),
+  for a few of those examples, in float64 (:func:`idmlp.jacobian.dense.singular_values`),
   whose squares follow :func:`idmlp.theory.spectrum` at step 0 (NaN rows elsewhere).
 
-:class:`SnapshotRecorder` is a :data:`~idmlp.train.StepHook` of the
-:class:`~idmlp.train.Trainer`; it rewrites ``RUN/snapshots.npz`` atomically after every
+:class:`SnapshotRecorder` is a :data:`~idmlp.train.loop.StepHook` of the
+:class:`~idmlp.train.loop.Trainer`; it rewrites ``RUN/snapshots.npz`` atomically after every
 snapshot. One file (rather than one per snapshot) keeps a run folder's snapshots one
 object that is validated as a whole: the file records the run's identity
-(:func:`idmlp.runs.run_identity`) and the planned steps, and its snapshots must be the
+(:func:`idmlp.train.runs.run_identity`) and the planned steps, and its snapshots must be the
 first ones of that plan, so a truncated file or one from another run is refused in one
 line. Its size is dominated by the maps (``K x C x L x N`` float32, about 10 MB for
 ``K = 16`` on mnist5k, a tenth of the checkpoint), so the rewrites cost little. A resumed
@@ -54,18 +54,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._io import atomic_write_bytes, save_json
-from ._validation import check_int
-from .evaluate import Batch, eval_mode, evaluate
+from .._io import atomic_write_bytes, save_json
+from .._validation import check_int
+from ..jacobian.dense import singular_values
+from ..nets.readout import DEFAULT_MAP, LayerReadout
+from ..train.evaluate import Batch, eval_mode, evaluate
 from .interpret import default_layers, pick_samples
-from .jacobian import singular_values
-from .readout import DEFAULT_MAP, LayerReadout
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .report import Section
-    from .train import Trainer
+    from ..report import Section
+    from ..train.loop import Trainer
 
 __all__ = [
     "SNAPSHOT_FILE",
@@ -145,14 +145,14 @@ def spectrum_snapshots(k: int, m: int) -> tuple[int, ...]:
 
 def snapshot_maps(readout: LayerReadout, y: Tensor) -> Tensor:
     r"""The maps a snapshot stores for its chosen examples: the default map of every layer
-    (:data:`idmlp.readout.DEFAULT_MAP`, the class evidence for the true class ``y``),
+    (:data:`idmlp.nets.readout.DEFAULT_MAP`, the class evidence for the true class ``y``),
     ``(B, L, *F)``.
 
     The one place that decides which map the learning dynamics follow; ``y`` (the
     examples' labels, ``(B,)``) is there for class-dependent maps.
 
     Examples:
-        >>> from idmlp.models import InterpretableMLP
+        >>> from idmlp.nets.mlp import InterpretableMLP
         >>> net = InterpretableMLP(4, 3, depth=2)
         >>> snapshot_maps(net.readout(torch.zeros(5, 4)), torch.zeros(5, dtype=torch.long)).shape
         torch.Size([5, 2, 4])
@@ -325,7 +325,7 @@ class Snapshots:
 
 
 def _short(err: BaseException) -> str:
-    from .runtime import one_line
+    from ..runtime import one_line
 
     return one_line(err, 200)
 
@@ -337,7 +337,7 @@ def load_snapshots(run_dir: str | Path) -> Snapshots:
         ValueError: not a run folder, a run without snapshots, a truncated file, a file
             of another run (one line each).
     """
-    from .runs import _read_info, load_config, run_identity
+    from ..train.runs import _read_info, load_config, run_identity
 
     run = Path(run_dir)
     config = load_config(run)
@@ -368,10 +368,10 @@ def _concat(parts: Sequence[LayerReadout]) -> LayerReadout:
 
 
 class SnapshotRecorder:
-    r"""A :data:`~idmlp.train.StepHook` that takes the snapshots of a run (module docstring).
+    r"""A :data:`~idmlp.train.loop.StepHook` that takes the snapshots of a run (module docstring).
 
     Args:
-        model: the :class:`~idmlp.models.InterpretableMLP` being trained.
+        model: the :class:`~idmlp.nets.mlp.InterpretableMLP` being trained.
         X, y: the fixed held-out subset (inputs as the model takes them, labels).
         steps: the planned steps (:func:`snapshot_steps`).
         run_id: the run's identity, stored in the file.
@@ -386,7 +386,7 @@ class SnapshotRecorder:
         batch_size: evaluation chunk size.
 
     Examples:
-        >>> from idmlp.models import InterpretableMLP
+        >>> from idmlp.nets.mlp import InterpretableMLP
         >>> net = InterpretableMLP(4, 3, depth=2)
         >>> X, y = 0.5 * torch.randn(30, 4), torch.arange(30) % 3
         >>> rec = SnapshotRecorder(net, X, y, steps=(0, 1, 5), run_id="demo", split="test")
@@ -598,7 +598,7 @@ def dynamics_summary(snaps: Snapshots) -> dict[str, Any]:
 def _law(snaps: Snapshots) -> tuple[Any, str]:
     """The law of the eigenvalues of J J^T at initialization: on the Jacobian inputs'
     data when :func:`idmlp.theory.spectrum_on_data` exists, else the Gaussian law."""
-    from . import theory
+    from .. import theory
 
     meta = snaps.meta
     on_data = getattr(theory, "spectrum_on_data", None)
@@ -617,7 +617,7 @@ def dynamics_figures(snaps: Snapshots, *, layers: Sequence[int] | None = None,
     maps, the Jacobian spectrum (if recorded) and the maps of the chosen examples
     ``samples`` (indices into ``meta["samples"]``; default all) at ``layers`` (default: 4
     evenly spaced)."""
-    from .plots import dynamics as plots
+    from ..plots import dynamics as plots
 
     if len(snaps) == 0:
         raise ValueError("there are no snapshots yet")
@@ -640,7 +640,7 @@ def save_animation(snaps: Snapshots, path: str | Path, *, layers: Sequence[int] 
 
     from matplotlib.animation import PillowWriter
 
-    from .plots import dynamics as plots
+    from ..plots import dynamics as plots
 
     layers = tuple(layers) if layers is not None else default_layers(snaps.meta["depth"], 4)
     fig, update = plots.maps_animation(snaps, layers)
@@ -666,8 +666,8 @@ def plot_dynamics(run_dir: str | Path, out: str | Path, *, overwrite: bool = Fal
         ValueError: a run without snapshots, a truncated or foreign snapshot file, an
             existing ``out`` without ``overwrite`` (one line each, nothing written).
     """
-    from ._io import atomic_output_dir, check_output_dir
-    from .plots import save_figure
+    from .._io import atomic_output_dir, check_output_dir
+    from ..plots import save_figure
 
     snaps = load_snapshots(run_dir)
     if len(snaps) == 0:
@@ -697,7 +697,7 @@ def dynamics_section(snaps: Snapshots, *, title: str = "During training",
             :func:`plot_dynamics` returned); default: the heat maps, the Jacobian
             spectrum and the first example's maps, drawn here.
     """
-    from .report import Section
+    from ..report import Section
 
     s = dynamics_summary(snaps)
     depth = snaps.meta["depth"]

@@ -6,7 +6,7 @@ coordinates that keep the input's layout and ``C`` class coordinates. The input 
 :math:`x^0 = (\sqrt{q_0}\, z, 0_C)` for a standardized input ``z``, and *every* layer is read
 by the same rule, :math:`\mathrm{logits}^\ell = s \cdot k^\ell`. A :class:`ReadoutRule` is
 that pair of maps (embed, read); the models (one weight stack, or ``K`` stacked ones in the
-sweep engine) only add the layers in between, and :class:`~idmlp.readout.LayerReadout` reads
+sweep engine) only add the layers in between, and :class:`~idmlp.nets.readout.LayerReadout` reads
 their states through the rule.
 
 :class:`ClassCoordinates` is the rule of the MLP: the state is a vector of width
@@ -24,7 +24,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import check_int
+from .._validation import check_int
 
 __all__ = ["ClassCoordinates", "ReadoutRule", "RuleSizes"]
 

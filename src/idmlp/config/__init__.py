@@ -5,13 +5,13 @@ one frozen dataclass:
 
 * :class:`DataConfig`: which dataset, which split, how inputs are standardized
   (:meth:`DataConfig.load`);
-* :class:`ModelConfig`: the network (:func:`idmlp.models.build_model`,
+* :class:`ModelConfig`: the network (:func:`idmlp.nets.mlp.build_model`,
   ``InterpretableMLP.from_config``), including :math:`q_0`, the input variance the
   network's first state :math:`x^0 = (\sqrt{q_0}\,z, 0_C)` is scaled to;
 * :class:`OptimConfig`: the optimizer, its schedule and the loss over layers
   (:meth:`OptimConfig.build`), shared by ``idmlp train`` and ``idmlp sweep``;
 * :class:`DynamicsConfig`: what a run records *during* training (snapshots of every
-  layer, :mod:`idmlp.dynamics`); a run-folder setting, not part of a sweep.
+  layer, :mod:`idmlp.analysis.dynamics`); a run-folder setting, not part of a sweep.
 
 Every field is validated on construction (a one-line ``ValueError`` naming the field and
 its valid range). The command-line flags (:func:`add_arguments`) and the columns of a
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._validation import (
+from .._validation import (
     check_choice,
     check_int,
     check_positive,
@@ -76,7 +76,7 @@ DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmn
 #: ``auto`` (global for image data, per feature otherwise).
 SCALINGS: tuple[str, ...] = ("auto", "global", "feature")
 #: Network architectures of :class:`ModelConfig`: the interpretable MLP
-#: (:class:`idmlp.models.InterpretableMLP`) or CNN (:class:`idmlp.cnn.InterpretableCNN`).
+#: (:class:`idmlp.nets.mlp.InterpretableMLP`) or CNN (:class:`idmlp.nets.cnn.InterpretableCNN`).
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn")
 #: The :class:`ModelConfig` fields of ``arch="cnn"`` alone, and their defaults there.
 CNN_DEFAULTS: dict[str, Any] = {"extra_channels": 16, "kernel_size": 3, "dilations": "1,2,4,8",
@@ -189,7 +189,7 @@ class DataConfig:
 
     def load(self) -> Any:
         """The :class:`~idmlp.data.Dataset` this config names (raw features, the split)."""
-        from .data import load_dataset
+        from ..data import load_dataset
 
         ds = load_dataset(self.dataset, data_dir=self.data_dir, test_size=self.test_size,
                           seed=self.split_seed, download=self.download)
@@ -216,7 +216,7 @@ class ModelConfig:
     :math:`x^0 = (\sqrt{q_0}\, z, 0_C)`, where ``z`` is the standardized input; every
     layer's class block, times ``logit_scale``, gives that layer's class logits.
     ``in_features``, ``num_classes`` and ``image_shape`` come from the data
-    (:meth:`for_data`). With ``arch="cnn"`` (:class:`idmlp.cnn.InterpretableCNN`),
+    (:meth:`for_data`). With ``arch="cnn"`` (:class:`idmlp.nets.cnn.InterpretableCNN`),
     :math:`W^\ell` is a same-size convolution of ``C_in + extra_channels + C`` channels
     and the logits are the spatial means of the class channels; the fields of
     :data:`CNN_DEFAULTS` apply to it alone (``None`` takes its default there, and an MLP
@@ -319,7 +319,7 @@ class ModelConfig:
         differs or a data size in ``needs`` is not filled in (:meth:`for_data`)."""
         if self.arch != arch:
             raise ValueError(f"this network needs a ModelConfig with arch {arch!r}, got "
-                             f"{self.arch!r} (idmlp.models.build_model dispatches)")
+                             f"{self.arch!r} (idmlp.nets.mlp.build_model dispatches)")
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"the ModelConfig needs {' and '.join(missing)} "
@@ -472,10 +472,10 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DynamicsConfig:
-    r"""Snapshots of the network during training (:mod:`idmlp.dynamics`).
+    r"""Snapshots of the network during training (:mod:`idmlp.analysis.dynamics`).
 
     ``snapshots = K`` records ``K`` snapshots at optimizer steps log-spaced from step 0
-    (the initialization) to the last step (:func:`idmlp.dynamics.snapshot_steps`), on the
+    (the initialization) to the last step (:func:`idmlp.analysis.dynamics.snapshot_steps`), on the
     first ``snapshot_examples`` examples of the validation split (the test split when
     the run has none): per-layer accuracy, identity distances and the maps of one example
     per class. ``snapshot_spectra`` of them (evenly spread over the snapshots, so

@@ -40,13 +40,13 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._validation import check_indices, check_int, check_positive
-from .cnn import InterpretableCNN
-from .config import ACTIVATIONS, INIT_SCHEMES
-from .core import ClassCoordinates
-from .evaluate import eval_mode, evaluate
-from .init import init_weight_
-from .models import MLP, InterpretableMLP
+from .._validation import check_indices, check_int, check_positive
+from ..config import ACTIVATIONS, INIT_SCHEMES
+from ..init import init_weight_
+from ..nets.cnn import InterpretableCNN
+from ..nets.mlp import MLP, InterpretableMLP
+from ..nets.rules import ClassCoordinates
+from ..train.evaluate import eval_mode, evaluate
 
 __all__ = [
     "ProbeComparison",
@@ -151,8 +151,8 @@ def hidden_features(
 ) -> Tensor:
     """Every hidden layer's output for ``X``, ``(n, L, D)`` (or ``(n, len(layers), D)``).
 
-    Supports :class:`StandardMLPClassifier`, :class:`~idmlp.models.InterpretableMLP`
-    (the whole width ``N + C`` of each layer) and :class:`~idmlp.models.MLP`. Runs in eval
+    Supports :class:`StandardMLPClassifier`, :class:`~idmlp.nets.mlp.InterpretableMLP`
+    (the whole width ``N + C`` of each layer) and :class:`~idmlp.nets.mlp.MLP`. Runs in eval
     mode on the model's device, in chunks of ``batch_size``; returns a CPU float32 tensor.
     """
     run = getattr(model, "hidden_states", None) or getattr(model, "forward_layers", None)
@@ -394,12 +394,12 @@ def fit_standard_mlp(
     **fit_kwargs: Any,
 ) -> tuple[StandardMLPClassifier, Any]:
     """Build a seeded :class:`StandardMLPClassifier` of ``depth`` layers (``model_kwargs``:
-    activation, init, sigma, bias) and train it with :func:`idmlp.train.fit_model`
+    activation, init, sigma, bias) and train it with :func:`idmlp.train.loop.fit_model`
     (``fit_kwargs``: optim, lr, epochs, batch_size, device, progress, ...).
 
     Returns ``(model, metrics)``.
     """
-    from .train import fit_model
+    from ..train.loop import fit_model
 
     X_train, y_train = torch.as_tensor(X_train), torch.as_tensor(y_train)
     num_classes = int(max(int(y_train.max()), int(torch.as_tensor(y_test).max()))) + 1
@@ -488,8 +488,8 @@ def compare_probes(
     """Built-in per-layer readout of ``model`` vs linear probes, on the same split.
 
     Args:
-        model: the trained :class:`~idmlp.models.InterpretableMLP` (or
-            :class:`~idmlp.cnn.InterpretableCNN`, whose states are probed flattened).
+        model: the trained :class:`~idmlp.nets.mlp.InterpretableMLP` (or
+            :class:`~idmlp.nets.cnn.InterpretableCNN`, whose states are probed flattened).
         X_train, y_train, X_test, y_test: scaled inputs and labels (probes train on the
             training split, everything is scored on the test split).
         standard_model: a trained standard MLP of the same depth (e.g. from

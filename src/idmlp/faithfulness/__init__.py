@@ -3,7 +3,7 @@ r"""Measured faithfulness of attribution maps: deletion, insertion, sanity check
 A map :math:`a \in \mathbb{R}^N` of an input :math:`x` orders its pixels by importance
 (descending; ties broken at random, seeded). Generic over models: a model is any callable
 ``logits_fn(x: (B, N)) -> (B, C)`` (explained at its output) or ``(B, L, C)`` (logits of
-every layer, as :meth:`idmlp.models.InterpretableMLP.readout` gives; layer ``l``'s map is
+every layer, as :meth:`idmlp.nets.mlp.InterpretableMLP.readout` gives; layer ``l``'s map is
 then measured against layer ``l``'s own logits).
 
 * **Deletion** (pixel flipping, Samek et al., IEEE TNNLS 2017; Petsiuk et al., BMVC
@@ -51,9 +51,9 @@ from scipy import stats
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._io import atomic_write_text
-from ._validation import check_choice, check_int, check_probability, check_real
-from .attribution import CAPTUM_METHODS, captum_attribution, method_passes, require_captum
+from .._io import atomic_write_text
+from .._validation import check_choice, check_int, check_probability, check_real
+from ..attribution import CAPTUM_METHODS, captum_attribution, method_passes, require_captum
 
 __all__ = [
     "BASELINE_ORDERINGS",
@@ -983,7 +983,7 @@ def evaluate_faithfulness(
 
 
 #: The interpretable network's own maps, as measured: display name -> map of
-#: :data:`idmlp.readout.MAPS` (signed; the ``+`` variant of ``class evidence`` is the
+#: :data:`idmlp.nets.readout.MAPS` (signed; the ``+`` variant of ``class evidence`` is the
 #: default map, the positive part of the summed class evidence).
 BUILTIN_MAPS: dict[str, str] = {
     "class evidence": "evidence_signed",
@@ -1005,7 +1005,7 @@ def reference_model(model: nn.Module, kind: str = "shuffled", seed: int = 0) -> 
       their rank correlation is undefined (reported as such).
 
     Examples:
-        >>> from idmlp.models import InterpretableMLP
+        >>> from idmlp.nets.mlp import InterpretableMLP
         >>> net = InterpretableMLP(4, 2, depth=3)
         >>> with torch.no_grad():
         ...     net.layers[0].weight[5, 0] = 0.5
@@ -1059,7 +1059,7 @@ def faithfulness_run(
     model-randomization check against :func:`reference_model` ``reference``.
 
     Args:
-        run: a :class:`~idmlp.runs.TrainedRun`.
+        run: a :class:`~idmlp.train.runs.TrainedRun`.
         split: ``test`` or ``val``.
         samples: images explained (the first ones of the split).
         maps: names of :data:`BUILTIN_MAPS`.

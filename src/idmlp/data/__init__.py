@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_int, check_probability, check_real
-from .config import DATASETS, SCALINGS
+from .._validation import check_choice, check_int, check_probability, check_real
+from ..config import DATASETS, SCALINGS
 
 __all__ = [
     "DATASETS",
@@ -73,7 +73,7 @@ _CONSTANT_RTOL = 1e-12
 
 class InputScaler:
     r"""Standardization fitted on the training split only (the network then scales by
-    :math:`\sqrt{q_0}`, :class:`~idmlp.core.ClassCoordinates`).
+    :math:`\sqrt{q_0}`, :class:`~idmlp.nets.rules.ClassCoordinates`).
 
     .. math::
 

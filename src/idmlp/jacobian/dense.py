@@ -3,15 +3,15 @@ r"""Input-output Jacobians of real networks, their singular values, and the theo
 For an MLP, :math:`J = D^L W^L \cdots D^1 W^1` with :math:`D^\ell = \operatorname{diag}
 (\phi'(h^\ell))`. :func:`singular_values` has three exact paths:
 
-- ``"diagonal"``: an :class:`~idmlp.models.MLP` whose weights are all diagonal (identity
+- ``"diagonal"``: an :class:`~idmlp.nets.mlp.MLP` whose weights are all diagonal (identity
   initialization): :math:`J` is diagonal, so its diagonal is :math:`J^T \mathbf 1`, one
   backward pass per batch; the singular values are :math:`|J_{ii}|` sorted.
-- ``"mlp"``: any :class:`~idmlp.models.MLP`: the product above, one GEMM of shape
+- ``"mlp"``: any :class:`~idmlp.nets.mlp.MLP`: the product above, one GEMM of shape
   ``N x N`` by ``N x (B N)`` per layer for the whole batch.
 - ``"autograd"``: any differentiable ``model``: ``torch.func.vmap(torch.func.jacrev)``.
 
 The two structured paths differentiate the layer stack :math:`x^0 \mapsto x^L`; for an
-:class:`~idmlp.models.InterpretableMLP` (whose own forward embeds the input and reads the
+:class:`~idmlp.nets.mlp.InterpretableMLP` (whose own forward embeds the input and reads the
 logits) ask for them explicitly, with ``x`` the states :math:`x^0` (``model.embed(z)``).
 :func:`stacked_eigenvalues` does the same for ``K`` stacked networks at once (the sweep
 engine), and :func:`empirical_spectrum` measures a freshly initialized network at Gaussian
@@ -30,12 +30,12 @@ from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
-from ._validation import check_choice, check_int, check_positive
-from .activations import get_activation, value_and_derivative
-from .init import is_diagonal
-from .models import MLP
-from .runtime import check_memory
-from .theory import SpectralLaw
+from .._validation import check_choice, check_int, check_positive
+from ..activations import get_activation, value_and_derivative
+from ..init import is_diagonal
+from ..nets.mlp import MLP
+from ..runtime import check_memory
+from ..theory import SpectralLaw
 
 __all__ = [
     "METHODS",
@@ -191,7 +191,7 @@ def empirical_spectrum(
     width: int, depth: int, sigma: float, q0: float, *, activation: str = "hardtanh",
     init: str = "identity", samples: int = 16, seed: int = 0, progress: bool = False,
 ) -> np.ndarray:
-    r"""Eigenvalues of :math:`J J^T` of a freshly initialized :class:`~idmlp.models.MLP` at
+    r"""Eigenvalues of :math:`J J^T` of a freshly initialized :class:`~idmlp.nets.mlp.MLP` at
     Gaussian inputs :math:`u \sim N(0, q_0 I)`, in float64: what :func:`idmlp.theory.spectrum`
     predicts (for ``init="identity"``).
 
@@ -281,7 +281,7 @@ def jacobian(
         ``(B, N_out, N_in)``.
 
     Examples:
-        >>> from idmlp.models import IdentityMLP
+        >>> from idmlp.nets.mlp import IdentityMLP
         >>> net = IdentityMLP(4, 10)
         >>> jacobian(net, torch.randn(2, 4) * 0.3).shape
         torch.Size([2, 4, 4])
@@ -306,7 +306,7 @@ def singular_values(
     pass, with no :math:`N \times N` matrix formed.
 
     Args:
-        model: any differentiable module; idmlp :class:`~idmlp.models.MLP` models get the
+        model: any differentiable module; idmlp :class:`~idmlp.nets.mlp.MLP` models get the
             fast exact paths.
         x: inputs, ``(B, N_in)``.
         dtype: compute in this dtype (``torch.float64`` for the theory checks).
@@ -316,7 +316,7 @@ def singular_values(
         ``(B, min(N_in, N_out))``.
 
     Examples:
-        >>> from idmlp.models import IdentityMLP
+        >>> from idmlp.nets.mlp import IdentityMLP
         >>> net = IdentityMLP(500, 20, sigma=1.0)
         >>> s = singular_values(net, 0.3 * torch.randn(8, 500), dtype=torch.float64)
         >>> s.shape, bool(((s == 0) | (s == 1)).all())
@@ -369,7 +369,7 @@ def compare(
             that atom (a float product rarely hits :math:`\sigma^{2L}` to the last bit).
 
     Examples:
-        >>> from idmlp.models import IdentityMLP
+        >>> from idmlp.nets.mlp import IdentityMLP
         >>> from idmlp.theory import spectrum
         >>> net, u = IdentityMLP(400, 10), 0.5**0.5 * torch.randn(16, 400)
         >>> c = compare(singular_values(net, u, dtype=torch.float64) ** 2, spectrum(1.0, 0.5, 10))

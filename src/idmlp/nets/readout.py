@@ -2,7 +2,7 @@ r"""Per-layer readouts of an interpretable network, as a first-class object.
 
 One forward pass of an interpretable network gives the state :math:`x^\ell` of every
 layer; a :class:`LayerReadout` holds them with the network's
-:class:`~idmlp.core.ReadoutRule`, and exposes what each layer says: its class logits
+:class:`~idmlp.nets.rules.ReadoutRule`, and exposes what each layer says: its class logits
 (the same rule at every layer), its input-aligned features :math:`f^\ell`, and three maps
 in the input's layout (``interpretation.md`` in the docs):
 
@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from .core import ReadoutRule
+from .rules import ReadoutRule
 
 __all__ = ["DEFAULT_MAP", "MAPS", "Explainable", "LayerReadout", "as_readout"]
 
@@ -80,7 +80,7 @@ class LayerReadout:
         network: the network, for :meth:`evidence_terms` (``None`` if it cannot split).
 
     Examples:
-        >>> from idmlp.models import InterpretableMLP
+        >>> from idmlp.nets.mlp import InterpretableMLP
         >>> r = InterpretableMLP(6, 3, depth=4).readout(torch.randn(2, 6))
         >>> r.logits.shape, r.maps("trained").shape, r.class_evidence(torch.tensor([0, 2])).shape
         (torch.Size([2, 4, 3]), torch.Size([2, 4, 6]), torch.Size([2, 4, 6]))

@@ -60,7 +60,7 @@ from scipy.linalg import eigh_tridiagonal
 from torch import Tensor, nn
 from torch.func import functional_call, vjp
 
-from ._validation import check_int
+from .._validation import check_int
 
 __all__ = ["SLQDensity", "slq"]
 
@@ -172,7 +172,7 @@ class SLQDensity:
 
         Lanczos resolves eigenvalues to about ``eps`` times the largest, so eigenvalues below
         ``floor`` (relative; default ``1000 * eps``) count as zero on both sides."""
-        from .theory.compare import ks_distance
+        from ..theory.compare import ks_distance
 
         floor = 1e3 * self.eps if floor is None else floor
         return ks_distance(eigenvalues, self, floor=floor).ks
@@ -211,7 +211,7 @@ def slq(
         dtype: compute in this dtype (default: the model's); float64 copies the parameters.
 
     Examples:
-        >>> from idmlp.models import IdentityMLP
+        >>> from idmlp.nets.mlp import IdentityMLP
         >>> net = IdentityMLP(50, 10, sigma=1.0, dtype=torch.float64)  # J = diag(0 or 1)
         >>> est = slq(net, 0.8 * torch.randn(4, 50, dtype=torch.float64), steps=10)
         >>> est.nodes.shape, sorted({round(float(v), 9) for v in est.nodes[est.node_weights > 0]})

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_int, check_nonnegative, check_positive
-from .activations import Activation, value_and_derivative
-from .config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
-from .core import ClassCoordinates, RuleSizes
-from .init import init_weight_
+from .._validation import check_int, check_nonnegative, check_positive
+from ..activations import Activation, value_and_derivative
+from ..config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
+from ..init import init_weight_
 from .readout import LayerReadout
+from .rules import ClassCoordinates, RuleSizes
 
 __all__ = ["MLP", "IdentityMLP", "InterpretableMLP", "build_model"]
 
@@ -202,7 +202,7 @@ class InterpretableMLP(RuleSizes, MLP):
     r"""The paper's interpretable MLP: every layer of width ``N + C``, identity-initialized.
 
     The standardized input :math:`z \in \mathbb{R}^N` enters as
-    :math:`x^0 = (\sqrt{q_0}\, z, 0_C)` (:class:`~idmlp.core.ClassCoordinates`). At layer
+    :math:`x^0 = (\sqrt{q_0}\, z, 0_C)` (:class:`~idmlp.nets.rules.ClassCoordinates`). At layer
     :math:`\ell`, the first ``N`` dimensions minus the input, :math:`x^\ell_{1..N} - x^0_{1..N}`,
     form the contribution map of layers :math:`1..\ell`; the last ``C`` dimensions give the
     class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`. The scale :math:`s`
@@ -317,7 +317,7 @@ class InterpretableMLP(RuleSizes, MLP):
 
     def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         r"""Split each layer's change of class coordinate ``target`` over the coordinates of
-        the layer before (:meth:`idmlp.readout.LayerReadout.evidence_terms`).
+        the layer before (:meth:`idmlp.nets.readout.LayerReadout.evidence_terms`).
 
         One batched product: the rows :math:`(W^\ell - \sigma I)_{N+c,:}` of every layer for
         every example's class, times the states :math:`x^{\ell-1}`, times the derivative
@@ -372,7 +372,7 @@ class InterpretableMLP(RuleSizes, MLP):
 
 def build_model(config: ModelConfig, **kwargs: Any) -> nn.Module:
     """The network of ``config`` (freshly initialized): an :class:`InterpretableMLP`, or an
-    :class:`~idmlp.cnn.InterpretableCNN` for ``arch="cnn"``; ``kwargs`` go to
+    :class:`~idmlp.nets.cnn.InterpretableCNN` for ``arch="cnn"``; ``kwargs`` go to
     ``from_config`` (``generator``, ``dtype``, ``device``)."""
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config must be an idmlp.config.ModelConfig, got "

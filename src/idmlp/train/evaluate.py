@@ -2,7 +2,7 @@ r"""The layer-wise evaluator: one pass over a labelled set, every layer's readou
 
 :func:`evaluate` is the one loop over a dataset that training, interpretation, probes and
 sweeps share. It runs ``model.readout`` (or a plain classifier's forward, as one layer:
-:func:`~idmlp.readout.as_readout`) on chunks of the inputs, without gradients and in eval
+:func:`~idmlp.nets.readout.as_readout`) on chunks of the inputs, without gradients and in eval
 mode, and accumulates for every layer :math:`\ell` with logits :math:`z^\ell`
 
 .. math::
@@ -15,7 +15,7 @@ and the confusion matrix of the last layer. An example whose logits are not fini
 as wrong (a diverged network). Leading run dimensions of the readout (``K`` networks
 trained as one, :mod:`idmlp.sweep.engine`) give metrics of shape ``(K, L)``. Anything else
 a caller needs from the same pass (maps of chosen examples, class means, hidden features)
-comes through ``on_batch`` hooks, which see each chunk's :class:`~idmlp.readout.LayerReadout`.
+comes through ``on_batch`` hooks, which see each chunk's :class:`~idmlp.nets.readout.LayerReadout`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_int
-from .readout import LayerReadout, as_readout
+from .._validation import check_int
+from ..nets.readout import LayerReadout, as_readout
 
 __all__ = ["Z95", "Batch", "LayerMetrics", "evaluate", "wilson_interval"]
 
@@ -149,7 +149,7 @@ def evaluate(
         :class:`LayerMetrics`.
 
     Examples:
-        >>> from idmlp.models import InterpretableMLP
+        >>> from idmlp.nets.mlp import InterpretableMLP
         >>> net = InterpretableMLP(4, 3, depth=5)
         >>> m = evaluate(net, 0.5 * torch.randn(20, 4), torch.arange(20) % 3)
         >>> m.accuracy.shape, m.confusion.sum().item()

@@ -1,15 +1,15 @@
 r"""Layer-wise interpretation of the interpretable MLP (Kubota et al., ICASSP 2021).
 
-Every layer :math:`\ell = 1..L` of an :class:`~idmlp.models.InterpretableMLP` carries
+Every layer :math:`\ell = 1..L` of an :class:`~idmlp.nets.mlp.InterpretableMLP` carries
 class logits :math:`z^\ell = s \cdot x^\ell_{N+1..N+C}`, read by the same rule at every
 layer (so each layer has its own recognition accuracy with no extra training), and maps in
-the input's layout (:data:`idmlp.readout.MAPS`): the class evidence behind layer
+the input's layout (:data:`idmlp.nets.readout.MAPS`): the class evidence behind layer
 :math:`\ell`'s readout (the default), the change of the features from the input
 :math:`x^\ell_{1..N} - x^0` (the paper's reading), and what training changed
 :math:`x^\ell - x^\ell_{\mathrm{id}}`.
 
 :func:`interpret` runs the model once over a labelled set (batched through
-:func:`idmlp.evaluate.evaluate`, chunked only to bound memory) and returns an
+:func:`idmlp.train.evaluate.evaluate`, chunked only to bound memory) and returns an
 :class:`Interpretation`: per-layer accuracy (with 95% intervals), mean true-class
 probability and loss, every map of a few chosen examples, per-class mean maps at selected
 layers, each map's clipping share per layer, the identity distance of every layer and the
@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._io import atomic_write_bytes, save_json
-from ._validation import check_choice, check_indices, check_int
-from .core import ReadoutRule
-from .evaluate import Z95, Batch, evaluate, wilson_interval
-from .models import InterpretableMLP
-from .readout import MAPS
+from .._io import atomic_write_bytes, save_json
+from .._validation import check_choice, check_indices, check_int
+from ..nets.mlp import InterpretableMLP
+from ..nets.readout import MAPS
+from ..nets.rules import ReadoutRule
+from ..train.evaluate import Z95, Batch, evaluate, wilson_interval
 
 if TYPE_CHECKING:
-    from .runs import TrainedRun
+    from ..train.runs import TrainedRun
 
 __all__ = [
     "Interpretation",
@@ -120,7 +120,7 @@ class Interpretation:
 
     Shapes use ``L`` = depth, ``C`` = classes, ``k`` = chosen examples, ``m`` = selected
     layers and ``S`` = ``image_shape``. Arrays are numpy (CPU); layers are numbered
-    ``1..L``. Maps are keyed by name (:data:`idmlp.readout.MAPS`); the evidence maps
+    ``1..L``. Maps are keyed by name (:data:`idmlp.nets.readout.MAPS`); the evidence maps
     explain each example's true class.
 
     Attributes:
@@ -331,7 +331,7 @@ class Interpretation:
 def _check_inputs(model: object, X: object, y: object) -> tuple[Tensor, Tensor]:
     if not isinstance(getattr(model, "rule", None), ReadoutRule) or not callable(
             getattr(model, "readout", None)):
-        raise ValueError("model must be an interpretable network (idmlp.models."
+        raise ValueError("model must be an interpretable network (idmlp.nets.mlp."
                          f"InterpretableMLP or another with readout()), got {type(model).__name__}")
     X = torch.as_tensor(X)
     y = torch.as_tensor(y)
@@ -378,7 +378,7 @@ def interpret(
         \bar c^\ell_k = \tfrac{1}{n_k} \textstyle\sum_{i: y_i = k} c^\ell_i.
 
     Args:
-        model: a (trained) :class:`~idmlp.models.InterpretableMLP`; it is run in eval
+        model: a (trained) :class:`~idmlp.nets.mlp.InterpretableMLP`; it is run in eval
             mode on its own device and left in the mode it was in.
         X: scaled, flattened inputs ``(n, N)`` (the same scaling as in training).
         y: integer labels ``(n,)`` in ``0..C-1``.
@@ -388,7 +388,7 @@ def interpret(
         layers: layers ``1..L`` shown by the map figures; default :func:`default_layers`
             (8 evenly spaced, first and last included).
         class_names: one name per class; default ``"0" .. "C-1"``.
-        maps: the maps to keep (names of :data:`idmlp.readout.MAPS`, the default map
+        maps: the maps to keep (names of :data:`idmlp.nets.readout.MAPS`, the default map
             first); default all.
 
     Returns:
@@ -497,7 +497,7 @@ def interpret_run(
 def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:
     """Write ``interpretation.json``, ``interpretation.npz`` and the figures of
     :mod:`idmlp.plots.interpret` into ``folder``; return the figures' paths by name."""
-    from .plots.interpret import save_interpretation_figures
+    from ..plots.interpret import save_interpretation_figures
 
     folder = Path(folder)
     interp.save(folder / "interpretation.json")

@@ -6,15 +6,15 @@ A run folder::
     RUN/
       config.json      the RunConfig (data, model, optim, device), the model's full
                        ModelConfig, the scaler state, dataset facts, idmlp/torch versions
-      metrics.jsonl    one JSON line per epoch (see idmlp.train.fit_model)
+      metrics.jsonl    one JSON line per epoch (see idmlp.train.loop.fit_model)
       checkpoint.pt    model, optimizer, scheduler, RNG states, epoch, metrics
                        (rewritten atomically after every epoch)
       snapshots.npz    with DynamicsConfig(snapshots=K): the snapshots of every layer
-                       during training (idmlp.dynamics), rewritten after each one
+                       during training (idmlp.analysis.dynamics), rewritten after each one
 
 :func:`fit` loads the data (:meth:`DataConfig.load`), standardizes it with statistics of
 the training split, builds the network (:meth:`InterpretableMLP.from_config`), trains it
-with :class:`~idmlp.train.Trainer` and writes the folder; :func:`load_run` reads it back as
+with :class:`~idmlp.train.loop.Trainer` and writes the folder; :func:`load_run` reads it back as
 a :class:`TrainedRun`; ``fit(..., resume=True)`` continues an interrupted run and ends
 with exactly the weights of an uninterrupted one. Run folders of idmlp 0.1 (a flat
 ``train`` config and the input variance inside the scaler) load too.
@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import __version__
-from ._io import (
+from .. import __version__
+from .._io import (
     append_jsonl,
     atomic_output_dir,
     atomic_write_text,
@@ -48,14 +48,14 @@ from ._io import (
     save_json,
     torch_save_atomic,
 )
-from ._validation import check_choice, check_int
-from .cnn import InterpretableCNN
-from .config import DEVICES, DataConfig, DynamicsConfig, ModelConfig, OptimConfig, from_dict
-from .data import Dataset, InputScaler
-from .dynamics import SnapshotRecorder, snapshot_steps
-from .models import InterpretableMLP, build_model
-from .runtime import one_line, resolve_device
-from .train import Trainer, TrainingDiverged
+from .._validation import check_choice, check_int
+from ..analysis.dynamics import SnapshotRecorder, snapshot_steps
+from ..config import DEVICES, DataConfig, DynamicsConfig, ModelConfig, OptimConfig, from_dict
+from ..data import Dataset, InputScaler
+from ..nets.cnn import InterpretableCNN
+from ..nets.mlp import InterpretableMLP, build_model
+from ..runtime import one_line, resolve_device
+from .loop import Trainer, TrainingDiverged
 
 __all__ = [
     "ENVIRONMENT_FIELDS",
@@ -189,10 +189,10 @@ class TrainedRun:
     Attributes:
         path: the run folder.
         config: the :class:`RunConfig` it was trained with.
-        model: the :class:`~idmlp.models.InterpretableMLP`, in eval mode.
+        model: the :class:`~idmlp.nets.mlp.InterpretableMLP`, in eval mode.
         dataset: the raw :class:`~idmlp.data.Dataset` (same splits as in training).
         scaler: the :class:`~idmlp.data.InputScaler` fitted on the train split.
-        metrics: the per-epoch records (see :func:`idmlp.train.fit_model`).
+        metrics: the per-epoch records (see :func:`idmlp.train.loop.fit_model`).
     """
 
     path: Path
@@ -401,7 +401,7 @@ def fit(
 
     Raises:
         ValueError: bad config, unknown dataset, existing folder, not a run, corrupt
-            checkpoint (one line each); :class:`~idmlp.train.TrainingDiverged` on NaN/inf.
+            checkpoint (one line each); :class:`~idmlp.train.loop.TrainingDiverged` on NaN/inf.
 
     Examples:
         >>> cfg = RunConfig(DataConfig("digits"), ModelConfig(depth=3), OptimConfig(epochs=1))
