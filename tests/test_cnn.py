@@ -16,12 +16,12 @@ from torch import nn
 from idmlp.analysis.interpret import interpret
 from idmlp.analysis.probes import compare_probes, hidden_features
 from idmlp.cli import main
-from idmlp.config import CNN_DEFAULTS, DataConfig, ModelConfig, OptimConfig
+from idmlp.config import ARCHS, CNNOptions, DataConfig, ModelConfig, OptimConfig
+from idmlp.config.sweep import MODEL_COLUMNS
 from idmlp.init import identity_, identity_init_, init_weight_
 from idmlp.jacobian.dense import compare, jacobian, singular_values
 from idmlp.nets.cnn import ClassChannels, InterpretableCNN, image_channels
 from idmlp.nets.mlp import InterpretableMLP, build_model
-from idmlp.sweep.grid import MODEL_COLUMNS
 from idmlp.theory import alpha, spectrum
 from idmlp.train.loop import Trainer
 from idmlp.train.runs import RunConfig, fit, load_run
@@ -276,7 +276,7 @@ def test_initializations_are_seeded_and_channels_last(init: str) -> None:
         ({"dilations": "1,0"}, "dilations must be a comma list"),
         ({"dilations": ()}, "dilations must be a comma list"),
         ({"extra_channels": -1}, "extra_channels must be an integer >= 0"),
-        ({"extra_init_std": -0.1}, "extra_init_std must be >= 0"),
+        ({"extra_init_std": -0.1}, "extra_init_std must be a finite number >= 0"),
         ({"image_shape": (64,)}, r"image_shape \(H, W\) or \(C, H, W\)"),
         ({"num_classes": 1}, "num_classes must be an integer >= 2"),
         ({"depth": 0}, "depth must be an integer >= 1"),
@@ -293,22 +293,24 @@ def test_cnn_refuses_bad_arguments(kwargs: dict, match: str) -> None:
 
 def test_model_config_for_cnn() -> None:
     cfg = ModelConfig(arch="cnn", depth=3).for_data(64, 10, (8, 8))
-    assert {k: getattr(cfg, k) for k in CNN_DEFAULTS} == CNN_DEFAULTS
+    assert cfg.options == CNNOptions()
     net = build_model(cfg)
     assert isinstance(net, InterpretableCNN) and net.config == cfg
     clone = build_model(net.config)
     clone.load_state_dict(net.state_dict())
-    assert RunConfig().replace(arch="cnn", kernel_size=5, dilations="1, 2").model.dilations \
-        == "1,2"
+    assert RunConfig().replace(arch="cnn", kernel_size=5, dilations="1, 2").model.options \
+        == CNNOptions(kernel_size=5, dilations="1,2")
     assert RunConfig.from_dict(RunConfig(model=cfg).to_dict()).model == cfg
-    # An MLP refuses the CNN's fields; the sweep (MLP only) has no column for them.
+    # An MLP refuses the CNN's options (by name, or as an options object).
     with pytest.raises(ValueError, match="kernel_size applies to arch 'cnn' only"):
-        ModelConfig(kernel_size=3)
+        ModelConfig().replace(kernel_size=3)
+    with pytest.raises(ValueError, match="options of arch 'mlp' must be a MLPOptions"):
+        ModelConfig(options=CNNOptions())
     with pytest.raises(ValueError, match="arch cnn needs images"):
         ModelConfig(arch="cnn").for_data(64, 10, (64,))
     with pytest.raises(ValueError, match="arch 'mlp'"):
         InterpretableMLP.from_config(cfg)
-    assert not set(CNN_DEFAULTS) & set(MODEL_COLUMNS)
+    assert "arch" in MODEL_COLUMNS and "options" not in MODEL_COLUMNS
 
 
 # -- theory: the Jacobian at the Dirac start ------------------------------------------------
@@ -379,7 +381,7 @@ def test_perturbed_cnn_jacobian_equals_torch_autograd() -> None:
 # -- training, interpretation, probes, CLI -------------------------------------------------
 
 DIGITS_CNN = RunConfig(DataConfig(dataset="digits", val_size=0.1, scaling="global"),
-                       ModelConfig(arch="cnn", depth=3, extra_channels=2),
+                       ModelConfig(arch="cnn", depth=3, options=CNNOptions(extra_channels=2)),
                        OptimConfig(epochs=2, batch_size=128, lr=3e-3, layer_loss="all"))
 
 
@@ -424,7 +426,7 @@ def test_cli_train_interpret_round_trip(tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "receptive" in printed and "last-layer test accuracy" in printed
     info = json.loads((run / "config.json").read_text())
-    assert info["model"]["arch"] == "cnn" and info["model"]["dilations"] == "1,2"
+    assert info["model"]["arch"] == "cnn" and info["model"]["options"]["dilations"] == "1,2"
     assert main(["interpret", str(run), "--quiet"]) == 0
     summary = json.loads((run / "interpret" / "interpretation.json").read_text())
     trained = load_run(run)
@@ -497,15 +499,15 @@ def test_reproduce_a_cnn(tmp_path, capsys) -> None:
 
 def test_arch_cnn_brings_its_recommended_settings_unless_given() -> None:
     from idmlp.cli import build_parser
-    from idmlp.cli.train import config_changes, with_presets
-    from idmlp.config import CNN_RECOMMENDED
+    from idmlp.cli.train import config_changes
 
-    args = build_parser().parse_args(["train", "--arch", "cnn", "--lr", "0.003"])
-    cfg = RunConfig().replace(**with_presets(config_changes(args)))
-    assert cfg.optim.lr == 0.003  # given: kept
-    assert cfg.model.depth == CNN_RECOMMENDED["depth"] and cfg.optim.layer_loss == "all"
-    assert cfg.data.resolved_scaling((28, 28)) == "global"
-    assert cfg.model.dilations == CNN_DEFAULTS["dilations"]
+    for command in ("train", "reproduce"):  # one place decides, for both commands
+        args = build_parser().parse_args([command, "--arch", "cnn", "--lr", "0.003"])
+        cfg = RunConfig.from_changes(config_changes(args))
+        assert cfg.optim.lr == 0.003  # given: kept
+        assert cfg.model.depth == ARCHS["cnn"].presets["depth"]
+        assert cfg.optim.layer_loss == "all"
+        assert cfg.data.resolved_scaling((28, 28)) == "global"
+        assert cfg.model.options == CNNOptions()
     plain = build_parser().parse_args(["train", "--depth", "5"])
-    assert RunConfig().replace(**with_presets(config_changes(plain))) == RunConfig().replace(
-        depth=5)
+    assert RunConfig.from_changes(config_changes(plain)) == RunConfig().replace(depth=5)

@@ -32,7 +32,7 @@ def test_every_module_is_collected_and_examples_exist():
     counts = {name: sum(len(t.examples) for t in _examples(name)) for name in MODULES}
     assert sum(counts.values()) >= 50, counts
     for name in ("idmlp.init", "idmlp.theory.identity", "idmlp.theory.meanfield", "idmlp.nets.mlp",
-                 "idmlp.config", "idmlp.nets.rules"):
+                 "idmlp.config.model", "idmlp.nets.rules"):
         assert counts[name] > 0, name
 
 

@@ -14,21 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from idmlp.analysis.dynamics import (
-    SNAPSHOT_FILE,
-    SnapshotRecorder,
-    Snapshots,
-    dynamics_section,
-    dynamics_summary,
-    load_snapshots,
-    snapshot_steps,
-)
+from idmlp.analysis.dynamics import dynamics_section, dynamics_summary, load_snapshots
 from idmlp.cli import main
 from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig
 from idmlp.nets.mlp import InterpretableMLP
 from idmlp.train.evaluate import evaluate
 from idmlp.train.loop import Trainer
 from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_run, run_identity
+from idmlp.train.snapshots import SNAPSHOT_FILE, SnapshotRecorder, Snapshots, snapshot_steps
 
 # digits: 1437 train images of 8x8; batch 256 -> 6 steps per epoch, 12 in all.
 BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),
@@ -385,7 +378,8 @@ def test_law_on_data_is_used_when_theory_has_it(runs, monkeypatch):
     """The spectrum figure's law: ``theory.spectrum_on_data`` at the Jacobian inputs' x^0
     (features only, the C class coordinates as num_classes) where it exists, else the
     Gaussian law of ``theory.spectrum``."""
-    from idmlp import dynamics, theory
+    from idmlp import theory
+    from idmlp.analysis import dynamics
 
     snaps = load_snapshots(runs["snap"][0])
     calls = []

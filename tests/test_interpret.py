@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idmlp.analysis.interpret import Interpretation, default_layers, interpret, pick_samples
+from idmlp.analysis.interpret import Interpretation, default_layers, interpret
 from idmlp.cli import main
 from idmlp.nets.mlp import MLP, InterpretableMLP
 from idmlp.plots import interpret as plots
+from idmlp.train.evaluate import pick_samples
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

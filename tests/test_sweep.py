@@ -18,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idmlp.cli import main
+from idmlp.config import ModelConfig
 from idmlp.data import load_dataset
+from idmlp.nets.stacked import StackedMLP
 from idmlp.sweep import (
     COLUMNS,
     RunSpec,
@@ -35,7 +37,6 @@ from idmlp.sweep import (
     train_one,
     write_results,
 )
-from idmlp.sweep.engine import StackedMLP
 
 # Small, fast budgets: depth <= 4 on scikit-learn's 8x8 digits. Comparisons of two code
 # paths (batched against one by one, different batch compositions) run in float64.
@@ -243,6 +244,46 @@ def test_padding_coordinates_stay_exactly_zero(digits: TrainData) -> None:
     for w in model.weights_t:
         assert torch.count_nonzero(w[:, 74:]) == 0 and torch.count_nonzero(w[:, :, 74:]) == 0
         assert torch.count_nonzero(w[:, :74, :74]) > 0
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("bias", [False, True])
+def test_stacked_readout_and_evidence_equal_each_run_alone(bias: bool) -> None:
+    """The stack is an InterpretableNet: its readout, maps and evidence split are those of
+    each run's own InterpretableMLP (same weights), run by run (float64)."""
+    from idmlp.nets.base import InterpretableNet
+    from idmlp.nets.mlp import InterpretableMLP
+
+    specs = [RunSpec(3, "hardtanh", "orthogonal", s, q, 0) for s, q in ((0.9, 0.5), (1.1, 0.2))]
+    settings = TrainSettings.make(bias=bias, logit_scale=4.0)
+    stack = StackedMLP(specs, 6, 3, settings).double()
+    assert isinstance(stack, InterpretableNet) and "2 MLPs of depth 3" in stack.describe()
+    if bias:
+        with torch.no_grad():
+            for b in stack.biases:
+                b.normal_(0, 0.05)
+    z = torch.randn(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    r = stack.readout(z)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    feat, cls = r.evidence_terms(y)
+    weights, biases = stack.weight_stack(), stack.bias_stack()
+    for k, spec in enumerate(specs):
+        net = InterpretableMLP(6, 3, 3, spec.sigma, "hardtanh", bias, logit_scale=4.0,
+                               q0=spec.q0, init="orthogonal", dtype=torch.float64)
+        with torch.no_grad():
+            for l, layer in enumerate(net.layers):
+                layer.weight.copy_(weights[k, l])
+                if bias:
+                    layer.bias.copy_(biases[k, l])
+        one = net.readout(z)
+        torch.testing.assert_close(r.logits[k], one.logits)
+        torch.testing.assert_close(r.states[k, ..., :9], one.states)
+        torch.testing.assert_close(r.maps("trained")[k], one.maps("trained"))
+        f1, c1 = one.evidence_terms(y)
+        torch.testing.assert_close(feat[k], f1)
+        torch.testing.assert_close(cls[k], c1)
+    one_run = StackedMLP.from_config(ModelConfig(depth=2).for_data(6, 3))
+    assert one_run.k == 1 and one_run.layer_logits(z.float()).shape == (1, 5, 2, 3)
 
 
 @pytest.mark.numerics

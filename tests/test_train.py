@@ -556,7 +556,8 @@ def test_a_run_folder_of_idmlp_0_1_loads(small_run, tmp_path):
     train = {**{k: v for k, v in info["config"]["data"].items()
                 if k not in ("val_size", "scaling", "std_floor")},
              **{k: v for k, v in info["config"]["model"].items()
-                if k not in ("arch", "init", "in_features", "num_classes", "image_shape")},
+                if k not in ("arch", "init", "in_features", "num_classes", "image_shape",
+                             "options")},
              **{k: v for k, v in info["config"]["optim"].items()
                 if k not in ("layer_loss", "steps")},
              "device": "cpu"}

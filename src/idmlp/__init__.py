@@ -27,7 +27,7 @@ _LAZY = {
     "ModelConfig": "config",
     "OptimConfig": "config",
     "DynamicsConfig": "config",
-    "RunConfig": "train.runs",
+    "RunConfig": "config",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -27,7 +27,7 @@ from ._validation import check_int
 from .analysis.interpret import Interpretation, interpret_run, save_interpretation
 from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
-from .config import OptimConfig
+from .config import ARCHS, OptimConfig, RunConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .nets.readout import MAPS
 from .report import (
@@ -41,7 +41,7 @@ from .report import (
     write_interactive_report,
 )
 from .runtime import resolve_device
-from .train.runs import RunConfig, TrainedRun, fit
+from .train.runs import TrainedRun, fit
 
 __all__ = ["ReproduceResult", "SeedStudy", "reproduce", "sklearn_baselines"]
 
@@ -210,8 +210,10 @@ def reproduce(
             t0 = time.perf_counter()
             optim = dataclasses.replace(config.optim, layer_loss="last",
                                         epochs=probe_epochs or config.optim.epochs)
-            same = config.model.arch == "mlp"
-            if not same:  # a CNN's rate is too high for an MLP: the MLP's default optimizer
+            # an arch that brings its own settings (the CNN's rate is too high for an MLP)
+            # compares with the MLP's default optimizer
+            same = not ARCHS[config.model.arch].presets
+            if not same:
                 optim = OptimConfig(epochs=probe_epochs or OptimConfig().epochs,
                                     seed=config.optim.seed, layer_loss="last")
             standard, _ = fit_standard_mlp(
@@ -293,7 +295,7 @@ def reproduce(
             from .analysis.dynamics import dynamics_section, load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
-        summary = _summary(interp, config, val_acc, run.dataset.image_shape)
+        summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe())
         report = run_report_data(run, interp, summary=summary,
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})
@@ -348,15 +350,14 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
 
 
 def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
-             image_shape: tuple[int, ...] | None) -> str:
+             image_shape: tuple[int, ...] | None, network: str) -> str:
     d = interp.identity_distance
     lo, hi = interp.accuracy_interval()
     best = (f"The layer with the best validation accuracy is layer "
             f"{int(np.argmax(val_acc)) + 1} ({max(val_acc):.3f} on validation). "
             if val_acc else "")
-    arch = "MLP" if config.model.arch == "mlp" else "CNN"
     return (
-        f"A {config.model.depth}-layer {config.model.activation} {arch}, every layer "
+        f"A {config.model.activation} {network}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
         f"({config.data.resolved_scaling(image_shape or ())} scaling) and scaled to "
         f"variance q0 = {config.model.q0:g}; the "

@@ -34,7 +34,7 @@ from .._validation import check_choice, check_indices, check_int
 from ..nets.mlp import InterpretableMLP
 from ..nets.readout import MAPS
 from ..nets.rules import ReadoutRule
-from ..train.evaluate import Z95, Batch, evaluate, wilson_interval
+from ..train.evaluate import Z95, Batch, evaluate, pick_samples, wilson_interval
 
 if TYPE_CHECKING:
     from ..train.runs import TrainedRun
@@ -44,7 +44,6 @@ __all__ = [
     "default_layers",
     "interpret",
     "interpret_run",
-    "pick_samples",
     "save_interpretation",
 ]
 
@@ -66,31 +65,6 @@ def default_layers(depth: int, n: int = 8) -> tuple[int, ...]:
         return (depth,)
     # spacing >= 1 between the points, so rounding never merges two of them
     return tuple(int(v) for v in np.rint(np.linspace(1, depth, min(n, depth))))
-
-
-def pick_samples(y: Tensor | np.ndarray, k: int | None = None, num_classes: int | None = None
-                 ) -> tuple[int, ...]:
-    """Deterministic example choice: the first example of each class, then the second, ...
-
-    Classes are visited in label order (round robin), so ``k = C`` gives the first example
-    of every class and ``k = None`` means one per class present.
-
-    Examples:
-        >>> pick_samples(np.array([2, 0, 0, 1, 2]))
-        (1, 3, 0)
-        >>> pick_samples(np.array([2, 0, 0, 1, 2]), k=5)
-        (1, 3, 0, 2, 4)
-    """
-    y = np.asarray(y.cpu() if isinstance(y, Tensor) else y).reshape(-1)
-    c = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
-    k = len(np.unique(y)) if k is None else check_int("k", k)
-    # rank of each example within its class; order by (rank, label, position)
-    order = np.argsort(y, kind="stable")
-    starts = np.searchsorted(y[order], np.arange(c))
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(y)) - starts[y[order]]
-    chosen = np.lexsort((np.arange(len(y)), y, rank))[: min(k, len(y))]
-    return tuple(int(i) for i in chosen)
 
 
 class _Moments:

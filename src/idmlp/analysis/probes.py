@@ -43,8 +43,8 @@ from tqdm.auto import tqdm
 from .._validation import check_indices, check_int, check_positive
 from ..config import ACTIVATIONS, INIT_SCHEMES
 from ..init import init_weight_
-from ..nets.cnn import InterpretableCNN
-from ..nets.mlp import MLP, InterpretableMLP
+from ..nets.base import InterpretableNet
+from ..nets.mlp import MLP
 from ..nets.rules import ClassCoordinates
 from ..train.evaluate import eval_mode, evaluate
 
@@ -473,7 +473,7 @@ class ProbeComparison:
 
 
 def compare_probes(
-    model: InterpretableMLP | InterpretableCNN,
+    model: InterpretableNet,
     X_train: Tensor,
     y_train: Tensor,
     X_test: Tensor,
@@ -499,8 +499,8 @@ def compare_probes(
         batch_size: forward-pass chunk size.
         probe_kwargs: passed to :func:`fit_probes` (``C``, ``max_iter``, ``n_jobs``, ...).
     """
-    if not isinstance(model, (InterpretableMLP, InterpretableCNN)):
-        raise ValueError(f"model must be an InterpretableMLP or InterpretableCNN, got "
+    if not isinstance(model, InterpretableNet):
+        raise ValueError(f"model must be an interpretable network (idmlp.nets), got "
                          f"{type(model).__name__}")
     if standard_model is not None and getattr(standard_model, "depth", None) != model.depth:
         raise ValueError(f"standard_model must have depth {model.depth} like model, got "

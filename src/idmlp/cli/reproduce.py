@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be a comma list of integers such as 1,2, got "
                          f"{args.seeds!r}") from None
 
+    from ..config import RunConfig
     from ..reproduce import reproduce
-    from ..train.runs import RunConfig
 
-    config = RunConfig().replace(**given)
+    config = RunConfig.from_changes(given)
     res = reproduce(args.out, config=config, overwrite=args.overwrite,
                     probes=not args.no_probes, probe_epochs=args.probe_epochs,
                     faithfulness=not args.no_faithfulness,

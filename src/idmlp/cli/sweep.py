@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import (
     ACTIVATIONS,
-    CNN_DEFAULTS,
+    ARCHS,
     INIT_SCHEMES,
     DataConfig,
     ModelConfig,
@@ -18,7 +18,7 @@ from ..config import (
     add_arguments,
     arguments_given,
 )
-from ..sweep.grid import (
+from ..config.sweep import (
     AXES,
     BACKENDS,
     RESULTS_FILE,
@@ -58,8 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-configs", type=positive_int, default=c.max_configs,
                    help=f"refuse grids with more runs than this (default: {c.max_configs})")
     add_arguments(p, DataConfig, defaults=c.data, title="data")
-    add_arguments(p, ModelConfig, defaults=t.model, exclude=(*AXES, "arch", *CNN_DEFAULTS),
+    add_arguments(p, ModelConfig, defaults=t.model, exclude=AXES,
                   title="model (the same for every run)")
+    seen: set[str] = set()
+    for arch in ARCHS.values():
+        add_arguments(p, arch.options, title=f"model: arch {arch.name} only", seen=seen)
     add_arguments(p, OptimConfig, defaults=t.optim, exclude=("seed",),
                   title="training budget (the same for every run; each run has its seed)")
     add_arguments(p, TrainSettings, defaults=t, title="measurements")
@@ -125,7 +128,8 @@ def sweep_config(args: argparse.Namespace) -> SweepConfig:
     """The :class:`SweepConfig` the command line describes."""
     c, top = SweepConfig(), args.max_configs
     train = {**arguments_given(args, ModelConfig), **arguments_given(args, OptimConfig),
-             **arguments_given(args, TrainSettings)}
+             **arguments_given(args, TrainSettings),
+             **{k: v for a in ARCHS.values() for k, v in arguments_given(args, a.options).items()}}
     train = {k: v for k, v in train.items() if k not in AXES}
     # The axes parsed here first, so that errors name the flags; the integer and name
     # axes before the numeric ones, whose expansion imports numpy.

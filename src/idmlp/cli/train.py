@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
 from ..config import (
-    CNN_RECOMMENDED,
+    ARCHS,
     DataConfig,
     DynamicsConfig,
     ModelConfig,
     OptimConfig,
+    RunConfig,
     add_arguments,
     arguments_given,
 )
 from ._common import add_device, add_quiet
 
-__all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run",
-           "with_presets"]
+__all__ = ["add_config_arguments", "add_parser", "check_changes", "config_changes", "run"]
 
 DEFAULT_OUT = "runs/train"
 # What --resume accepts besides RUN: where the data is and where to compute.
@@ -30,6 +29,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     (all defaulting to None, so that an explicit value can be told from a default)."""
     add_arguments(p, DataConfig, title="data")
     add_arguments(p, ModelConfig, title="model")
+    seen: set[str] = set()
+    for arch in ARCHS.values():
+        add_arguments(p, arch.options, title=f"model: arch {arch.name} only", seen=seen)
     add_arguments(p, OptimConfig, title="optimization")
     add_arguments(p, DynamicsConfig, title="during training (idmlp dynamics RUN draws them)")
     add_device(p, default=None)
@@ -37,31 +39,19 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line, as ``RunConfig.replace`` keywords."""
-    given = {**arguments_given(args, DataConfig), **arguments_given(args, ModelConfig),
-             **arguments_given(args, OptimConfig), **arguments_given(args, DynamicsConfig)}
+    classes = (DataConfig, ModelConfig, OptimConfig, DynamicsConfig,
+               *(arch.options for arch in ARCHS.values()))
+    given = {k: v for cls in classes for k, v in arguments_given(args, cls).items()}
     if getattr(args, "device", None) is not None:
         given["device"] = args.device
     return given
 
 
 def check_changes(given: dict[str, Any]) -> None:
-    """Validate the settings of :func:`config_changes` as ``RunConfig().replace(**given)``
-    does (each field by the config that owns it), without importing torch: a bad value is
-    refused in one line before any heavy import."""
-    parts: dict[type, dict[str, Any]] = {DataConfig: {}, ModelConfig: {}, OptimConfig: {}}
-    for key, value in given.items():
-        for cls, kw in parts.items():
-            if key in {f.name for f in dataclasses.fields(cls)}:
-                kw[key] = value
-    for cls, kw in parts.items():
-        if kw:
-            cls(**kw)  # the RunConfig defaults are the configs' defaults
-
-
-def with_presets(given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` with the settings that ``--arch cnn`` brings (:data:`CNN_RECOMMENDED`)
-    where not given explicitly."""
-    return {**CNN_RECOMMENDED, **given} if given.get("arch") == "cnn" else given
+    """Validate the settings of :func:`config_changes` as a run would take them
+    (:meth:`RunConfig.from_changes`), without importing torch: a bad value is refused in
+    one line before any heavy import."""
+    RunConfig.from_changes(given)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -103,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_output_dir(args.out or DEFAULT_OUT, args.overwrite)
 
-    from ..train.runs import RunConfig, fit, load_config
+    from ..train.runs import fit, load_config
 
     if args.resume is not None:
         config = load_config(args.resume).replace(**given)
         result = fit(config, args.resume, resume=True, progress=not args.quiet)
     else:
-        config = RunConfig().replace(**with_presets(given))
+        config = RunConfig.from_changes(given)
         result = fit(config, args.out or DEFAULT_OUT, overwrite=args.overwrite,
                      progress=not args.quiet)
     last = result.metrics[-1]

@@ -33,6 +33,7 @@ from torch.func import functional_call, jacrev, vmap
 from .._validation import check_choice, check_int, check_positive
 from ..activations import get_activation, value_and_derivative
 from ..init import is_diagonal
+from ..nets.base import DenseStack
 from ..nets.mlp import MLP
 from ..runtime import check_memory
 from ..theory import SpectralLaw
@@ -71,12 +72,13 @@ def _resolve(model: nn.Module, method: str) -> str:
     if method == "auto":
         # The structured paths differentiate the layer stack; a subclass with its own
         # forward (InterpretableMLP embeds and reads logits) gets autograd.
-        is_mlp = isinstance(model, MLP) and type(model).forward is MLP.forward
+        is_mlp = isinstance(model, DenseStack) and model.forward_is_stack
         if is_mlp and all(is_diagonal(layer.weight) for layer in model.layers):
             return "diagonal"
         return "mlp" if is_mlp else "autograd"
-    if method in ("diagonal", "mlp") and not isinstance(model, MLP):
-        raise ValueError(f"method={method!r} needs an idmlp MLP; use method='autograd'")
+    if method in ("diagonal", "mlp") and not isinstance(model, DenseStack):
+        raise ValueError(f"method={method!r} needs an idmlp MLP (a DenseStack); use "
+                         "method='autograd'")
     if method == "diagonal" and not all(is_diagonal(layer.weight) for layer in model.layers):
         raise ValueError("method='diagonal' needs diagonal weights (identity initialization)")
     return method
@@ -227,7 +229,7 @@ def empirical_spectrum(
     return torch.cat(out).numpy()
 
 
-def _mlp_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
+def _mlp_jacobian(model: DenseStack, x: Tensor, dtype: torch.dtype) -> Tensor:
     """Dense :math:`J` of one idmlp MLP for a batch: :func:`stacked_mlp_jacobian`, K = 1."""
     weights = model.weight_stack().to(dtype)[None]
     biases = None
@@ -236,7 +238,7 @@ def _mlp_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
     return stacked_mlp_jacobian(weights, x.detach().to(dtype)[None], model.act.fn, biases)[0]
 
 
-def _diagonal_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
+def _diagonal_jacobian(model: DenseStack, x: Tensor, dtype: torch.dtype) -> Tensor:
     """Diagonal of :math:`J` of the layer stack for each input, ``(B, N)``:
     :math:`J^T \\mathbf 1`."""
     params = {k: v.detach().to(dtype) for k, v in model.named_parameters()}
@@ -248,7 +250,7 @@ def _diagonal_jacobian(model: MLP, x: Tensor, dtype: torch.dtype) -> Tensor:
     return diag
 
 
-def _stack_forward(model: MLP, params: dict[str, Tensor], x: Tensor) -> Tensor:
+def _stack_forward(model: DenseStack, params: dict[str, Tensor], x: Tensor) -> Tensor:
     """The layer stack :math:`x^0 \\mapsto x^L` of any idmlp MLP with ``params``."""
     for i in range(model.depth):
         b = params.get(f"layers.{i}.bias")

@@ -37,21 +37,18 @@ and the extra channels hold random features that the class channels learn to rea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_int, check_positive, check_real
+from .._validation import check_int
 from ..activations import Activation, value_and_derivative
-from ..config import CNN_DEFAULTS, ModelConfig, parse_dilations
+from ..config import CNNOptions, ModelConfig, parse_dilations
 from ..init import init_weight_
-from .mlp import _check_common, _LayerStack, _readout_config
-from .readout import LayerReadout
-from .rules import RuleSizes
+from .base import LayerwiseNet, check_common
 
 __all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
 
@@ -154,7 +151,7 @@ class ClassChannels:
         return self.class_block(x).mean(dim=(-2, -1)) * logit_scale
 
 
-class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
+class InterpretableCNN(LayerwiseNet):
     r"""Identity-initialized CNN whose every layer is read as a classifier.
 
     ``L`` same-size convolutions of :math:`C_{in} + K + C` channels (kernel ``k``, stride
@@ -197,6 +194,8 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
         (torch.Size([5, 4, 10]), torch.Size([5, 4, 1, 8, 8]), [3, 7, 15, 31])
     """
 
+    arch = "cnn"
+
     def __init__(
         self,
         image_shape: tuple[int, ...],
@@ -210,10 +209,10 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
         *,
         q0: float = 1.0,
         init: str = "identity",
-        extra_channels: int = CNN_DEFAULTS["extra_channels"],
-        kernel_size: int = CNN_DEFAULTS["kernel_size"],
-        dilations: tuple[int, ...] | str = CNN_DEFAULTS["dilations"],
-        extra_init_std: float = CNN_DEFAULTS["extra_init_std"],
+        extra_channels: int = CNNOptions.extra_channels,
+        kernel_size: int = CNNOptions.kernel_size,
+        dilations: tuple[int, ...] | str = CNNOptions.dilations,
+        extra_init_std: float = CNNOptions.extra_init_std,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
@@ -221,19 +220,12 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
         super().__init__()
         rule = ClassChannels(tuple(image_shape), check_int("num_classes", num_classes, minimum=2),
                              check_int("extra_channels", extra_channels, minimum=0))
-        _check_common(depth, sigma, activation, init)
-        kernel_size = check_int("kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (a same-size convolution has a centre "
-                             f"tap), got {kernel_size}")
-        self.dilations = parse_dilations(dilations)
-        self.extra_init_std = check_real("extra_init_std", extra_init_std)
-        if self.extra_init_std < 0:
-            raise ValueError(f"extra_init_std must be >= 0, got {extra_init_std!r}")
+        check_common(depth, sigma, activation, init)
+        opts = CNNOptions(extra_channels, kernel_size, ",".join(
+            map(str, parse_dilations(dilations))), extra_init_std)
+        self.dilations = parse_dilations(opts.dilations)
+        self.extra_init_std, self.kernel_size = opts.extra_init_std, opts.kernel_size
         self.rule, self.depth, self.sigma, self.init_scheme = rule, depth, float(sigma), init
-        self.kernel_size = kernel_size
-        self.q0 = check_positive("q0", q0)
-        self.input_scale = math.sqrt(self.q0)
         ch = rule.channels
         device = device if device is not None else torch.get_default_device()
         self.layers = nn.ModuleList(
@@ -245,9 +237,7 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
             # produce) channels-last: about 1.5x faster steps on CPU for 27 channels.
             layer.weight.data = layer.weight.data.contiguous(memory_format=torch.channels_last)
         self.act = Activation(activation)
-        self.log_logit_scale = nn.Parameter(
-            torch.tensor(math.log(check_positive("logit_scale", logit_scale)), dtype=dtype,
-                         device=device), requires_grad=learn_logit_scale)
+        self._init_readout(q0, logit_scale, learn_logit_scale, dtype, device)
         self.reset_parameters(generator)
 
     @classmethod
@@ -260,16 +250,15 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
         return cls(config.image_shape, config.num_classes, config.depth, config.sigma,
                    config.activation, config.bias, config.logit_scale,
                    config.learn_logit_scale, q0=config.q0, init=config.init,
-                   extra_channels=config.extra_channels, kernel_size=config.kernel_size,
-                   dilations=config.dilations, extra_init_std=config.extra_init_std,
+                   extra_channels=config.options.extra_channels,
+                   kernel_size=config.options.kernel_size, dilations=config.options.dilations,
+                   extra_init_std=config.options.extra_init_std,
                    generator=generator, dtype=dtype, device=device)
 
     @property
-    def config(self) -> ModelConfig:
-        """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
-        return _readout_config(
-            self, "cnn", extra_channels=self.rule.extra_channels, kernel_size=self.kernel_size,
-            dilations=",".join(map(str, self.dilations)), extra_init_std=self.extra_init_std)
+    def options(self) -> CNNOptions:
+        return CNNOptions(self.rule.extra_channels, self.kernel_size,
+                          ",".join(map(str, self.dilations)), self.extra_init_std)
 
     # -- structure -----------------------------------------------------------------------
 
@@ -284,8 +273,8 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
         return self.channels * math.prod(self.rule.spatial)
 
     @property
-    def logit_scale(self) -> Tensor:
-        return self.log_logit_scale.exp()
+    def state_shape(self) -> tuple[int, ...]:
+        return (self.channels, *self.rule.spatial)
 
     def layer_dilations(self) -> list[int]:
         """The dilation of every layer, ``dilations`` cycled over ``1..L``."""
@@ -369,66 +358,6 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
                 / (self.sigma * math.sqrt(max(1, rows.stop - rows.start)))
                 for name, rows in blocks.items()}
 
-    def layer_metrics(self) -> dict[str, Any]:
-        """What training records about the weights after every epoch: the block identity
-        distances and the logit scale (plain floats), as :class:`InterpretableMLP`'s."""
-        dist = self.block_identity_distance()
-        return {"identity_distance": {k: v.cpu().tolist() for k, v in dist.items()},
-                "logit_scale": float(self.logit_scale)}
-
-    # -- forward -------------------------------------------------------------------------
-
-    def embed(self, z: Tensor) -> Tensor:
-        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)` from flattened inputs ``(B, C_in H W)``."""
-        return self.rule.embed(z, self.input_scale)
-
-    def states(self, x: Tensor) -> Iterator[Tensor]:
-        r"""The layer stack from a state :math:`x^0` ``(B, Ch, H, W)``: yields
-        :math:`x^1, \ldots, x^L`."""
-        for layer in self.layers:
-            x = self.act(layer(x))
-            yield x
-
-    def stack(self, x: Tensor) -> Tensor:
-        r"""The layer stack :math:`x^0 \mapsto x^L` on states ``(B, Ch, H, W)``."""
-        for x in self.states(x):  # noqa: B020, B007 (the last state is the output)
-            pass
-        return x
-
-    def forward_layers(self, x: Tensor) -> Tensor:
-        """Every layer's state from a state :math:`x^0`, ``(B, L+1, Ch, H, W)``."""
-        return torch.stack([x, *self.states(x)], dim=1)
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Class logits of the last layer, ``(B, C)``."""
-        return self.rule.logits(self.stack(self.embed(z)), self.logit_scale)
-
-    def layer_logits(self, z: Tensor) -> Tensor:
-        """Class logits of every layer, ``(B, L, C)`` (what a loss over layers needs)."""
-        means = [self.rule.logits(x, 1.0) for x in self.states(self.embed(z))]
-        return torch.stack(means, dim=-2) * self.logit_scale
-
-    def hidden_states(self, z: Tensor) -> Tensor:
-        """The states :math:`x^0, \\ldots, x^L`, flattened per layer,
-        ``(B, L+1, Ch H W)`` (the features a linear probe reads)."""
-        return self.forward_layers(self.embed(z)).flatten(2)
-
-    def identity_states(self, x: Tensor) -> Tensor:
-        r"""The states of this network's Dirac-initialized twin at the same state
-        :math:`x^0`, ``(B, L+1, Ch, H, W)``: every pixel-channel on its own,
-        :math:`x^\ell_{\mathrm{id}} = \phi(\sigma x^{\ell-1}_{\mathrm{id}})`."""
-        out = [x]
-        for _ in range(self.depth):
-            out.append(self.act(self.sigma * out[-1]))
-        return torch.stack(out, dim=1)
-
-    def readout(self, z: Tensor) -> LayerReadout:
-        """Features, class logits and maps (per input channel) of every layer, from one
-        forward pass (and the Dirac network's elementwise recursion alongside)."""
-        x0 = self.embed(z)
-        return LayerReadout.from_states(self.forward_layers(x0), self.rule, self.logit_scale,
-                                        identity_states=self.identity_states(x0), network=self)
-
     def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         r"""Split each layer's change of class ``target``'s logit over the coordinates of
         the layer before (:meth:`idmlp.nets.readout.LayerReadout.evidence_terms`).
@@ -451,9 +380,7 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
             ``((B, L, C_in, H, W), (B, L, K + C))``: the terms on the input channels (the
             map) and, summed over pixels, on the extra and class channels.
         """
-        c = self.num_classes
-        if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
-            raise ValueError(f"target must hold one class in 0..{c - 1} per example")
+        self._check_target(states, target)
         b, ch = states.shape[0], self.channels
         h, w = self.rule.spatial
         rows = self.rule.class_start + target  # each example's class channel
@@ -473,22 +400,3 @@ class InterpretableCNN(RuleSizes, _LayerStack, nn.Module):
             feats.append(terms[:, : self.rule.in_channels])
             others.append(terms[:, self.rule.in_channels :].sum((-2, -1)))
         return torch.stack(feats, dim=1), torch.stack(others, dim=1)
-
-    def layer_stack(self) -> nn.Module:
-        r"""The layer stack :math:`x^0 \mapsto x^L` as a module on flattened states
-        ``(B, Ch H W)``, sharing this network's weights: what :mod:`idmlp.jacobian.dense`
-        differentiates (``singular_values(net.layer_stack(), net.embed(z).flatten(1),
-        method="autograd")``)."""
-        return _FlatStack(self)
-
-
-class _FlatStack(nn.Module):
-    """:meth:`InterpretableCNN.layer_stack`: flattened states in, flattened states out."""
-
-    def __init__(self, net: InterpretableCNN) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: Tensor) -> Tensor:
-        shape = (self.net.channels, *self.net.rule.spatial)
-        return self.net.stack(x.reshape(*x.shape[:-1], *shape)).flatten(-3)

@@ -15,33 +15,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int, check_nonnegative, check_positive
+from .._validation import check_int, check_nonnegative
 from ..activations import Activation, value_and_derivative
-from ..config import ACTIVATIONS, INIT_SCHEMES, ModelConfig
-from ..init import init_weight_
-from .readout import LayerReadout
-from .rules import ClassCoordinates, RuleSizes
+from ..config import MLPOptions, ModelConfig
+from .base import DenseStack, LayerwiseNet, build_model, check_common
+from .rules import ClassCoordinates
 
 __all__ = ["MLP", "IdentityMLP", "InterpretableMLP", "build_model"]
-
-
-def _readout_config(net: Any, arch: str, **extra: Any) -> ModelConfig:
-    """The :class:`~idmlp.config.ModelConfig` fields every interpretable network has
-    (MLP and CNN), read back from the built network, plus its own ``extra``."""
-    return ModelConfig(
-        arch, net.depth, net.sigma, net.q0, net.activation, net.init_scheme, net.has_bias,
-        float(net.logit_scale.detach()), net.log_logit_scale.requires_grad,
-        net.in_features, net.num_classes, net.image_shape, **extra,
-    )
-
-
-def _check_common(depth: int, sigma: float, activation: str, init: str) -> None:
-    check_int("depth", depth, minimum=1)
-    check_positive("sigma", sigma)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    if init not in INIT_SCHEMES:
-        raise ValueError(f"init must be one of {', '.join(INIT_SCHEMES)}; got {init!r}")
 
 
 def _check_sigma_b(sigma_b: float, bias: bool) -> float:
@@ -52,22 +32,7 @@ def _check_sigma_b(sigma_b: float, bias: bool) -> float:
     return sigma_b
 
 
-class _LayerStack:
-    """What every idmlp network reads off its ``layers`` and ``act`` (MLP and CNN)."""
-
-    act: Activation
-    layers: nn.ModuleList
-
-    @property
-    def activation(self) -> str:
-        return self.act.name
-
-    @property
-    def has_bias(self) -> bool:
-        return self.layers[0].bias is not None
-
-
-class MLP(_LayerStack, nn.Module):
+class MLP(DenseStack, nn.Module):
     r"""Deep square MLP, :math:`x^\ell = \phi(W^\ell x^{\ell-1} (+ b^\ell))`, ``l = 1..L``.
 
     Args:
@@ -112,31 +77,17 @@ class MLP(_LayerStack, nn.Module):
     ) -> None:
         super().__init__()
         check_int("width", width, minimum=1)
-        _check_common(depth, sigma, activation, init)
+        check_common(depth, sigma, activation, init)
         self.sigma_b = _check_sigma_b(sigma_b, bias)
         self.width, self.depth, self.sigma, self.init_scheme = width, depth, float(sigma), init
-        # skip_init: nn.Linear's own random init would be overwritten by reset_parameters.
-        device = device if device is not None else torch.get_default_device()
-        self.layers = nn.ModuleList(
-            nn.utils.skip_init(nn.Linear, width, width, bias=bias, dtype=dtype, device=device)
-            for _ in range(depth)
-        )
+        self.layers = self._dense_layers(width, depth, bias, dtype, device)
         self.act = Activation(activation)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         r"""Re-initialize every weight by the model's scheme, then every bias:
         :math:`N(0, \sigma_b^2)`, or zero for ``sigma_b = 0``."""
-        for layer in self.layers:
-            init_weight_(layer.weight, self.init_scheme, self.sigma, generator)
-        for layer in self.layers:
-            if layer.bias is None:
-                continue
-            with torch.no_grad():
-                if self.sigma_b > 0:
-                    layer.bias.normal_(0.0, self.sigma_b, generator=generator)
-                else:
-                    layer.bias.zero_()
+        self._reset_dense(generator, self.sigma_b)
 
     def states(self, x: Tensor) -> Iterator[Tensor]:
         r"""The forward pass, one layer at a time: yields :math:`x^1, \ldots, x^L`."""
@@ -162,21 +113,6 @@ class MLP(_LayerStack, nn.Module):
             out.append(self.act(self.sigma * out[-1]))
         return torch.stack(out, dim=1)
 
-    def weight_stack(self) -> Tensor:
-        """All weights stacked, ``(L, N, N)`` (a copy, detached)."""
-        return torch.stack([layer.weight.detach() for layer in self.layers])
-
-    def identity_weight(self) -> Tensor:
-        r"""The weight every layer starts from at identity initialization, :math:`\sigma I`."""
-        w = self.layers[0].weight
-        return self.sigma * torch.eye(*w.shape, dtype=w.dtype, device=w.device)
-
-    def identity_distance(self) -> Tensor:
-        r""":math:`\|W^\ell - \sigma I\|_F / \|\sigma I\|_F` for every layer, ``(L,)``."""
-        w = self.weight_stack()
-        eye = self.sigma * torch.eye(w.shape[-1], out=torch.empty_like(w[0]))
-        return torch.linalg.matrix_norm(w - eye) / (self.sigma * math.sqrt(w.shape[-1]))
-
 
 class IdentityMLP(MLP):
     r"""Deep MLP with identity initialization :math:`W^\ell = \sigma I` (Kubota et al., 2021).
@@ -198,7 +134,7 @@ class IdentityMLP(MLP):
 
 
 
-class InterpretableMLP(RuleSizes, MLP):
+class InterpretableMLP(DenseStack, LayerwiseNet):
     r"""The paper's interpretable MLP: every layer of width ``N + C``, identity-initialized.
 
     The standardized input :math:`z \in \mathbb{R}^N` enters as
@@ -234,6 +170,9 @@ class InterpretableMLP(RuleSizes, MLP):
         torch.Size([5, 20, 10])
     """
 
+    arch = "mlp"
+    forward_is_stack = False
+
     def __init__(
         self,
         in_features: int,
@@ -252,18 +191,21 @@ class InterpretableMLP(RuleSizes, MLP):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
+        super().__init__()
         in_features = check_int("in_features", in_features, minimum=1)
         num_classes = check_int("num_classes", num_classes, minimum=2)
-        rule = ClassCoordinates(in_features, num_classes, tuple(image_shape or ()))
-        logit_scale = check_positive("logit_scale", logit_scale)
-        q0 = check_positive("q0", q0)
-        super().__init__(rule.width, depth, sigma, activation, bias, init, generator,
-                         dtype=dtype, device=device)
-        self.rule, self.q0, self.input_scale = rule, q0, math.sqrt(q0)
-        self.log_logit_scale = nn.Parameter(
-            torch.tensor(math.log(logit_scale), dtype=dtype, device=device),
-            requires_grad=learn_logit_scale,
-        )
+        self.rule = ClassCoordinates(in_features, num_classes, tuple(image_shape or ()))
+        check_common(depth, sigma, activation, init)
+        self.width, self.depth, self.sigma, self.init_scheme = (
+            self.rule.width, depth, float(sigma), init)
+        self.layers = self._dense_layers(self.rule.width, depth, bias, dtype, device)
+        self.act = Activation(activation)
+        self.reset_parameters(generator)
+        self._init_readout(q0, logit_scale, learn_logit_scale, dtype, device)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Re-initialize every weight by the model's scheme and every bias to zero."""
+        self._reset_dense(generator)
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
@@ -278,42 +220,22 @@ class InterpretableMLP(RuleSizes, MLP):
                    generator=generator, dtype=dtype, device=device)
 
     @property
-    def logit_scale(self) -> Tensor:
-        return self.log_logit_scale.exp()
+    def options(self) -> MLPOptions:
+        return MLPOptions()
 
     @property
-    def config(self) -> ModelConfig:
-        """The :class:`~idmlp.config.ModelConfig` that rebuilds this network."""
-        return _readout_config(self, "mlp")
+    def state_shape(self) -> tuple[int, ...]:
+        return (self.width,)
 
     def describe(self) -> str:
         """One line: the network's shape (for report subtitles)."""
         return (f"MLP of depth {self.depth}, width {self.width} = {self.in_features} + "
                 f"{self.num_classes}")
 
-    def embed(self, z: Tensor) -> Tensor:
-        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_C)`."""
-        return self.rule.embed(z, self.input_scale)
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Class logits of the last layer, ``(B, C)``."""
-        return self.rule.logits(super().forward(self.embed(z)), self.logit_scale)
-
-    def layer_logits(self, z: Tensor) -> Tensor:
-        """Class logits of every layer, ``(B, L, C)`` (what a loss over layers needs)."""
-        blocks = [self.rule.class_block(x) for x in self.states(self.embed(z))]
-        return torch.stack(blocks, dim=-2) * self.logit_scale
-
-    def hidden_states(self, z: Tensor) -> Tensor:
-        """The states :math:`x^0, \\ldots, x^L`, ``(B, L+1, N + C)``."""
-        return self.forward_layers(self.embed(z))
-
-    def readout(self, z: Tensor) -> LayerReadout:
-        """Features, class logits and maps of every layer (one forward pass, and the
-        identity network's elementwise recursion alongside)."""
-        x0 = self.embed(z)
-        return LayerReadout.from_states(self.forward_layers(x0), self.rule, self.logit_scale,
-                                        identity_states=self.identity_states(x0), network=self)
+    def layer_stack(self) -> nn.Module:
+        r"""The layer stack :math:`x^0 \mapsto x^L` on states ``(B, N + C)`` as a plain
+        :class:`MLP` sharing this network's layers (the structured Jacobians apply)."""
+        return _DenseView(self)
 
     def evidence_terms(self, states: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         r"""Split each layer's change of class coordinate ``target`` over the coordinates of
@@ -330,9 +252,8 @@ class InterpretableMLP(RuleSizes, MLP):
         Returns:
             ``((B, L, N), (B, L, C))``: the feature-column and class-column terms.
         """
+        self._check_target(states, target)
         n, c = self.in_features, self.num_classes
-        if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
-            raise ValueError(f"target must hold one class in 0..{c - 1} per example")
         # only the C class rows of every layer: (L, C, W)
         w = torch.stack([layer.weight.detach()[n : n + c] for layer in self.layers])
         w = w.to(states.dtype)
@@ -362,23 +283,16 @@ class InterpretableMLP(RuleSizes, MLP):
             "class": torch.linalg.matrix_norm(diff[:, n:]) / (self.sigma * math.sqrt(c)),
         }
 
-    def layer_metrics(self) -> dict[str, Any]:
-        """What training records about the weights after every epoch: the block identity
-        distances and the logit scale (plain floats)."""
-        dist = self.block_identity_distance()
-        return {"identity_distance": {k: v.cpu().tolist() for k, v in dist.items()},
-                "logit_scale": float(self.logit_scale)}
 
+class _DenseView(DenseStack, nn.Module):
+    """:meth:`InterpretableMLP.layer_stack`: the shared layers as a plain dense stack."""
 
-def build_model(config: ModelConfig, **kwargs: Any) -> nn.Module:
-    """The network of ``config`` (freshly initialized): an :class:`InterpretableMLP`, or an
-    :class:`~idmlp.nets.cnn.InterpretableCNN` for ``arch="cnn"``; ``kwargs`` go to
-    ``from_config`` (``generator``, ``dtype``, ``device``)."""
-    if not isinstance(config, ModelConfig):
-        raise ValueError(f"config must be an idmlp.config.ModelConfig, got "
-                         f"{type(config).__name__}")
-    if config.arch == "cnn":
-        from .cnn import InterpretableCNN
+    def __init__(self, net: InterpretableMLP) -> None:
+        super().__init__()
+        self.layers, self.act = net.layers, net.act
+        self.sigma, self.init_scheme, self.depth = net.sigma, net.init_scheme, net.depth
 
-        return InterpretableCNN.from_config(config, **kwargs)
-    return InterpretableMLP.from_config(config, **kwargs)
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = self.act(layer(x))
+        return x

@@ -23,7 +23,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from ..analysis.dynamics import Snapshots
+    from ..train.snapshots import Snapshots
 
 __all__ = [
     "maps_animation",

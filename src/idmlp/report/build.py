@@ -20,10 +20,10 @@ import torch
 from torch import Tensor
 
 from .._validation import check_int
-from ..analysis.interpret import Interpretation, interpret, pick_samples
+from ..analysis.interpret import Interpretation, interpret
 from ..nets.mlp import InterpretableMLP
 from ..nets.rules import ReadoutRule
-from ..train.evaluate import eval_mode, wilson_interval
+from ..train.evaluate import eval_mode, pick_samples, wilson_interval
 from .data import LayerCurve, MapSet, ModelInfo, ReportData, TrainingCurves
 from .stats import format_percent_interval
 

@@ -6,7 +6,7 @@ final accuracy and loss, divergence, the steps to a target accuracy, and the Jac
 spectrum at initialization next to the theory's (:mod:`idmlp.theory`). The package, one
 module per concern:
 
-* :mod:`.grid`: the grid-spec mini language and the sweep's configuration
+* :mod:`idmlp.config.sweep`: the grid-spec mini language and the sweep's configuration
   (:class:`SweepConfig`, :class:`TrainSettings`, :class:`RunSpec`);
 * :mod:`.engine`: runs of one depth and activation trained together in one batched
   computation (:func:`train_batch`), and the plain per-run reference (:func:`train_one`);
@@ -29,9 +29,9 @@ from __future__ import annotations
 from .._lazy import lazy_names
 
 _LAZY = {
-    "AXES": "grid", "BACKENDS": "grid", "RunSpec": "grid", "SweepConfig": "grid",
-    "TrainSettings": "grid", "parse_choices": "grid", "parse_floats": "grid",
-    "parse_ints": "grid",
+    **{name: ".config.sweep" for name in (
+        "AXES", "BACKENDS", "RunSpec", "SweepConfig", "TrainSettings", "parse_choices",
+        "parse_floats", "parse_ints")},
     "RunMetrics": "engine", "TrainData": "engine", "train_batch": "engine",
     "train_one": "engine",
     "COLUMNS": "runner", "plan_batches": "runner", "read_results": "runner", "run": "runner",

@@ -29,25 +29,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..activations import Activation
-from ..init import init_weight_
+from ..config.sweep import RunSpec, TrainSettings
 from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
-from ..nets.mlp import InterpretableMLP
-from ..nets.readout import LayerReadout
-from ..nets.rules import ClassCoordinates, RuleSizes
+from ..nets.base import build_model
+from ..nets.rules import ClassCoordinates
+from ..nets.stacked import StackedMLP, check_group, run_seeds
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train.evaluate import evaluate
 from ..train.loop import layer_cross_entropy
-from .grid import RunSpec, TrainSettings
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -132,6 +130,7 @@ class TrainData:
     X_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    image_shape: tuple[int, ...] | None = None
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, scaling: str = "feature",
@@ -141,7 +140,7 @@ class TrainData:
                    np.ascontiguousarray(scaler.transform(dataset.X_train), np.float32),
                    dataset.y_train,
                    np.ascontiguousarray(scaler.transform(dataset.X_test), np.float32),
-                   dataset.y_test, dataset.num_classes)
+                   dataset.y_test, dataset.num_classes, tuple(dataset.image_shape))
 
     @property
     def in_features(self) -> int:
@@ -162,132 +161,6 @@ class TrainData:
 
         return (t(self.X_train, dtype), t(self.y_train, torch.long),
                 t(self.X_test, dtype), t(self.y_test, torch.long))
-
-
-def run_seeds(seed: int) -> tuple[int, int]:
-    """Two independent seeds, for the initialization and the minibatch order of a run.
-
-    Derived with :class:`numpy.random.SeedSequence`, so runs with the same seed see the
-    same minibatches whatever their initialization draws.
-
-    Examples:
-        >>> run_seeds(0) == run_seeds(0) != run_seeds(1)
-        True
-    """
-    init_ss, order_ss = np.random.SeedSequence(seed).spawn(2)
-    return int(init_ss.generate_state(1)[0]), int(order_ss.generate_state(1)[0])
-
-
-def _init_weights(spec: RunSpec, width: int) -> Tensor:
-    """``(L, W, W)`` weights (``nn.Linear`` layout, ``out x in``) for one run, layer by
-    layer from the run's own generator, exactly as :class:`~idmlp.nets.mlp.MLP` does."""
-    gen = torch.Generator().manual_seed(run_seeds(spec.seed)[0])
-    w = torch.empty(spec.depth, width, width)
-    for layer in w:
-        init_weight_(layer, spec.init, spec.sigma, gen)
-    return w
-
-
-class StackedMLP(RuleSizes, nn.Module):
-    r"""``K`` interpretable MLPs of the same depth, width and activation, as one module.
-
-    Layer ``l`` holds the transposed weights of all runs, ``(K, W_in, W_out)``, so the
-    forward pass is :math:`x^\ell = \phi(\mathrm{bmm}(x^{\ell-1}, W^{\ell\top}) (+ b^\ell))`
-    from :math:`x^0` of the shared readout rule (:class:`~idmlp.nets.rules.ClassCoordinates`),
-    one :math:`\sqrt{q_0}` per run.
-
-    When :math:`\phi(0) = 0` the stored width is rounded up to a multiple of 16 (CPU GEMM
-    kernels are much faster on such sizes, e.g. 80 against 74) with dead coordinates:
-    their weights start at zero, their activations are :math:`\phi(0) = 0`, so every
-    gradient reaching those weights is exactly zero and Adam/SGD leave them at zero. The
-    network computed is exactly the ``W``-wide one.
-
-    Args:
-        specs: the runs (all with the same ``depth`` and ``activation``).
-        in_features: ``N``.
-        num_classes: ``C``.
-        settings: the model's fixed settings (``bias``, ``logit_scale``,
-            ``learn_logit_scale``) come from ``settings.model``.
-    """
-
-    def __init__(self, specs: Sequence[RunSpec], in_features: int, num_classes: int,
-                 settings: TrainSettings | None = None) -> None:
-        super().__init__()
-        _check_group(specs)
-        base = (settings or TrainSettings()).model
-        self.act = Activation(specs[0].activation)
-        width = in_features + num_classes
-        dead = self.act(torch.zeros(1)).item() == 0.0
-        self.rule = ClassCoordinates(in_features, num_classes,
-                                     width=-(-width // 16) * 16 if dead else width)
-        pad = self.rule.width - width
-        weights = torch.stack([_init_weights(s, width) for s in specs], dim=1)  # (L, K, W, W)
-        self.weights_t = nn.ParameterList(
-            nn.Parameter(torch.nn.functional.pad(w.mT, (0, pad, 0, pad)).contiguous())
-            for w in weights)
-        k = len(specs)
-        self.biases = nn.ParameterList(
-            nn.Parameter(torch.zeros(k, 1, self.rule.width)) for _ in range(specs[0].depth)
-        ) if base.bias else None
-        self.log_logit_scale = nn.Parameter(torch.full((k, 1, 1), math.log(base.logit_scale)),
-                                            requires_grad=base.learn_logit_scale)
-        self.register_buffer("input_scale",
-                             torch.tensor([math.sqrt(s.q0) for s in specs])[:, None, None])
-
-    @property
-    def k(self) -> int:
-        return self.input_scale.shape[0]
-
-    @property
-    def depth(self) -> int:
-        return len(self.weights_t)
-
-    def weight_stack(self) -> Tensor:
-        """All weights, ``(K, L, W, W)`` in the ``nn.Linear`` layout (a detached copy)."""
-        width = self.in_features + self.num_classes
-        w = torch.stack([w.detach().mT for w in self.weights_t], dim=1)
-        return w[..., :width, :width].contiguous()
-
-    def bias_stack(self) -> Tensor | None:
-        """All biases, ``(K, L, W)`` (a detached copy), or ``None``."""
-        if self.biases is None:
-            return None
-        width = self.in_features + self.num_classes
-        return torch.stack([b.detach()[:, 0, :width] for b in self.biases], dim=1)
-
-    def states(self, z: Tensor) -> Iterator[Tensor]:
-        """The states :math:`x^1 .. x^L` of every run, each ``(K, B, W)``, for standardized
-        inputs ``z`` of shape ``(K, B, N)`` (or ``(B, N)``, shared by all runs)."""
-        h = self.rule.embed(z, self.input_scale)
-        if h.ndim == 2 or h.shape[0] != self.k:
-            h = h.expand(self.k, *h.shape[-2:])
-        for layer, w in enumerate(self.weights_t):
-            pre = torch.bmm(h, w) if self.biases is None else torch.baddbmm(
-                self.biases[layer], h, w)
-            h = self.act(pre)
-            yield h
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Class logits of the last layer, ``(K, B, C)``."""
-        for h in self.states(z):  # noqa: B007 (the last state is the output)
-            pass
-        return self.rule.logits(h, self.log_logit_scale.exp())
-
-    def layer_logits(self, z: Tensor) -> Tensor:
-        """Class logits of every layer, ``(K, B, L, C)``."""
-        blocks = [self.rule.class_block(h) for h in self.states(z)]
-        return torch.stack(blocks, dim=-2) * self.log_logit_scale.exp()[..., None]
-
-    def readout(self, z: Tensor) -> LayerReadout:
-        """Every layer's logits (no states: the sweep reads accuracies, not maps)."""
-        return LayerReadout(self.layer_logits(z))
-
-
-def _check_group(specs: Sequence[RunSpec]) -> None:
-    if not specs:
-        raise ValueError("specs must hold at least one run")
-    if len({(s.depth, s.activation) for s in specs}) != 1:
-        raise ValueError("runs trained together must share depth and activation")
 
 
 def mean_field_weights(init: str, sigma: float) -> tuple[str, float]:
@@ -413,7 +286,9 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
                 device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
     """Train ``K`` runs of one depth and activation together; one metrics dict per run.
 
-    Each run's dict holds the fields of :class:`RunMetrics`.
+    Each run's dict holds the fields of :class:`RunMetrics`. MLP runs train as one
+    :class:`StackedMLP`; runs of another architecture one after the other
+    (:func:`train_one`).
 
     Args:
         specs: the runs; all must share ``depth`` and ``activation``.
@@ -422,7 +297,9 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         device: where to compute.
         progress: show a tqdm bar over the steps.
     """
-    _check_group(specs)
+    check_group(specs)
+    if settings.model.arch != "mlp":  # the stacked form is the MLP's
+        return [train_one(s, data, settings, device=device) for s in specs]
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
     n, k, bs = data.n_train, len(specs), settings.optim.batch_size
@@ -527,28 +404,32 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
 
 def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
               device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Train one run with a plain loop: the reference implementation of :func:`train_batch`.
+    """Train one run with a plain loop: the reference implementation of :func:`train_batch`,
+    and how runs of the architectures without a stacked form train.
 
-    The :class:`~idmlp.nets.mlp.InterpretableMLP` of the run's model config, initialized from
-    the run's own generator, the optimizer of ``settings.optim`` (unfused), the Jacobian at
-    initialization from :func:`idmlp.jacobian.dense.singular_values`, and the same loss. Returns
-    the same dict as :func:`train_batch`.
+    The network of the run's model config (any architecture of :data:`idmlp.config.ARCHS`,
+    :func:`~idmlp.nets.base.build_model`), initialized from the run's own generator, the
+    optimizer of ``settings.optim`` (unfused), the Jacobian of its layer stack at
+    initialization from :func:`idmlp.jacobian.dense.singular_values`, and the same loss.
+    Returns the same dict as :func:`train_batch`; the theory columns are filled for the
+    MLP (the theory of :func:`theory_spectrum` is the MLP's), ``None`` otherwise.
     """
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
     n, bs = data.n_train, settings.optim.batch_size
     init_seed, order_seed = run_seeds(spec.seed)
-    config = spec.model_config(settings.model).for_data(data.in_features, data.num_classes)
-    model = InterpretableMLP.from_config(config, generator=torch.Generator().manual_seed(
-        init_seed)).to(device=dev, dtype=dtype)
+    config = spec.model_config(settings.model).for_data(data.in_features, data.num_classes,
+                                                        data.image_shape)
+    model = build_model(config, generator=torch.Generator().manual_seed(init_seed)).to(
+        device=dev, dtype=dtype)
     weights = _layer_weights(settings, spec.depth, dev, dtype)
 
     def score(z: Tensor, y: Tensor) -> tuple[float, float]:
         m = evaluate(model, z, y, confusion=False)
         return m.accuracy[-1].item(), m.loss[-1].item()
 
-    x_jac = model.embed(z_tr[: settings.jacobian_samples].double())
-    lam = singular_values(model, x_jac, dtype=torch.float64, method="mlp") ** 2
+    x_jac = model.embed(z_tr[: settings.jacobian_samples].double()).flatten(1)
+    lam = singular_values(model.layer_stack(), x_jac, dtype=torch.float64) ** 2
     init = tuple(t.item() for t in eigenvalue_summary(lam[None]))
 
     total = settings.optim.total_steps(n)
@@ -582,6 +463,7 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
                 diverged_step = step
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
-    theory = _theory(spec, x_jac[:, : data.in_features], data.num_classes)
+    theory = (_theory(spec, x_jac[:, : data.in_features], data.num_classes)
+              if config.arch == "mlp" else (None,) * 4)
     return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init,
                     theory)

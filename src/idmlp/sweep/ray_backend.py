@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config.sweep import RunSpec, TrainSettings
 from .engine import TrainData
-from .grid import RunSpec, TrainSettings
 
 __all__ = ["INSTALL_HINT", "RayBackend", "import_ray"]
 

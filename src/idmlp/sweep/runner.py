@@ -40,19 +40,20 @@ from .._io import (
     save_json,
 )
 from .._validation import check_choice, check_int
-from ..config import ModelConfig, OptimConfig, field_types
-from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
-from .grid import (
+from ..config import ARCHS, ModelConfig, OptimConfig, field_types
+from ..config.sweep import (
     BACKENDS,
     CONFIG_FILE,
     MODEL_COLUMNS,
     OPTIM_COLUMNS,
+    OPTION_COLUMNS,
     OWN_COLUMNS,
     RESULTS_FILE,
     RunSpec,
     SweepConfig,
     TrainSettings,
 )
+from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
 
 __all__ = [
     "BACKENDS",
@@ -71,8 +72,11 @@ __all__ = [
 #: then every shared setting (all derived from the config dataclasses).
 CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset", "width", "num_classes", *RunSpec.__dataclass_fields__, *MODEL_COLUMNS,
-    *OPTIM_COLUMNS, *OWN_COLUMNS,
+    *OPTION_COLUMNS, *OPTIM_COLUMNS, *OWN_COLUMNS,
 )
+#: Columns that results files of earlier versions lack (their cells read as empty; an
+#: absent ``arch`` reads as ``mlp``, the only architecture those sweeps trained).
+LATER_COLUMNS: tuple[str, ...] = (*ADDED_COLUMNS, "arch", *OPTION_COLUMNS)
 #: The columns of ``results.csv``, in order.
 COLUMNS: tuple[str, ...] = CONFIG_COLUMNS + ("status", "error") + METRIC_COLUMNS
 
@@ -80,6 +84,7 @@ COLUMNS: tuple[str, ...] = CONFIG_COLUMNS + ("status", "error") + METRIC_COLUMNS
 _TYPES: dict[str, type] = {
     "dataset": str, "width": int, "num_classes": int, "status": str, "error": str,
     **{k: v for k, v in field_types(ModelConfig).items() if k in MODEL_COLUMNS},
+    **{k: v for a in ARCHS.values() for k, v in field_types(a.options).items()},
     **{k: v for k, v in field_types(OptimConfig).items() if k in OPTIM_COLUMNS},
     **{k: v for k, v in field_types(TrainSettings).items() if k in OWN_COLUMNS},
     **field_types(RunSpec), **field_types(RunMetrics),
@@ -144,12 +149,12 @@ def results_path(path: str | Path) -> Path:
 
 def _header(path: Path, header: list[str]) -> tuple[str, ...]:
     """The columns of a results file: :data:`COLUMNS`, or an older file's columns, which
-    lack some of :data:`~idmlp.sweep.engine.ADDED_COLUMNS` (their cells read as empty)."""
+    lack some of :data:`LATER_COLUMNS` (their cells read as empty)."""
     header_t = tuple(header)
     if header_t == COLUMNS:
         return header_t
     missing = set(COLUMNS) - set(header_t)
-    if missing <= set(ADDED_COLUMNS) and header_t == tuple(c for c in COLUMNS
+    if missing <= set(LATER_COLUMNS) and header_t == tuple(c for c in COLUMNS
                                                           if c not in missing):
         return header_t
     raise ValueError(f"{path} is not an idmlp sweep results file (its columns differ from "
@@ -176,7 +181,7 @@ def _load(path: Path) -> tuple[list[dict[str, Any]], bool]:
     if not lines:
         return [], partial
     header = _header(path, lines[0])
-    absent = {c: _parse(c, "") for c in COLUMNS if c not in header}
+    absent = {c: "mlp" if c == "arch" else _parse(c, "") for c in COLUMNS if c not in header}
     rows = []
     for lineno, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(header):

@@ -12,8 +12,8 @@ _LAZY = {
     "Trainer": "loop", "TrainingDiverged": "loop", "fit_model": "loop",
     "layer_cross_entropy": "loop",
     "evaluate": "evaluate", "LayerMetrics": "evaluate", "wilson_interval": "evaluate",
-    "RunConfig": "runs", "TrainedRun": "runs", "fit": "runs", "load_run": "runs",
-    "load_config": "runs", "run_identity": "runs",
+    "TrainedRun": "runs", "fit": "runs", "load_run": "runs", "load_config": "runs",
+    "RunConfig": ".config", "run_identity": ".config",
 }
 
 __all__ = sorted(_LAZY)

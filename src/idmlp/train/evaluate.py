@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .._validation import check_int
 from ..nets.readout import LayerReadout, as_readout
 
-__all__ = ["Z95", "Batch", "LayerMetrics", "evaluate", "wilson_interval"]
+__all__ = ["Z95", "Batch", "LayerMetrics", "evaluate", "pick_samples", "wilson_interval"]
 
 #: The 97.5% quantile of the standard normal: two-sided 95% intervals.
 Z95 = 1.959963984540054
@@ -192,3 +192,28 @@ def evaluate(
         confusion=None if conf is None else conf.reshape(c, c).cpu(),
         seconds=time.perf_counter() - t0,
     )
+
+
+def pick_samples(y: Tensor | np.ndarray, k: int | None = None, num_classes: int | None = None
+                 ) -> tuple[int, ...]:
+    """Deterministic example choice: the first example of each class, then the second, ...
+
+    Classes are visited in label order (round robin), so ``k = C`` gives the first example
+    of every class and ``k = None`` means one per class present.
+
+    Examples:
+        >>> pick_samples(np.array([2, 0, 0, 1, 2]))
+        (1, 3, 0)
+        >>> pick_samples(np.array([2, 0, 0, 1, 2]), k=5)
+        (1, 3, 0, 2, 4)
+    """
+    y = np.asarray(y.cpu() if isinstance(y, Tensor) else y).reshape(-1)
+    c = int(num_classes) if num_classes is not None else int(y.max()) + 1 if y.size else 0
+    k = len(np.unique(y)) if k is None else check_int("k", k)
+    # rank of each example within its class; order by (rank, label, position)
+    order = np.argsort(y, kind="stable")
+    starts = np.searchsorted(y[order], np.arange(c))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(y)) - starts[y[order]]
+    chosen = np.lexsort((np.arange(len(y)), y, rank))[: min(k, len(y))]
+    return tuple(int(i) for i in chosen)

@@ -13,24 +13,22 @@ A run folder::
                        during training (idmlp.analysis.dynamics), rewritten after each one
 
 :func:`fit` loads the data (:meth:`DataConfig.load`), standardizes it with statistics of
-the training split, builds the network (:meth:`InterpretableMLP.from_config`), trains it
-with :class:`~idmlp.train.loop.Trainer` and writes the folder; :func:`load_run` reads it back as
-a :class:`TrainedRun`; ``fit(..., resume=True)`` continues an interrupted run and ends
-with exactly the weights of an uninterrupted one. Run folders of idmlp 0.1 (a flat
-``train`` config and the input variance inside the scaler) load too.
-"""
+the training split, builds the network of its architecture
+(:func:`~idmlp.nets.base.build_model`), trains it with :class:`~idmlp.train.loop.Trainer`
+and writes the folder; :func:`load_run` reads it back as a :class:`TrainedRun`; ``fit(...,
+resume=True)`` continues an interrupted run and ends with exactly the weights of an
+uninterrupted one. Run folders of idmlp 0.1 (a flat ``train`` config and the input
+variance inside the scaler) load too. """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import json
 import math
 import pickle
 import platform
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +47,12 @@ from .._io import (
     torch_save_atomic,
 )
 from .._validation import check_choice, check_int
-from ..analysis.dynamics import SnapshotRecorder, snapshot_steps
-from ..config import DEVICES, DataConfig, DynamicsConfig, ModelConfig, OptimConfig, from_dict
+from ..config import ENVIRONMENT_FIELDS, RunConfig, run_identity
 from ..data import Dataset, InputScaler
-from ..nets.cnn import InterpretableCNN
-from ..nets.mlp import InterpretableMLP, build_model
+from ..nets.base import LayerwiseNet, build_model
 from ..runtime import one_line, resolve_device
 from .loop import Trainer, TrainingDiverged
+from .snapshots import SnapshotRecorder, snapshot_steps
 
 __all__ = [
     "ENVIRONMENT_FIELDS",
@@ -70,116 +67,6 @@ __all__ = [
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "checkpoint.pt"
 _CHECKPOINT_FORMAT = "idmlp-checkpoint-v1"
 _RUN_FORMAT = "idmlp-run-v2"
-#: Where and how a run reads its data and computes; a resumed run may change these.
-ENVIRONMENT_FIELDS: tuple[str, ...] = ("data_dir", "download", "device")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a training run: data, model, optimization, device.
-
-    The defaults are the paper's main job on ``mnist5k`` (80/20 stratified split, 784
-    pixels, 10 classes, width 794): 20 hard-tanh layers with :math:`W^\\ell = I`, Adam
-    (lr 3e-4, cosine decay, batch 128, label smoothing 0.1) for 15 epochs.
-
-    Examples:
-        >>> cfg = RunConfig(data=DataConfig(dataset="digits"), optim=OptimConfig(epochs=2))
-        >>> cfg.replace(lr=1e-3).optim.lr
-        0.001
-    """
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    device: str = "cpu"
-    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
-
-    def __post_init__(self) -> None:
-        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig),
-                          ("dynamics", DynamicsConfig)):
-            if not isinstance(getattr(self, name), cls):
-                raise ValueError(f"{name} must be an idmlp.config.{cls.__name__}, got "
-                                 f"{type(getattr(self, name)).__name__}")
-        check_choice("device", self.device, DEVICES)
-
-    def replace(self, **changes: Any) -> RunConfig:
-        """A copy with fields of any part replaced by name (``lr=...``, ``depth=...``,
-        ``dataset=...``, ``device=...``), validated."""
-        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {},
-                                            "dynamics": {}}
-        top = {}
-        for key, value in changes.items():
-            owner = next((p for p in parts if key in _field_names(type(getattr(self, p)))),
-                         None)
-            if owner is not None:
-                parts[owner][key] = value
-            elif key == "device":
-                top[key] = value
-            else:
-                raise ValueError(f"unknown run setting {key!r}")
-        return dataclasses.replace(self, **top, **{
-            p: dataclasses.replace(getattr(self, p), **kw) for p, kw in parts.items() if kw})
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if d["model"]["image_shape"] is not None:
-            d["model"]["image_shape"] = list(d["model"]["image_shape"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error (missing ones default)."""
-        if not isinstance(d, dict):
-            raise ValueError(f"a RunConfig needs a dict, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"data", "model", "optim", "device", "dynamics"})
-        if unknown:
-            raise ValueError(f"unknown RunConfig field(s): {', '.join(unknown)}")
-        return cls(from_dict(DataConfig, d.get("data", {})),
-                   from_dict(ModelConfig, d.get("model", {})),
-                   from_dict(OptimConfig, d.get("optim", {})), d.get("device", "cpu"),
-                   from_dict(DynamicsConfig, d.get("dynamics", {})))
-
-    @classmethod
-    def from_legacy(cls, train: dict[str, Any]) -> RunConfig:
-        """The RunConfig of an idmlp 0.1 run (its flat ``train`` config)."""
-        if not isinstance(train, dict):
-            raise ValueError(f"a train config must be a dict, got {type(train).__name__}")
-        train = dict(train)
-        device = train.pop("device", "cpu")
-        parts: dict[str, dict[str, Any]] = {"data": {}, "model": {}, "optim": {}}
-        classes = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig}
-        for key, value in train.items():
-            owner = next((p for p, c in classes.items() if key in _field_names(c)), None)
-            if owner is None:
-                raise ValueError(f"unknown setting {key!r} in the 0.1 train config")
-            parts[owner][key] = value
-        return cls(**{p: classes[p](**kw) for p, kw in parts.items()}, device=device)
-
-
-def _field_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
-def run_identity(config: RunConfig | dict[str, Any]) -> str:
-    """A short hash of everything that defines ``config``'s results (the
-    :data:`ENVIRONMENT_FIELDS` left out): files a run writes carry it, so that one copied
-    from another run is recognized.
-
-    ``config`` may be the dict stored in a run's ``config.json`` (``RunConfig.to_dict()``
-    as written): hashing what the folder recorded keeps the identity of a run when a later
-    version adds settings.
-
-    Examples:
-        >>> run_identity(RunConfig()) == run_identity(RunConfig(device="auto"))
-        True
-        >>> run_identity(RunConfig()) == run_identity(RunConfig().replace(lr=1e-3))
-        False
-    """
-    d = dict(config.to_dict() if isinstance(config, RunConfig) else config)
-    d.pop("device", None)
-    d["data"] = {k: v for k, v in d.get("data", {}).items() if k not in ENVIRONMENT_FIELDS}
-    text = json.dumps(d, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
@@ -189,7 +76,7 @@ class TrainedRun:
     Attributes:
         path: the run folder.
         config: the :class:`RunConfig` it was trained with.
-        model: the :class:`~idmlp.nets.mlp.InterpretableMLP`, in eval mode.
+        model: the :class:`~idmlp.nets.base.LayerwiseNet`, in eval mode.
         dataset: the raw :class:`~idmlp.data.Dataset` (same splits as in training).
         scaler: the :class:`~idmlp.data.InputScaler` fitted on the train split.
         metrics: the per-epoch records (see :func:`idmlp.train.loop.fit_model`).
@@ -197,7 +84,7 @@ class TrainedRun:
 
     path: Path
     config: RunConfig
-    model: InterpretableMLP
+    model: LayerwiseNet
     dataset: Dataset
     scaler: InputScaler
     metrics: list[dict[str, Any]]
@@ -265,28 +152,26 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: Inp
     return recorder
 
 
-def _build(config: RunConfig, dataset: Dataset) -> InterpretableMLP | InterpretableCNN:
+def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
     # The random parts of an initialization come from the run's seed, not the global RNG.
     return build_model(config.model.for_data(dataset.n_features, dataset.num_classes,
                                              dataset.image_shape),
                        generator=torch.Generator().manual_seed(config.optim.seed))
 
 
-def _trainer(config: RunConfig, model: InterpretableMLP, dataset: Dataset, scaler: InputScaler,
+def _trainer(config: RunConfig, model: LayerwiseNet, dataset: Dataset, scaler: InputScaler,
              device: torch.device) -> Trainer:
     X_train, y_train = _split_tensors(dataset, scaler, "train")
     return Trainer(model, X_train, y_train, _eval_sets(dataset, scaler), optim=config.optim,
                    device=device, hooks=[type(model).layer_metrics])
 
 
-def _run_info(config: RunConfig, model: InterpretableMLP, dataset: Dataset,
+def _run_info(config: RunConfig, model: LayerwiseNet, dataset: Dataset,
               scaler: InputScaler, device: torch.device) -> dict[str, Any]:
-    model_config = dataclasses.asdict(model.config)
-    model_config["image_shape"] = list(model_config["image_shape"])
     return {
         "format": _RUN_FORMAT,
         "config": config.to_dict(),
-        "model": model_config,
+        "model": model.config.to_dict(),
         "dataset": {
             "name": dataset.name,
             "n_train": len(dataset.y_train),
@@ -404,6 +289,7 @@ def fit(
             checkpoint (one line each); :class:`~idmlp.train.loop.TrainingDiverged` on NaN/inf.
 
     Examples:
+        >>> from idmlp.config import DataConfig, ModelConfig, OptimConfig
         >>> cfg = RunConfig(DataConfig("digits"), ModelConfig(depth=3), OptimConfig(epochs=1))
         >>> fit(cfg, tmp / "run", progress=False).epochs_done
         1
@@ -530,7 +416,6 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
 def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Dataset,
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
-    assert isinstance(model, (InterpretableMLP, InterpretableCNN))
     return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
 
 

@@ -1,4 +1,5 @@
-r"""Sweep grids: the grid-spec mini language and the list of runs a sweep expands to.
+r"""A sweep's configuration: the grid-spec mini language, the runs a grid expands to and the
+settings every run shares.
 
 A sweep trains one network per point of the grid
 
@@ -29,16 +30,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._validation import check_choice, check_int, check_probability
-from ..config import (
-    ACTIVATIONS,
-    CNN_DEFAULTS,
-    INIT_SCHEMES,
-    DataConfig,
-    ModelConfig,
-    OptimConfig,
-    _help,
-    from_dict,
-)
+from .archs import option_owners
+from .data import DataConfig
+from .fields import field_names, from_dict, meta, route
+from .model import ACTIVATIONS, INIT_SCHEMES, ModelConfig
+from .optim import OptimConfig
 
 __all__ = [
     "AXES",
@@ -267,15 +263,15 @@ class TrainSettings:
 
     model: ModelConfig = field(default_factory=_sweep_model)
     optim: OptimConfig = field(default_factory=_sweep_optim)
-    eval_every: int = field(default=10, metadata=_help(
+    eval_every: int = field(default=10, metadata=meta(
         "evaluate the training accuracy every this many steps"))
-    target_acc: float = field(default=0.9, metadata=_help(
+    target_acc: float = field(default=0.9, metadata=meta(
         "training accuracy whose first evaluated step is steps_to_target"))
-    eval_size: int = field(default=512, metadata=_help(
+    eval_size: int = field(default=512, metadata=meta(
         "training samples of the periodic evaluation"))
-    jacobian_samples: int = field(default=32, metadata=_help(
+    jacobian_samples: int = field(default=32, metadata=meta(
         "training inputs at which the Jacobian at initialization is taken"))
-    dtype: str = field(default="float32", metadata=_help(f"{', '.join(DTYPES)}"))
+    dtype: str = field(default="float32", metadata=meta(f"{', '.join(DTYPES)}"))
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -300,20 +296,16 @@ class TrainSettings:
         return cls().replace(**options)
 
     def replace(self, **options: Any) -> TrainSettings:
-        """A copy with flat field names of any part replaced."""
-        parts: dict[str, dict[str, Any]] = {"model": {}, "optim": {}}
-        own = {}
-        for key, value in options.items():
-            if key in _names(TrainSettings) - {"model", "optim"}:
-                own[key] = value
-            elif key in _names(ModelConfig) and key not in AXES:
-                parts["model"][key] = value
-            elif key in _names(OptimConfig):
-                parts["optim"][key] = value
-            else:
-                raise ValueError(f"unknown sweep training setting {key!r}")
-        return dataclasses.replace(self, **own, **{
-            p: dataclasses.replace(getattr(self, p), **kw) for p, kw in parts.items() if kw})
+        """A copy with flat field names of any part replaced (the grid axes excepted)."""
+        parts = route(options, {
+            "own": field_names(TrainSettings) - {"model", "optim"},
+            "model": (field_names(ModelConfig) - {"options", *AXES})
+            | ModelConfig.option_names(),
+            "optim": field_names(OptimConfig)}, what="sweep training setting")
+        own, model, optim = parts["own"], parts["model"], parts["optim"]
+        return dataclasses.replace(
+            self, **own, model=self.model.replace(**model) if model else self.model,
+            optim=dataclasses.replace(self.optim, **optim) if optim else self.optim)
 
     @property
     def torch_dtype(self) -> Any:
@@ -324,8 +316,8 @@ class TrainSettings:
     def columns(self) -> dict[str, Any]:
         """The settings as flat result columns (the model's per-run fields and the unused
         optimizer seed left out)."""
-        model = {k: v for k, v in dataclasses.asdict(self.model).items()
-                 if k in MODEL_COLUMNS}
+        model = {k: getattr(self.model, k) for k in MODEL_COLUMNS}
+        model.update({k: getattr(self.model.options, k, None) for k in OPTION_COLUMNS})
         optim = {k: v for k, v in dataclasses.asdict(self.optim).items() if k in OPTIM_COLUMNS}
         own = {k: getattr(self, k) for k in OWN_COLUMNS}
         return {**model, **optim, **own}
@@ -336,15 +328,13 @@ class TrainSettings:
         return d
 
 
-def _names(cls: type) -> set[str]:
-    return {f.name for f in fields(cls)}
-
-
 #: Result columns of the fixed model settings (the grid axes have their own).
 MODEL_COLUMNS: tuple[str, ...] = tuple(
     f.name for f in fields(ModelConfig)
     if f.metadata.get("cli")
-    and f.name not in (*RunSpec.__dataclass_fields__, "arch", *CNN_DEFAULTS))
+    and f.name not in (*RunSpec.__dataclass_fields__, "options"))
+#: Result columns of the architectures' own options (empty where the arch has none).
+OPTION_COLUMNS: tuple[str, ...] = tuple(option_owners())
 #: Result columns of the optimization (the per-run seed has its own).
 OPTIM_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OptimConfig) if f.name != "seed")
 #: Result columns of the measurement settings.

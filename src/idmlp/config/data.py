@@ -1,0 +1,92 @@
+"""Where the data comes from and how it is split and standardized: :class:`DataConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._validation import check_choice, check_int, check_probability, check_real
+from .fields import check_bool, meta, put
+
+__all__ = ["DATASETS", "SCALINGS", "DataConfig", "check_dataset_name"]
+
+#: Dataset names for :func:`idmlp.data.load_dataset`; ``npz:PATH`` stands for any file.
+DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmnist", "npz:PATH")
+#: Input standardization: one mean and deviation over all features, one per feature, or
+#: ``auto`` (global for image data, per feature otherwise).
+SCALINGS: tuple[str, ...] = ("auto", "global", "feature")
+
+
+def check_dataset_name(name: object) -> str:
+    """Return ``name`` if it names a dataset of :data:`DATASETS` (or ``npz:PATH``)."""
+    if not isinstance(name, str) or not (
+        (name.startswith("npz:") and len(name) > 4) or name.strip().lower() in DATASETS[:-1]
+    ):
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split and standardized.
+
+    Examples:
+        >>> DataConfig(dataset="digits").test_size
+        0.2
+    """
+
+    dataset: str = field(default="mnist5k", metadata=meta(
+        f"dataset: {', '.join(DATASETS)}"))
+    data_dir: str | None = field(default=None, metadata=meta(
+        "folder with the IDX files of mnist, fashion-mnist, kmnist"))
+    download: bool = field(default=False, metadata=meta(
+        "download missing IDX files (MD5-checked)"))
+    test_size: float = field(default=0.2, metadata=meta(
+        "test fraction of datasets without an official split"))
+    val_size: float = field(default=0.1, metadata=meta(
+        "fraction of the training split held out for validation (0: none); every choice "
+        "made by measurement is made on it"))
+    split_seed: int = field(default=0, metadata=meta("seed of the stratified splits"))
+    scaling: str = field(default="auto", metadata=meta(
+        "input standardization: 'global' (one mean and deviation for all features: keeps "
+        "an image's structure), 'feature' (per feature, with a floor on the deviation) or "
+        "'auto' (global for images, feature otherwise)"))
+    std_floor: float = field(default=0.1, metadata=meta(
+        "'feature' scaling: floor on each deviation, as a fraction of the RMS deviation"))
+
+    def __post_init__(self) -> None:
+        check_dataset_name(self.dataset)
+        if self.data_dir is not None:
+            if not isinstance(self.data_dir, (str, Path)):
+                raise ValueError(f"data_dir must be a path or None, got {self.data_dir!r}")
+            put(self, "data_dir", str(self.data_dir))
+        check_bool("download", self.download)
+        put(self, "test_size", check_probability("test_size", self.test_size))
+        put(self, "val_size", check_real("val_size", self.val_size))
+        if not 0.0 <= self.val_size < 1.0:
+            raise ValueError(f"val_size must lie in [0, 1), got {self.val_size!r}")
+        put(self, "split_seed", check_int("split_seed", self.split_seed, minimum=0))
+        check_choice("scaling", self.scaling, SCALINGS)
+        put(self, "std_floor", check_real("std_floor", self.std_floor))
+        if not 0.0 <= self.std_floor <= 1.0:
+            raise ValueError(f"std_floor must lie in [0, 1], got {self.std_floor!r}")
+
+    def load(self) -> Any:
+        """The :class:`~idmlp.data.Dataset` this config names (raw features, the split)."""
+        from ..data import load_dataset
+
+        ds = load_dataset(self.dataset, data_dir=self.data_dir, test_size=self.test_size,
+                          seed=self.split_seed, download=self.download)
+        return ds.with_validation(self.val_size, self.split_seed) if self.val_size else ds
+
+    def resolved_scaling(self, image_shape: tuple[int, ...]) -> str:
+        """``global`` or ``feature``: what ``auto`` means for data of ``image_shape``."""
+        if self.scaling != "auto":
+            return self.scaling
+        return "global" if len(image_shape) >= 2 else "feature"
+
+    def scaler(self, dataset: Any) -> Any:
+        """The :class:`~idmlp.data.InputScaler` of this config, fitted on ``dataset``'s
+        training split."""
+        return dataset.fit_scaler(self.resolved_scaling(dataset.image_shape), self.std_floor)
