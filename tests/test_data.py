@@ -24,6 +24,8 @@ from idmlp.data import (
     DataError,
     Dataset,
     InputScaler,
+    builtin,
+    download,
     load_dataset,
     read_idx,
     write_idx,
@@ -214,7 +216,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
         calls.append(url)
         Path(dest).write_bytes(b"definitely not the MNIST file")
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(download, "_fetch", fake_fetch)
     with pytest.raises(DataError, match="checksum mismatch"):
         load_dataset("mnist", data_dir=tmp_path, download=True)
     assert calls and calls[0].startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -232,13 +234,13 @@ def test_download_success_with_verified_checksums(tmp_path, monkeypatch):
             bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes() + arr.tobytes()
         )
     md5 = {base: hashlib.md5(payloads[base + ".gz"]).hexdigest() for base in IDX_NAMES}
-    source = data._IdxSource("https://mirror.invalid/", md5, data._DIGIT_NAMES)
-    monkeypatch.setitem(data._IDX_SOURCES, "mnist", source)
+    source = builtin._IdxSource("https://mirror.invalid/", md5, builtin._DIGIT_NAMES)
+    monkeypatch.setitem(builtin._IDX_SOURCES, "mnist", source)
 
     def fake_fetch(url, dest, timeout=60.0):
         Path(dest).write_bytes(payloads[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(download, "_fetch", fake_fetch)
     ds = load_dataset("mnist", data_dir=tmp_path, download=True)
     assert ds.X_train.shape == (6, 784)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(payloads)
@@ -248,7 +250,7 @@ def test_download_network_failure_is_one_data_error(tmp_path, monkeypatch):
     def offline(url, dest, timeout=60.0):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(data, "_fetch", offline)
+    monkeypatch.setattr(download, "_fetch", offline)
     with pytest.raises(DataError, match="download of .* failed"):
         load_dataset("kmnist", data_dir=tmp_path, download=True)
     assert list(tmp_path.rglob("*.part")) == []
@@ -256,7 +258,7 @@ def test_download_network_failure_is_one_data_error(tmp_path, monkeypatch):
 
 def test_checksum_table_is_complete():
     for name in ("mnist", "fashion-mnist", "kmnist"):
-        md5 = data._IDX_SOURCES[name].md5
+        md5 = builtin._IDX_SOURCES[name].md5
         assert set(md5) == set(IDX_NAMES)
         assert all(re.fullmatch("[0-9a-f]{32}", h) for h in md5.values()), md5
 
