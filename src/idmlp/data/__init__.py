@@ -16,8 +16,11 @@ are standardized (fitted on the training split) and the network multiplies them 
   standardization fitted on the training split only;
 * :mod:`~idmlp.data.formats`: :func:`read_idx` / :func:`write_idx` for the IDX format of
   MNIST, Fashion-MNIST and KMNIST (optionally gzip-compressed), and the npz reader;
-* :mod:`~idmlp.data.builtin` and :mod:`~idmlp.data.download`: the built-in datasets and
-  the checksum-verified download of the IDX files.
+* :mod:`~idmlp.data.tabular`: CSV files (``csv:PATH``) and pandas ``DataFrame`` s;
+* :mod:`~idmlp.data.memory`: data in memory (:func:`from_arrays`, :func:`from_torch`,
+  :func:`as_dataset`: numpy arrays, torch tensors, a torch ``Dataset`` or ``DataLoader``);
+* :mod:`~idmlp.data.builtin` and :mod:`~idmlp.data.download`: the built-in datasets
+  (MNIST-1D generated offline) and the checksum-verified download of the IDX files.
 
 Every problem with the data itself (missing or corrupt files, NaN, bad labels, ...) raises
 :class:`DataError`, a ``ValueError`` with a one-line message that says what to fix. Names
@@ -29,12 +32,15 @@ from __future__ import annotations
 from .._lazy import lazy_names
 
 _LAZY = {
-    "DATASETS": "registry", "SCALINGS": "registry", "check_dataset_name": "registry",
+    "DATASETS": "registry", "SCALINGS": "registry", "LAYOUTS": "registry",
+    "check_dataset_name": "registry",
     "load_dataset": "loading",
     "Dataset": "dataset",
-    "DataError": "validation", "MAX_CLASSES": "validation",
+    "DataError": "validation", "MAX_CLASSES": "validation", "encode_labels": "validation",
     "InputScaler": "scaling",
     "read_idx": "formats", "write_idx": "formats",
+    "load_csv": "tabular",
+    "from_arrays": "memory", "from_torch": "memory", "as_dataset": "memory",
 }
 
 __all__ = sorted(_LAZY)

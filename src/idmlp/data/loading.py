@@ -1,5 +1,5 @@
 """Loading a dataset by name (:func:`load_dataset`): the built-in datasets and the files a
-user names (``npz:PATH``)."""
+user names (``npz:PATH``, ``csv:PATH``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .builtin import load_builtin
 from .dataset import Dataset
 from .formats import load_npz
 from .registry import BUILTIN, DATASETS
+from .tabular import load_csv
 from .validation import DataError
 
 __all__ = ["load_dataset"]
@@ -23,6 +24,7 @@ def load_dataset(
     test_size: float = 0.2,
     seed: int = 0,
     download: bool = False,
+    target: str | None = None,
 ) -> Dataset:
     """Load a classification dataset by name, with raw (unscaled) features.
 
@@ -40,9 +42,20 @@ def load_dataset(
           ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, raw or ``.gz``) looked
           up in ``data_dir`` and ``data_dir/<name>`` (default ``~/.cache/idmlp/<name>``);
           official 60k/10k split, uint8 pixels divided by 255.
+        * ``"mnist1d"`` -- MNIST-1D (Greydanus & Kobak 2020): 4,000 training and 1,000 test
+          signals of 40 values, 10 classes, generated offline by the optional ``mnist1d``
+          package with its default arguments and cached as ``mnist1d.npz`` in ``data_dir``
+          (default ``~/.cache/idmlp/mnist1d``); never downloaded. ``layout="signal"``.
         * ``"npz:PATH"`` -- a ``.npz`` file with ``X`` (n, ...) and ``y`` (n,), and
-          optionally ``image_shape``, ``class_names``, ``X_test`` and ``y_test``. ``X`` with
-          more than 2 dims is flattened and its trailing shape becomes ``image_shape``.
+          optionally ``image_shape``, ``layout``, ``class_names``, ``X_test`` and ``y_test``.
+          ``X`` with more than 2 dims is flattened and its trailing shape becomes
+          ``image_shape``. An ``image_shape`` of one element, ``(L,)``, holds a signal; a
+          signal of C channels, ``(C, L)``, is told from an image ``(H, W)`` by the key
+          ``layout="signal"`` (see :class:`Dataset`).
+        * ``"csv:PATH"`` -- a CSV file with a header row: ``target`` names the label column
+          (default: the last one), every other column is a numeric feature; labels of any
+          type become class indices with their values as class names
+          (:func:`~idmlp.data.tabular.load_csv`).
 
     data_dir : str or Path, optional
         Where the IDX files are (or are downloaded to).
@@ -53,6 +66,8 @@ def load_dataset(
         ``random_state`` of the stratified split (>= 0).
     download : bool, default False
         Download missing IDX files from the public mirror (MD5-verified).
+    target : str, optional
+        ``csv:PATH`` only: the label column (default: the last column).
 
     Returns
     -------
@@ -72,6 +87,13 @@ def load_dataset(
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
         raise ValueError(f"data_dir must be a path (str or Path) or None, got {data_dir!r}")
 
+    if target is not None and not (isinstance(target, str) and target):
+        raise ValueError(f"target must be a column name or None, got {target!r}")
+    if target is not None and not name.startswith("csv:"):
+        raise ValueError(f"target ({target!r}) names a column of a csv:PATH dataset; "
+                         f"{name!r} has none")
+    if name.startswith("csv:"):
+        return load_csv(name, target=target, test_size=test_size, seed=seed)
     if name.startswith("npz:"):
         return load_npz(name, test_size=test_size, seed=seed)
     key = name.strip().lower()

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .registry import LAYOUTS
+
 
 class DataError(ValueError):
     """A dataset or data file is missing, corrupt or inconsistent (one-line message)."""
@@ -145,3 +147,88 @@ def check_classes_trainable(y_train: np.ndarray, y_test: np.ndarray,
             f"training split; give every {split} class training samples, or drop it from the "
             f"{split} split"
         )
+
+
+def check_layout(layout: object, image_shape: tuple[int, ...], name: str) -> str:
+    """``layout`` (one of :data:`~idmlp.data.registry.LAYOUTS`) checked against
+    ``image_shape``: a ``signal`` is ``(L,)`` or ``(C, L)``, an ``image`` ``(H, W)`` or
+    ``(C, H, W)``, ``features`` any shape. ``None`` infers it from the shape: ``image`` for
+    two or three dimensions, ``features`` otherwise (a signal is never inferred: ``(C, L)``
+    and ``(H, W)`` look alike, so a signal is always named)."""
+    if layout is None:
+        return "image" if len(image_shape) in (2, 3) else "features"
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise DataError(f"{name}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    forms = {"signal": ((1, 2), "(L,) or (C, L)"), "image": ((2, 3), "(H, W) or (C, H, W)")}
+    if layout in forms and len(image_shape) not in forms[layout][0]:
+        raise DataError(f"{name}: a {layout}'s shape is {forms[layout][1]}, got "
+                        f"image_shape {image_shape}")
+    return layout
+
+
+def check_feature_names(names: object, n_features: int, name: str) -> tuple[str, ...]:
+    """``names`` as a tuple of strings: empty, or one per feature."""
+    out = tuple(str(n) for n in np.asarray(names, dtype=object).reshape(-1))
+    if out and len(out) != n_features:
+        raise DataError(f"{name}: {len(out)} feature names for {n_features} features; give "
+                        "one name per feature or none")
+    return out
+
+
+def encode_labels(y: object, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of any type (integers, strings, booleans, ...) as class indices.
+
+    The classes are the distinct values, sorted (scikit-learn's ``LabelEncoder``): returns
+    ``(codes, classes)`` with ``classes[codes] == y``. Refused with a :class:`DataError`:
+    a missing label (None, NaN) or inf, labels that mix types, more than
+    :data:`MAX_CLASSES` classes.
+
+    Examples:
+        >>> codes, classes = encode_labels(["cat", "dog", "cat"], "y")
+        >>> codes.tolist(), classes.tolist()
+        ([0, 1, 0], ['cat', 'dog'])
+    """
+    from sklearn.preprocessing import LabelEncoder
+
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise DataError(f"{where} must be 1-D (n_samples,), got shape {values.shape}")
+    if values.size == 0:
+        raise DataError(f"{where} is empty")
+    if np.issubdtype(values.dtype, np.complexfloating) or values.dtype.kind in "mMV":
+        raise DataError(f"{where} must hold class labels (numbers or strings), got dtype "
+                        f"{values.dtype}")
+    missing = _missing_labels(values)
+    if missing.any():
+        raise DataError(f"{where} has {int(missing.sum())} missing or infinite label(s) (None, "
+                        "NaN, inf); drop those samples or give them a class")
+    try:
+        encoder = LabelEncoder().fit(values)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in values.tolist()})
+        raise DataError(f"{where} mixes label types ({', '.join(kinds)}); convert the labels "
+                        "to one type (e.g. all strings)") from None
+    if len(encoder.classes_) > MAX_CLASSES:
+        raise DataError(f"{where} has {len(encoder.classes_):,} distinct labels, more than the "
+                        f"{MAX_CLASSES:,} classes idmlp supports")
+    return encoder.transform(values).astype(np.int64), encoder.classes_
+
+
+def class_names_of(classes: np.ndarray) -> tuple[str, ...]:
+    """One name per class value: ``str(v)``, and integral floats without ``.0``.
+
+    Examples:
+        >>> class_names_of(np.array([1.0, 2.5])), class_names_of(np.array(["a", "b"]))
+        (('1', '2.5'), ('a', 'b'))
+    """
+    return tuple(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+                 for v in classes.tolist())
+
+
+def _missing_labels(values: np.ndarray) -> np.ndarray:
+    if np.issubdtype(values.dtype, np.floating):
+        return ~np.isfinite(values)
+    if values.dtype == object:
+        return np.array([v is None or (isinstance(v, float) and not math.isfinite(v))
+                         for v in values.tolist()], dtype=bool)
+    return np.zeros(values.shape, dtype=bool)
