@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .._validation import check_indices, check_int, check_positive
-from ..config import ACTIVATIONS, INIT_SCHEMES
+from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES
 from ..init import init_weight_
 from ..nets.base import InterpretableNet
 from ..nets.mlp import MLP
@@ -500,8 +500,9 @@ def compare_probes(
         probe_kwargs: passed to :func:`fit_probes` (``C``, ``max_iter``, ``n_jobs``, ...).
     """
     if not isinstance(model, InterpretableNet):
-        raise ValueError(f"model must be an interpretable network (idmlp.nets), got "
-                         f"{type(model).__name__}")
+        names = ", ".join(a.target.partition(":")[2] for a in ARCHS.values())
+        raise ValueError(f"model must be an interpretable network of idmlp.nets ({names}), "
+                         f"got {type(model).__name__}")
     if standard_model is not None and getattr(standard_model, "depth", None) != model.depth:
         raise ValueError(f"standard_model must have depth {model.depth} like model, got "
                          f"{getattr(standard_model, 'depth', None)}")
