@@ -18,7 +18,6 @@ from idmlp.analysis.dynamics import (
     SNAPSHOT_FILE,
     SnapshotRecorder,
     Snapshots,
-    dynamics_section,
     dynamics_summary,
     load_snapshots,
     snapshot_steps,
@@ -26,6 +25,7 @@ from idmlp.analysis.dynamics import (
 from idmlp.cli import main
 from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig
 from idmlp.nets.mlp import InterpretableMLP
+from idmlp.report.dynamics import dynamics_section
 from idmlp.train.evaluate import evaluate
 from idmlp.train.loop import Trainer
 from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_run, run_identity

@@ -7,7 +7,11 @@ into place only when complete::
                            confusion matrix, chosen examples and their predictions
     interpretation.npz     every array, contribution maps included (Interpretation.load)
     *.png                  the figures of idmlp.plots.interpret
-    report.html            one self-contained page with all of the above
+    report.html            one self-contained page with all of the above, and every
+                           section saved in the run by other commands (the faithfulness
+                           of ``idmlp faithfulness``; the baselines, probes and seeds of
+                           ``idmlp reproduce``): see idmlp.report.run_report
+    report.json            what report.html was made from, to rebuild it with a new section
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(out, args.overwrite)
 
     from ..analysis.interpret import interpret_run, save_interpretation
-    from ..report import identity_distance_section, run_report_data, write_interactive_report
+    from ..report.run_report import report_lock, write_interpret_report
     from ..runtime import resolve_device
     from ..train.runs import load_config, load_run
 
@@ -75,17 +79,13 @@ def run(args: argparse.Namespace) -> int:
     trained = load_run(run_dir, device=args.device)
     interp = interpret_run(trained, split=args.split, samples=args.samples, layers=args.layers,
                            batch_size=args.batch_size)
-    with atomic_output_dir(out, args.overwrite) as tmp:
+    # under the run's report lock: the sections that other commands saved in the run
+    # (idmlp faithfulness, idmlp reproduce) are read, and none is saved meanwhile
+    with report_lock(run_dir), atomic_output_dir(out, args.overwrite) as tmp:
         figures = save_interpretation(interp, tmp)
-        sections = [identity_distance_section(interp, figures.get("identity_distance"))]
-        if config.dynamics.snapshots:
-            from ..analysis.dynamics import dynamics_section, load_snapshots
-
-            sections.append(dynamics_section(load_snapshots(run_dir)))
-        report = run_report_data(
-            trained, interp, split=args.split, title=f"idmlp interpret: {run_dir.name}",
-            command=getattr(args, "command_line", None), sections=sections)
-        write_interactive_report(tmp / "report.html", report)
+        write_interpret_report(tmp, trained, interp, split=args.split, figures=figures,
+                               command=getattr(args, "command_line", None),
+                               title=f"idmlp interpret: {run_dir.name}")
 
     if not args.quiet:
         print(interp.summary())
