@@ -252,3 +252,34 @@ def test_images_describe_themselves_and_tables_have_captions(browser, report):
     assert not page.evaluate("document.getElementById('lightbox').open")
     assert page.errors() == []
     page.close()
+
+
+def test_hostile_class_names_keep_the_page_working(browser, tmp_path):
+    """Class names that end or comment out a script block written raw (issue 22): the
+    page's own script still runs, shows the names as text, and the slider works."""
+    import torch
+
+    from idmlp.nets.mlp import InterpretableMLP
+    from idmlp.report import build_report_data
+
+    names = ["</script>", "<!--<script>", "]]>\"'\u2028&amp;"]
+    torch.manual_seed(0)
+    net = InterpretableMLP(16, 3, depth=3, image_shape=(4, 4))
+    X, y = 0.5 * torch.randn(30, 16), torch.arange(30) % 3
+    data = build_report_data(net, X, y, class_names=names, title="<!--<script>",
+                             max_map_examples=6)
+    path = write_interactive_report(tmp_path / "hostile.html", data)
+    page = Page(browser, path)  # asserts data-ready == "1": the page's script ran to the end
+    options = page.eval_on_selector_all("#sb-filter option", "els => els.map(e => e.text)")
+    for name in names:
+        assert f"true class {name}" in options
+    headers = page.eval_on_selector_all("table.confusion tbody th",
+                                        "els => els.map(e => e.textContent)")
+    assert headers == names
+    page.focus("#layer")
+    page.keyboard.press("Home")
+    assert page.inner_text("#layer-value") == "1"
+    assert page.get_attribute("#acc-hl", "data-layer") == "1"
+    assert page.evaluate("document.title") == "<!--<script>"
+    assert page.errors() == []
+    page.close()
