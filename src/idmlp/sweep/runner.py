@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import __version__
 from .._io import (
@@ -41,6 +40,7 @@ from .._io import (
 )
 from .._validation import check_choice, check_int
 from ..config import ModelConfig, OptimConfig, field_types
+from ..runtime import progress_bar
 from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
 from .grid import (
     BACKENDS,
@@ -466,8 +466,8 @@ def run(
                 if overwrite or rewrite or not csv_path.exists():
                     write_results(csv_path, kept)
             new: dict[RunSpec, dict] = {}
-            with tqdm(total=len(pending), unit="run", desc="sweep",
-                      disable=not progress) as bar:
+            with progress_bar(total=len(pending), unit="run", desc="sweep",
+                              enabled=progress) as bar:
                 for batch, result in engine.map(batches, data, config.train, train_fn):
                     rows = _rows(batch, result, config, data)
                     if csv_path is not None:
