@@ -219,9 +219,20 @@ def test_phone_width_has_no_horizontal_scroll(browser, report):
     assert widths[0] <= widths[1], widths
     wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
-                && !e.closest('.table-scroll'))
+                && !e.closest('.table-scroll') && !e.closest('.fig-scroll'))
         .map(e => e.tagName + '#' + e.id + '.' + e.className)""")
     assert wide == []
+    # the confusion matrix (ten classes) is whole, not cut off by its scroll box
+    table, box = page.evaluate("""() => { const t = document.querySelector('table.confusion');
+        return [t.getBoundingClientRect().width, t.closest('.table-scroll').clientWidth]; }""")
+    assert table <= box, (table, box)
+    # a static figure keeps its printed size (96 px per inch, its text readable) and
+    # scrolls sideways in its own box
+    shown, printed = page.eval_on_selector("figure.static img", "i => [i.getBoundingClientRect()"
+                                           ".width, +i.getAttribute('width')]")
+    assert shown == pytest.approx(printed, abs=1)
+    assert page.eval_on_selector("figure.static .fig-scroll",
+                                 "b => getComputedStyle(b).overflowX") == "auto"
     assert page.errors() == []
     page.close()
 

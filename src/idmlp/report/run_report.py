@@ -16,7 +16,7 @@ page:
   the figures and ``report.json``; :func:`refresh_interpret_report`), without
   interpreting again.
 
-Both hold one lock, ``RUN/.report.lock`` (:func:`report_lock`, :mod:`filelock`), while they
+Both hold one lock, ``RUN/report_sections/.lock`` (:func:`report_lock`), while they
 read the saved sections and write the report, so two commands finishing at the same time
 still leave a report with both results. Every file is written atomically (a temporary
 name, then a rename), so a crash leaves the previous file whole. A saved section that
@@ -30,6 +30,7 @@ written, and is not rebuilt later.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -61,24 +62,33 @@ LOCK_TIMEOUT = 600.0
 
 @contextlib.contextmanager
 def report_lock(run_dir: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the run's report lock (``RUN/.report.lock``), waiting up to ``timeout``
-    seconds for another command that holds it."""
+    """Hold the run's report lock (``RUN/report_sections/.lock``, :mod:`filelock`), waiting
+    up to ``timeout`` seconds for another command that holds it. In a run folder this
+    process cannot write (a read-only copy), no command of this user can save a section
+    either, and the block runs without the lock."""
     from filelock import FileLock, Timeout
 
     from .._io import EnvironmentFailure, describe_os_error
 
-    path = Path(run_dir) / ".report.lock"
+    folder = Path(run_dir) / SECTIONS_DIR
+    path = folder / ".lock"
     try:
-        with FileLock(str(path), timeout=timeout):
-            yield
+        folder.mkdir(exist_ok=True)
+        lock = FileLock(str(path), timeout=timeout)
+        lock.acquire()
     except Timeout:
         raise EnvironmentFailure(f"another idmlp command has been writing the report of "
                                  f"{run_dir} for {timeout:g} s ({path} is held); try again "
                                  "when it has finished") from None
     except OSError as err:
-        if isinstance(err, EnvironmentFailure):
-            raise
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            yield  # nothing can be saved here by this user: nothing to wait for
+            return
         raise EnvironmentFailure(describe_os_error(err, path), err.errno, str(path)) from err
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _check_key(key: str) -> str:
@@ -113,6 +123,7 @@ def load_run_sections(run_dir: str | Path) -> list[Section]:
     if not folder.is_dir():
         return []
     found = {p.stem: p for p in folder.glob("*.json") if _KEY.fullmatch(p.stem)}
+    # (a name that is not a key, such as a writer's temporary file, is not a section)
     keys = [k for k in SECTION_ORDER if k in found] + sorted(set(found) - set(SECTION_ORDER))
     out = []
     for key in keys:
