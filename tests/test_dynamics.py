@@ -385,7 +385,8 @@ def test_law_on_data_is_used_when_theory_has_it(runs, monkeypatch):
     """The spectrum figure's law: ``theory.spectrum_on_data`` at the Jacobian inputs' x^0
     (features only, the C class coordinates as num_classes) where it exists, else the
     Gaussian law of ``theory.spectrum``."""
-    from idmlp import dynamics, theory
+    from idmlp import theory
+    from idmlp.analysis import dynamics
 
     snaps = load_snapshots(runs["snap"][0])
     calls = []
