@@ -67,6 +67,18 @@ def test_faithfulness_then_interpret_and_interpret_then_faithfulness_agree(
         assert not [p for p in r.rglob("*.tmp")]
 
 
+def test_interpret_probes_saves_the_probe_section(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    assert main(["interpret", str(run), "--probes", "--quiet"]) == 0
+    html = (run / "interpret" / "report.html").read_text()
+    assert "Linear probes" in titles(html)
+    assert (run / "report_sections" / "probes.json").is_file()
+    # a later report of the run (here in another folder) shows it without --probes
+    assert main(["interpret", str(run), "--quiet", "--out", str(tmp_path / "again")]) == 0
+    assert "Linear probes" in titles((tmp_path / "again" / "report.html").read_text())
+
+
 def test_a_damaged_saved_section_is_refused_in_one_line(trained, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(trained, run)

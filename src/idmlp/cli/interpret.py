@@ -45,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="which split to interpret (default: test)")
     p.add_argument("--batch-size", type=positive_int, default=1024,
                    help="examples per forward chunk (default: 1024)")
+    p.add_argument("--probes", action="store_true",
+                   help="also fit a linear probe on each layer's features (trained on the "
+                   "training split, scored on the test split) and add the probe section to "
+                   "the run's report; it is saved in the run, so later reports show it too")
     add_device(p)
     p.add_argument("--quiet", action="store_true",
                    help="print only the last line, not the per-layer table")
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(out, args.overwrite)
 
     from ..analysis.interpret import interpret_run, save_interpretation
-    from ..report.run_report import report_lock, write_interpret_report
+    from ..report.run_report import report_lock, save_run_section, write_interpret_report
     from ..runtime import resolve_device
     from ..train.runs import load_config, load_run
 
@@ -79,9 +83,23 @@ def run(args: argparse.Namespace) -> int:
     trained = load_run(run_dir, device=args.device)
     interp = interpret_run(trained, split=args.split, samples=args.samples, layers=args.layers,
                            batch_size=args.batch_size)
+    probes = None
+    if args.probes:
+        from ..analysis.probes import compare_probes
+        from ..report.probes import probe_section
+
+        X_train, y_train = trained.train_tensors()
+        X_test, y_test = trained.test_tensors()
+        probes = probe_section(compare_probes(
+            trained.model, X_train, y_train, X_test, y_test, own_features=True,
+            batch_size=args.batch_size, progress=not args.quiet), note=(
+            "The probes read this network's own features (probe (a)); idmlp reproduce "
+            "also probes a standard MLP of the same depth and width (probe (b))."))
     # under the run's report lock: the sections that other commands saved in the run
     # (idmlp faithfulness, idmlp reproduce) are read, and none is saved meanwhile
     with report_lock(run_dir), atomic_output_dir(out, args.overwrite) as tmp:
+        if probes is not None:
+            save_run_section(run_dir, "probes", probes)
         figures = save_interpretation(interp, tmp)
         write_interpret_report(tmp, trained, interp, split=args.split, figures=figures,
                                command=getattr(args, "command_line", None),
