@@ -38,7 +38,6 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._validation import check_indices, check_int, check_positive
 from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES
@@ -46,6 +45,7 @@ from ..init import init_weight_
 from ..nets.base import InterpretableNet
 from ..nets.mlp import MLP
 from ..nets.rules import ClassCoordinates
+from ..runtime import progress_bar
 from ..train.evaluate import eval_mode, evaluate
 
 __all__ = [
@@ -334,7 +334,8 @@ def fit_probes(
         jobs = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")(
             delayed(_fit_one)(Ltr[i], ytr, Lte[i], yte, C, max_iter) for i in range(len(sel))
         )
-        out = list(tqdm(jobs, total=len(sel), desc="probes", unit="layer", disable=not progress))
+        out = list(progress_bar(jobs, enabled=progress, total=len(sel), desc="probes",
+                                unit="layer"))
     total = time.perf_counter() - t0
     probes, secs, acc_tr, acc_te, n_iter = zip(*out, strict=True)
     n_iter_arr = np.asarray(n_iter, dtype=np.int64)
