@@ -44,7 +44,6 @@ __all__ = [
     "default_layers",
     "interpret",
     "interpret_run",
-    "save_interpretation",
 ]
 
 
@@ -466,14 +465,3 @@ def interpret_run(
     chosen = pick_samples(y, samples, run.model.num_classes)
     return interpret(run.model, X, y, batch_size=batch_size, sample_indices=chosen,
                      layers=layers, class_names=run.dataset.class_names)
-
-
-def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:
-    """Write ``interpretation.json``, ``interpretation.npz`` and the figures of
-    :mod:`idmlp.plots.interpret` into ``folder``; return the figures' paths by name."""
-    from ..plots.interpret import save_interpretation_figures
-
-    folder = Path(folder)
-    interp.save(folder / "interpretation.json")
-    interp.save(folder / "interpretation.npz")
-    return save_interpretation_figures(interp, folder)

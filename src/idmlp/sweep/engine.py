@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..config.sweep import RunSpec, TrainSettings
 from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
 from ..nets.base import build_model
 from ..nets.rules import ClassCoordinates
 from ..nets.stacked import StackedMLP, check_group, run_seeds
+from ..runtime import progress_bar
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train.evaluate import evaluate
 from ..train.loop import layer_cross_entropy
@@ -363,8 +363,8 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
 
     check(0)
     perm, pos = None, n
-    for step in tqdm(range(1, total + 1), disable=not progress, leave=False,
-                     unit="step", desc=f"L={specs[0].depth} {specs[0].activation} x{k}"):
+    for step in progress_bar(range(1, total + 1), enabled=progress, leave=False,
+                             unit="step", desc=f"L={specs[0].depth} {specs[0].activation} x{k}"):
         if not active.any():
             break
         if pos + bs > n:  # a new epoch: every run draws its own permutation
