@@ -1,11 +1,19 @@
 r"""Theory against measurement, and identity / orthogonal / Gaussian initialization side by side.
 
+Measurement (:mod:`idmlp.jacobian`) knows nothing of the theory; the comparison of a
+measured spectrum with a law lives here.
+
 - :func:`random_mlp` and :func:`jacobian_eigenvalues`: the networks and eigenvalues of
   :math:`J J^T` that the theory is checked against (float64, biases
   :math:`b_i \sim N(0, \sigma_b^2)` from the model's ``sigma_b``, inputs of mean square exactly
   :math:`q_0`).
-- :func:`ks_distance`: Kolmogorov-Smirnov distance between eigenvalues and a law, with the
+- :func:`ks_distance`: the one Kolmogorov-Smirnov distance of the package, between
+  eigenvalues (or a measured spectral measure such as
+  :class:`~idmlp.jacobian.lanczos.SLQDensity`) and a law, with the
   Dvoretzky-Kiefer-Wolfowitz radius for reference.
+- :func:`compare_spectrum`: measured eigenvalues against the identity law
+  (:class:`SpectrumComparison`: nonzero fraction with its binomial z-score, KS distance,
+  means).
 - :func:`compare_inits`: for one ``(depth, width, activation, sigma, sigma_b, q0)``, the
   law of the eigenvalues of :math:`J J^T` for the three initializations (identity:
   :func:`~idmlp.theory.identity.spectrum`, Kubota et al. 2021; orthogonal and Gaussian:
@@ -23,6 +31,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from .._io import strict_json
 from .._validation import (
     check_choice,
     check_int,
@@ -37,7 +46,9 @@ __all__ = [
     "INITS",
     "InitComparison",
     "KSResult",
+    "SpectrumComparison",
     "compare_inits",
+    "compare_spectrum",
     "jacobian_eigenvalues",
     "ks_distance",
     "random_mlp",
@@ -156,7 +167,7 @@ class KSResult:
         return {k: float(v) for k, v in self.__dict__.items()}
 
 
-def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
+def ks_distance(eigenvalues: ArrayLike | torch.Tensor | _Measure, law: _Law, *,
                 weights: ArrayLike | None = None, floor: float = 1e-20,
                 rtol: float = 1e-9) -> KSResult:
     r"""KS distance between eigenvalues of :math:`J J^T` (any shape) and a law.
@@ -172,11 +183,18 @@ def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
     ``weights`` (e.g. quadrature weights) :math:`F_n` is the weighted empirical CDF and
     ``n`` the number of samples.
 
+    ``eigenvalues`` may also be a measured spectral *measure* with its own ``cdf`` and
+    sorted support ``values`` (an :class:`~idmlp.jacobian.lanczos.SLQDensity`, whose CDF
+    interpolates between quadrature nodes): then :math:`d = \max_t |F_{\rm measured}(t) -
+    F(t)|` over 4000 log-spaced points from :math:`t_0` to 1.01 times the top of the
+    measure (``weights`` and ``rtol`` do not apply; ``n`` counts the support points).
+
     Args:
-        eigenvalues: finite, non-negative samples.
+        eigenvalues: finite, non-negative samples, or a measure (see above).
         law: the theory (anything with ``cdf``).
         weights: optional non-negative weights, one per sample (normalized here).
-        floor: :math:`t_0` relative to the largest eigenvalue (sample or law), in [0, 1).
+        floor: :math:`t_0` relative to the largest eigenvalue (sample or law; for a
+            measure: its top), in [0, 1).
         rtol: the relative shift :math:`r`, in [0, 1e-3].
 
     Examples:
@@ -184,6 +202,14 @@ def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
         >>> round(ks_distance(np.r_[np.zeros(16), np.ones(84)], law).ks, 6)  # 0.16 - 0.1573
         0.002701
     """
+    floor = check_real("floor", floor)
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must lie in [0, 1), got {floor!r}")
+    rtol = check_real("rtol", rtol)
+    if not 0.0 <= rtol <= 1e-3:
+        raise ValueError(f"rtol must lie in [0, 1e-3], got {rtol!r}")
+    if hasattr(eigenvalues, "cdf"):
+        return _ks_measures(eigenvalues, law, floor)
     if isinstance(eigenvalues, torch.Tensor):
         eigenvalues = eigenvalues.detach().cpu().double().numpy()
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
@@ -196,12 +222,6 @@ def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
         if w.shape != lam.shape or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
             raise ValueError("weights must be finite, >= 0, not all 0, one per eigenvalue")
         w = w / w.sum()
-    floor = check_real("floor", floor)
-    if not 0.0 <= floor < 1.0:
-        raise ValueError(f"floor must lie in [0, 1), got {floor!r}")
-    rtol = check_real("rtol", rtol)
-    if not 0.0 <= rtol <= 1e-3:
-        raise ValueError(f"rtol must lie in [0, 1e-3], got {rtol!r}")
     order = np.argsort(lam, kind="stable")
     lam, w = lam[order], w[order]
     cum = np.concatenate([[0.0], np.cumsum(w)])
@@ -214,9 +234,100 @@ def ks_distance(eigenvalues: ArrayLike | torch.Tensor, law: _Law, *,
     below = np.asarray(law.cdf(np.nextafter(t * (1.0 - rtol), -np.inf))) - e_lo
     d = max(float(above.max()), float(below[1:].max(initial=0.0)),
             float(np.asarray(law.cdf(t0)) - e_hi[0]), 0.0)
+    return _ks_result(d, lam.size, t0, float(e_hi[0]), float(np.asarray(law.cdf(t0))))
+
+
+class _Measure(Protocol):
+    values: Any
+
+    def cdf(self, t: ArrayLike) -> Any: ...
+
+
+def _ks_result(d: float, n: int, t0: float, below_emp: float, below_th: float) -> KSResult:
+    return KSResult(d, n, math.sqrt(math.log(200.0) / (2 * n)), t0, below_emp, below_th)
+
+
+def _ks_measures(measured: _Measure, law: _Law, floor: float) -> KSResult:
+    """:func:`ks_distance` of a measured measure: both CDFs on a log grid above ``t0``."""
+    values = np.asarray(measured.values, dtype=np.float64)
+    top = max(float(values.max()) if values.size else 0.0, 1e-300)
+    t0 = floor * top
+    grid = np.geomspace(max(t0, 1e-300), 1.01 * top, 4000)
+    f_m, f_l = np.asarray(measured.cdf(grid)), np.asarray(law.cdf(grid))
+    return _ks_result(float(np.max(np.abs(f_m - f_l))), max(values.size, 1), t0,
+                      float(f_m[0]), float(f_l[0]))
+
+
+@dataclass(frozen=True)
+class SpectrumComparison:
+    r"""Measured eigenvalues of :math:`J J^T` against a law (:func:`compare_spectrum`).
+
+    ``nonzero_*`` count eigenvalues above ``threshold`` (numerically nonzero); the law's
+    value is :math:`P(\lambda > \text{threshold})`. ``stderr`` is the binomial standard
+    error :math:`\sqrt{p(1-p)/n}` and ``z`` the difference in standard errors. ``ks`` is
+    the Kolmogorov-Smirnov distance :math:`\sup_t |F_n(t) - F(t)|` (:func:`ks_distance`
+    at ``floor = rtol = 0``, after samples within ``atom_rtol`` of an atom are snapped to
+    it); ``ks_bound`` is the Dvoretzky-Kiefer-Wolfowitz radius
+    :math:`\sqrt{\ln(2/\delta)/(2n)}` at :math:`\delta = 0.01`, which i.i.d. samples of
+    the law exceed with probability at most 1 %, for any law (atoms included).
+    """
+
+    n: int
+    threshold: float
+    nonzero_empirical: float
+    nonzero_theory: float
+    stderr: float
+    z: float
+    ks: float
+    ks_bound: float
+    mean_empirical: float
+    mean_theory: float
+
+
+def compare_spectrum(
+    eigenvalues: torch.Tensor | ArrayLike, law: SpectralLaw, *,
+    rtol: float = 1e-9, atom_rtol: float = 1e-5,
+) -> SpectrumComparison:
+    r"""Compare measured eigenvalues of :math:`J J^T` (any shape) with ``law``.
+
+    Args:
+        eigenvalues: samples of :math:`\lambda` (squared singular values), any shape,
+            finite and >= 0.
+        law: the theoretical law, from :func:`idmlp.theory.spectrum` (or
+            :func:`~idmlp.theory.identity.spectrum_on_data`).
+        rtol: eigenvalues at most ``rtol * max(λ)`` count as zero.
+        atom_rtol: samples within this relative distance of one of the law's atoms count as
+            that atom (a float product rarely hits :math:`\sigma^{2L}` to the last bit).
+
+    Examples:
+        >>> from idmlp.jacobian.dense import singular_values
+        >>> from idmlp.nets.mlp import IdentityMLP
+        >>> net, u = IdentityMLP(400, 10), 0.5**0.5 * torch.randn(16, 400)
+        >>> lam = singular_values(net, u, dtype=torch.float64) ** 2
+        >>> c = compare_spectrum(lam, spectrum(1.0, 0.5, 10))
+        >>> abs(c.z) < 4, c.ks < c.ks_bound
+        (True, True)
+    """
+    lam = eigenvalues.detach().cpu().double().numpy() if isinstance(eigenvalues, torch.Tensor) \
+        else np.asarray(eigenvalues, dtype=np.float64)
+    lam = np.sort(lam.ravel())
+    if lam.size == 0 or not np.all(np.isfinite(lam)):
+        raise ValueError("eigenvalues must be a non-empty array of finite numbers")
+    check_positive("rtol", rtol)
+    check_positive("atom_rtol", atom_rtol)
+    for loc, _ in law.atoms:
+        lam[np.abs(lam - loc) <= atom_rtol * abs(loc)] = loc
+    ks = ks_distance(lam, law, floor=0.0, rtol=0.0)
     n = lam.size
-    return KSResult(d, n, math.sqrt(math.log(200.0) / (2 * n)), t0, float(e_hi[0]),
-                    float(np.asarray(law.cdf(t0))))
+    threshold = rtol * max(float(lam[-1]), float(law.values[-1]))
+    p_emp = float(np.mean(lam > threshold))
+    p_th = float(law.sf(threshold))
+    stderr = math.sqrt(max(p_th * (1 - p_th), 1e-300) / n)
+    return SpectrumComparison(
+        n=n, threshold=threshold, nonzero_empirical=p_emp, nonzero_theory=p_th,
+        stderr=stderr, z=(p_emp - p_th) / stderr, ks=ks.ks, ks_bound=ks.dkw,
+        mean_empirical=float(lam.mean()), mean_theory=float(law.mean()),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,19 +359,16 @@ class InitComparison:
                                "activation": self.activation, "sigma": self.sigma,
                                "sigma_b": self.sigma_b, "q0": self.q0, "inits": {}}
         ks = self.ks()
-
-        def js(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
         for init, law in self.laws.items():
-            row = {"theory_mean": js(law.mean()), "theory_var": js(law.var()),
+            row = {"theory_mean": law.mean(), "theory_var": law.var(),
                    "theory_mass_at_zero": law.mass_at_zero}
             if init in self.eigenvalues:
                 lam = self.eigenvalues[init]
-                row |= {"measured_mean": js(float(lam.mean())),
-                        "measured_var": js(float(lam.var(axis=-1).mean())),
+                row |= {"measured_mean": float(lam.mean()),
+                        "measured_var": float(lam.var(axis=-1).mean()),
                         "ks": ks[init].ks, "dkw": ks[init].dkw}
             out["inits"][init] = row
-        return out
+        return strict_json(out)
 
 
 def compare_inits(
