@@ -1,7 +1,8 @@
 """``idmlp theory``: the law of the eigenvalues of J J^T at identity initialization,
 optionally on a real data set (``--dataset``), checked against the Jacobians of a real
 network (``--empirical``), and side by side with orthogonal and Gaussian initialization
-(``--compare-inits``)."""
+and the identity family (``--compare-inits [--inits ...]``). The analysis is
+:mod:`idmlp.theory.report`; this module parses, calls it and prints."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 from typing import Any
 
 from ..config import ACTIVATIONS, check_dataset_name
+from ..theory._inits import ALL_INITS, INITS
 from ..theory.report import JACOBIAN_PATHS, SLQ_WIDTH
 from ._common import add_output, nonnegative_float, positive_float, positive_int
 
@@ -44,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="identity, orthogonal and Gaussian init side by side at this depth: "
                    "theory (free probability for the random inits) and measured at --width "
                    "and --samples inputs; writes inits.png")
+    p.add_argument("--inits", default=None,
+                   help=f"comma list of the initializations of --compare-inits, of "
+                   f"{', '.join(ALL_INITS)} (default: {','.join(INITS)}); looks_linear needs "
+                   "an even --width and relu or an odd activation")
     p.add_argument("--sigma-b", type=nonnegative_float, default=None,
                    help="bias standard deviation of the random inits of --compare-inits "
                    "(default 0)")
@@ -80,6 +86,23 @@ def _check(args: argparse.Namespace) -> None:
     if args.sigma_b is not None and not args.compare_inits:
         raise ValueError("--sigma-b sets the biases of --compare-inits' random networks; add "
                          "--compare-inits or drop --sigma-b")
+    if args.inits is not None:
+        if not args.compare_inits:
+            raise ValueError("--inits chooses the initializations of --compare-inits; add "
+                             "--compare-inits or drop --inits")
+        names = tuple(n.strip() for n in args.inits.split(","))
+        bad = [n for n in names if n not in ALL_INITS]
+        if bad or not names or len(set(names)) != len(names):
+            raise ValueError(f"--inits must be a comma list of distinct names from "
+                             f"{', '.join(ALL_INITS)}; got {args.inits!r}")
+        if "looks_linear" in names and args.width % 2:
+            raise ValueError(f"--inits looks_linear needs an even --width (mirrored blocks of "
+                             f"width/2), got {args.width}")
+        if "looks_linear" in names and args.activation not in ("relu", "tanh", "hardtanh",
+                                                               "linear"):
+            raise ValueError("--inits looks_linear has a closed form for relu, tanh, hardtanh "
+                             f"and linear only; got --activation {args.activation}")
+        args.inits = names
     if args.jacobian != "auto" and not (args.compare_inits or args.empirical):
         raise ValueError("--jacobian chooses how --empirical and --compare-inits measure; add "
                          "one of them or drop --jacobian")
@@ -128,11 +151,11 @@ def _print_inits(table: dict[str, Any], args: argparse.Namespace) -> None:
           f"measured at width {args.width}, {args.samples} inputs:")
     print(f"    random networks: "
           f"{'dense Jacobians' if table['jacobian'] == 'dense' else 'SLQ'} ({table['why']}); "
-          "identity: exact diagonal Jacobian")
-    print(f"    {'init':11s}{'mean theory':>13s}{'measured':>11s}{'var theory':>13s}"
+          "identity (and ZerO at equal widths): exact diagonal Jacobian")
+    print(f"    {'init':17s}{'mean theory':>13s}{'measured':>11s}{'var theory':>13s}"
           f"{'measured':>11s}{'KS':>8s}{'DKW 99%':>9s}")
     for init, row in table["inits"].items():
-        print(f"    {init:11s}{_g(row['theory_mean'], '.4g'):>13s}"
+        print(f"    {init:17s}{_g(row['theory_mean'], '.4g'):>13s}"
               f"{_g(row['measured_mean'], '.4g'):>11s}{_g(row['theory_var'], '.4g'):>13s}"
               f"{_g(row['measured_var'], '.4g'):>11s}{_g(row['ks'], '.4f'):>8s}"
               f"{_g(row['dkw'], '.4f'):>9s}")
@@ -199,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     if args.compare_inits:
         cmp, summary["inits"] = measure_inits(
             args.depth, args.width, args.activation, args.sigma, args.sigma_b or 0.0, args.q0,
-            samples=args.samples, seed=args.seed, jacobian=args.jacobian,
+            samples=args.samples, seed=args.seed, jacobian=args.jacobian, inits=args.inits,
             progress=not args.quiet)
         _print_inits(summary["inits"], args)
 

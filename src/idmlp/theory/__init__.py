@@ -9,6 +9,8 @@
   spectrum (Poole et al. 2016; Schoenholz et al. 2017; Pennington et al. 2017, 2018).
 - :mod:`~idmlp.theory.free`: the full density for random weights by numerical free
   multiplicative convolution (Pennington et al. 2017, 2018).
+- :mod:`~idmlp.theory.family`: the identity family (ZerO, IDInit, looks-linear,
+  delta-orthogonal): exact laws where they exist, and where they do not.
 - :mod:`~idmlp.theory.compare`: measured eigenvalues against the theory (the one KS
   distance, :func:`compare_spectrum`), and the initializations side by side.
 - :mod:`~idmlp.theory.report`: the analysis of ``idmlp theory`` as functions
@@ -23,9 +25,12 @@ from .._lazy import lazy_names
 
 _LAZY = {
     **{name: "compare" for name in (
-        "INITS", "InitComparison", "KSResult", "SpectrumComparison", "compare_inits",
-        "compare_spectrum", "jacobian_eigenvalues", "ks_distance", "random_mlp",
-        "sphere_inputs")},
+        "ALL_INITS", "FAMILY_INITS", "INITS", "InitComparison", "KSResult",
+        "SpectrumComparison", "compare_inits", "compare_spectrum", "init_law",
+        "jacobian_eigenvalues", "ks_distance", "random_mlp", "sphere_inputs")},
+    **{name: "family" for name in (
+        "WIDENING_INITS", "MixtureLaw", "delta_orthogonal_cnn", "delta_orthogonal_spectrum",
+        "looks_linear_spectrum", "widened_mlp", "widened_spectrum")},
     "FreeSpectrum": "free", "free_spectrum": "free",
     **{name: "identity" for name in (
         "IsometryRegion", "SpectralLaw", "_quadrature_law", "alpha", "alpha_l",

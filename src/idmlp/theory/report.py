@@ -215,10 +215,13 @@ def measure_inits(
     (:func:`~idmlp.theory.compare.compare_inits`), measured on networks of ``width`` at
     ``samples`` inputs of mean square exactly ``q0``.
 
-    The identity network (and every deterministic identity-family network) is measured
-    exactly; random networks by dense Jacobians or by SLQ (:func:`jacobian_path`; SLQ's
+    The identity network (and ZerO's, the same at a square width) is measured exactly by
+    its diagonal Jacobian; the others by dense Jacobians or by SLQ (:func:`jacobian_path`; SLQ's
     KS distance uses its quadrature nodes and weights as the measured measure). Memory is
     checked first (:class:`~idmlp._io.EnvironmentFailure` before anything is allocated).
+
+    ``inits`` (default :data:`~idmlp.theory.compare.INITS`) may name any of
+    :data:`~idmlp.theory.compare.ALL_INITS`, the identity family included.
 
     Returns:
         The :class:`~idmlp.theory.compare.InitComparison` with ``eigenvalues`` filled in,
@@ -236,7 +239,10 @@ def measure_inits(
     from ..jacobian.lanczos import slq
     from ..runtime import check_memory
     from .compare import (
+        DETERMINISTIC_INITS,
         INITS,
+        KS_RTOL,
+        NO_BIAS_INITS,
         compare_inits,
         jacobian_eigenvalues,
         ks_distance,
@@ -255,16 +261,18 @@ def measure_inits(
     cmp = compare_inits(depth, width, activation, sigma, sigma_b, q0, seed=seed, inits=inits)
     eigs, ks, moments = {}, {}, {}
     for k, init in enumerate(tqdm(inits, desc="inits", disable=not progress, leave=False)):
-        net = random_mlp(width, depth, sigma, 0.0 if init == "identity" else sigma_b,
+        net = random_mlp(width, depth, sigma, 0.0 if init in NO_BIAS_INITS else sigma_b,
                          activation, init, seed=seed + k)
-        if init == "identity" or path == "dense":  # compare_inits' networks and inputs
+        if init in DETERMINISTIC_INITS or path == "dense":  # compare_inits' nets and inputs
             lam = jacobian_eigenvalues(net, q0, samples, seed=seed + k)
-            eigs[init], ks[init] = lam, ks_distance(lam, cmp.laws[init])
+            eigs[init] = lam
+            ks[init] = ks_distance(lam, cmp.laws[init], rtol=KS_RTOL.get(init, 1e-9))
             moments[init] = (float(lam.mean()), float(lam.var(axis=-1).mean()))
         else:
             est = slq(net, sphere_inputs(width, q0, samples, seed=seed + k))
             eigs[init] = slq_sample(est, samples * width)
-            ks[init] = ks_distance(est.nodes, cmp.laws[init], weights=est.node_weights)
+            ks[init] = ks_distance(est.nodes, cmp.laws[init], weights=est.node_weights,
+                                   rtol=KS_RTOL.get(init, 1e-9))
             moments[init] = (est.mean(), est.var())
     cmp = dataclasses.replace(cmp, eigenvalues=eigs)
     table: dict[str, Any] = {"jacobian": path, "why": why, "inits": {}}
