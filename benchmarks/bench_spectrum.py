@@ -27,7 +27,7 @@ import torch
 from idmlp.jacobian.dense import singular_values
 from idmlp.jacobian.lanczos import slq
 from idmlp.nets.mlp import IdentityMLP
-from idmlp.theory import critical_point, random_mlp
+from idmlp.theory import critical_point, ks_distance, random_mlp
 
 
 def trained_like(width: int, depth: int, act: str, dtype: torch.dtype, eps: float = 0.05,
@@ -73,12 +73,10 @@ def accuracy(width: int, depth: int, inputs: int, steps: int, probes: int) -> No
             def cdf(self, t: np.ndarray, est=est) -> np.ndarray:  # noqa: ANN001
                 return est.cdf(t, interpolate=False)
 
-        from idmlp.theory import ks_distance
-
-        ks_steps = ks_distance(lam, Steps(), floor=1e3 * est.eps).ks
+        ks_steps = ks_distance(lam, Steps(), floor=est.resolution).ks
         pos = lam[lam > 1e3 * est.eps * lam.max()]
         lo, hi = np.quantile(pos, [0.01, 0.99])
-        print(f"  {name:44s} {est.ks(lam):7.4f} {ks_steps:8.4f} "
+        print(f"  {name:44s} {ks_distance(lam, est, floor=est.resolution).ks:7.4f} {ks_steps:8.4f} "
               f"{est.mean() / lam.mean():15.4f} {t_dense:8.1f} {t_slq:7.1f} "
               f"{math.log10(hi / lo):13.1f}")
 
@@ -115,9 +113,10 @@ def speed(width: int, depth: int, inputs: int, steps: int, device: str) -> None:
           f"{c_slq:8.1f} s CPU = {t_slq / inputs:.2f} s wall per input")
     print(f"  speed-up per input: {t_dense * inputs / t_slq:.1f}x wall clock, "
           f"{c_dense * inputs / c_slq:.1f}x CPU time (CPU time is robust to other load)")
+    first = est.per_input(0)
     print(f"  KS of input 0's SLQ estimate (one probe) to its dense eigenvalues: "
-          f"{est.per_input(0).ks(lam0):.4f}; mean {est.per_input(0).mean():.4f} vs "
-          f"{lam0.mean():.4f}")
+          f"{ks_distance(lam0, first, floor=est.resolution).ks:.4f}; mean "
+          f"{first.mean():.4f} vs {lam0.mean():.4f}")
 
 
 def main() -> None:

@@ -117,9 +117,9 @@ def test_theory_empirical_slq_path(tmp_path: Path, capsys: pytest.CaptureFixture
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Above SLQ_WIDTH --empirical switches to stochastic Lanczos quadrature by itself
     (the threshold is lowered here so that the test stays small)."""
-    import idmlp.cli.theory as cli_theory
+    import idmlp.theory.report as report
 
-    monkeypatch.setattr(cli_theory, "SLQ_WIDTH", 100)
+    monkeypatch.setattr(report, "SLQ_WIDTH", 100)
     out = tmp_path / "th"
     rc = main(["theory", "--sigma", "1.0", "--q0", "0.5", "--depth", "20", "--empirical",
                "--width", "200", "--samples", "8", "--out", str(out), "--quiet"])

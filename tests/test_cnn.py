@@ -19,10 +19,10 @@ from idmlp.cli import main
 from idmlp.config import ARCHS, CNNOptions, DataConfig, ModelConfig, OptimConfig
 from idmlp.config.sweep import MODEL_COLUMNS
 from idmlp.init import identity_, identity_init_, init_weight_
-from idmlp.jacobian.dense import compare, jacobian, singular_values
+from idmlp.jacobian.dense import jacobian, singular_values
 from idmlp.nets.cnn import ClassChannels, InterpretableCNN, image_channels
 from idmlp.nets.mlp import InterpretableMLP, build_model
-from idmlp.theory import alpha, spectrum
+from idmlp.theory import alpha, compare_spectrum, spectrum
 from idmlp.train.loop import Trainer
 from idmlp.train.runs import RunConfig, fit, load_run
 
@@ -335,7 +335,7 @@ def test_dirac_cnn_jacobian_follows_the_coordinatewise_law(
     assert torch.count_nonzero(J - torch.diag_embed(torch.diagonal(J, dim1=1, dim2=2))) == 0
     lam = singular_values(stack, x0, method="autograd", dtype=F64) ** 2
     law = spectrum(sigma, q0, depth)
-    cmp = compare(lam, law)
+    cmp = compare_spectrum(lam, law)
     n = lam.numel()
     a = alpha(sigma, q0, depth)
     assert cmp.nonzero_theory == pytest.approx(a, abs=1e-9)
@@ -357,7 +357,7 @@ def test_dirac_cnn_jacobian_at_embedded_inputs() -> None:
     J = jacobian(net.layer_stack(), net.embed(z).flatten(1), method="autograd", dtype=F64)
     diag = torch.diagonal(J, dim1=1, dim2=2) ** 2  # (16, 4 channels x 25)
     torch.testing.assert_close(diag[:, 25:], torch.full_like(diag[:, 25:], sigma ** (2 * depth)))
-    cmp = compare(diag[:, :25], spectrum(sigma, q0, depth))
+    cmp = compare_spectrum(diag[:, :25], spectrum(sigma, q0, depth))
     assert abs(cmp.z) < 4 and cmp.ks <= cmp.ks_bound
 
 

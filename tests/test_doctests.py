@@ -31,8 +31,9 @@ def _examples(name: str) -> list[doctest.DocTest]:
 def test_every_module_is_collected_and_examples_exist():
     counts = {name: sum(len(t.examples) for t in _examples(name)) for name in MODULES}
     assert sum(counts.values()) >= 50, counts
-    for name in ("idmlp.init", "idmlp.theory.identity", "idmlp.theory.meanfield", "idmlp.nets.mlp",
-                 "idmlp.config.model", "idmlp.nets.rules"):
+    for name in ("idmlp.init.identity", "idmlp.init.family", "idmlp.theory.identity",
+                 "idmlp.theory.meanfield", "idmlp.nets.mlp", "idmlp.config.model",
+                 "idmlp.nets.rules"):
         assert counts[name] > 0, name
 
 

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from idmlp.jacobian.dense import compare, jacobian, singular_values
+from idmlp.jacobian.dense import jacobian, singular_values
 from idmlp.nets.mlp import MLP, IdentityMLP, InterpretableMLP
-from idmlp.theory import alpha, spectrum
+from idmlp.theory import alpha, compare_spectrum, spectrum
 
 F64 = torch.float64
 
@@ -32,7 +32,7 @@ def test_hardtanh_identity_network_follows_the_bernoulli_law(
     net = IdentityMLP(width, depth, sigma=sigma, dtype=F64)
     lam = singular_values(net, _inputs(batch, width, q0, seed=depth), dtype=F64) ** 2
     law = spectrum(sigma, q0, depth)
-    cmp = compare(lam, law)
+    cmp = compare_spectrum(lam, law)
     n = lam.numel()
     a = alpha(sigma, q0, depth)
     assert cmp.nonzero_theory == pytest.approx(a, abs=1e-12)
@@ -61,7 +61,7 @@ def test_tanh_relu_empirical_law_matches_spectrum(activation: str, sigma: float,
     net = IdentityMLP(width, depth, sigma=sigma, activation=activation, dtype=F64)
     lam = singular_values(net, _inputs(batch, width, q0, seed=7), dtype=F64) ** 2
     law = spectrum(sigma, q0, depth, activation)
-    cmp = compare(lam, law)
+    cmp = compare_spectrum(lam, law)
     assert cmp.n == width * batch
     assert cmp.ks < cmp.ks_bound + 1.0 / law.values.size
     assert cmp.ks_bound == pytest.approx(math.sqrt(math.log(200) / (2 * 8000)))
@@ -123,7 +123,7 @@ def test_compare_counts_and_ks_on_exact_samples() -> None:
     law = spectrum(1.0, 0.5, 10)
     n = 10_000
     lam = np.concatenate([np.zeros(1573), np.full(n - 1573, 1.0 + 1e-9)])
-    cmp = compare(lam, law)
+    cmp = compare_spectrum(lam, law)
     assert cmp.nonzero_empirical == pytest.approx(1 - 0.1573)
     assert abs(cmp.z) < 0.1
     assert cmp.ks < 1e-4
@@ -139,8 +139,8 @@ def test_compare_counts_and_ks_on_exact_samples() -> None:
         (lambda: singular_values(nn.Linear(4, 4), torch.zeros(2, 4), method="mlp"), "autograd"),
         (lambda: singular_values(_perturbed(4, 2), torch.zeros(2, 4), method="diagonal"),
          "diagonal"),
-        (lambda: compare([], spectrum(1.0, 1.0, 2)), "non-empty"),
-        (lambda: compare([np.nan], spectrum(1.0, 1.0, 2)), "finite"),
+        (lambda: compare_spectrum([], spectrum(1.0, 1.0, 2)), "non-empty"),
+        (lambda: compare_spectrum([np.nan], spectrum(1.0, 1.0, 2)), "finite"),
     ],
 )
 def test_bad_arguments(call, match: str) -> None:  # noqa: ANN001

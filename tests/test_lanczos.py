@@ -69,7 +69,7 @@ def test_identity_init_is_exact_in_two_steps() -> None:
     lam = (singular_values(net, x, dtype=F64) ** 2).numpy()
     # one probe per input: only the probe's randomness, sd sqrt(a(1-a)/(N/2)) / sqrt(B)
     a = float((lam > 0).mean())
-    assert est.ks(lam) < 4 * math.sqrt(a * (1 - a) * 2 / 100 / 4)
+    assert ks_distance(lam, est, floor=est.resolution).ks < 4 * math.sqrt(a * (1 - a) * 2 / 100 / 4)
     top = est.nodes[est.node_weights > 0].max()
     assert top == pytest.approx(1.02**30, rel=1e-12)
 
@@ -83,7 +83,7 @@ def test_density_matches_dense_singular_values(act: str, bound: float) -> None:
     x = _inputs(8, 200, 0.1)
     lam = (singular_values(net, x, dtype=F64) ** 2).numpy()
     est = slq(net, x, steps=40, probes=2)
-    assert est.ks(lam) < bound
+    assert ks_distance(lam, est, floor=est.resolution).ks < bound
     assert est.mean() == pytest.approx(lam.mean(), rel=0.05)
 
     class Steps:  # the quadrature rules' own step functions
@@ -92,8 +92,9 @@ def test_density_matches_dense_singular_values(act: str, bound: float) -> None:
         def cdf(self, t: np.ndarray) -> np.ndarray:
             return est.cdf(t, interpolate=False)
 
-    step_ks = ks_distance(lam, Steps(), floor=1e3 * est.eps).ks
-    assert est.ks(lam) <= step_ks + 1e-12  # the CMS interpolation does no worse here
+    step_ks = ks_distance(lam, Steps(), floor=est.resolution).ks
+    # the CMS interpolation does no worse here
+    assert ks_distance(lam, est, floor=est.resolution).ks <= step_ks + 1e-12
 
 
 def test_random_network_moments_are_unbiased() -> None:

@@ -5,13 +5,14 @@
   truncated away (:func:`append_text`); output folders are built under a temporary name
   and renamed when complete (:func:`atomic_output_dir`). A failure at any point leaves
   the previous state and no temporary file.
-* **One writer per folder.** :func:`folder_lock` takes an advisory ``fcntl.flock`` lock
-  on the lock file ``.NAME.lock`` *beside* the folder ``NAME`` (in its parent), for as long
-  as a process writes the folder. The lock belongs to the folder's *name*, so it already
-  holds while the folder is built under a temporary name and stays held across the
-  rename into place. The OS drops it when the process dies (kill -9 included), so a
-  lock is never stale; a second writer is refused with :class:`FolderLockedError`, which
-  names the holder's PID.
+* **One writer per folder.** :func:`folder_lock` takes an advisory lock
+  (:class:`filelock.FileLock`, an exclusive ``flock``) on the lock file ``.NAME.lock``
+  *beside* the folder ``NAME`` (in its parent), for as long as a process writes the
+  folder; the holder writes its PID into the file, and removes the file on release. The
+  lock belongs to the folder's *name*, so it already holds while the folder is built
+  under a temporary name and stays held across the rename into place. The OS drops it
+  when the process dies (kill -9 included), so a lock is never stale; a second writer is
+  refused with :class:`FolderLockedError`, which names the holder's PID.
 * **Leftovers.** Every temporary name carries its writer's PID:
   ``.NAME.<pid>.<random>.tmp`` (files of :func:`atomic_write_bytes`, folders of
   :func:`atomic_output_dir`) and ``.NAME.old-<pid>`` (a replaced folder being deleted).
@@ -27,6 +28,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import io
 import json
@@ -258,8 +260,16 @@ def clean_stale(path: str | os.PathLike[str]) -> list[Path]:
 
 # -- folder locks -------------------------------------------------------------------------
 
-_held: dict[tuple[int, str], list[int]] = {}  # (pid, lock file) -> [fd, depth]
+_held: dict[tuple[int, str], _Hold] = {}  # (pid, lock file) -> this process's hold
 _held_guard = threading.Lock()
+_ORPHAN_RETRIES = 1000  # a lock file unlinked under us by a releasing holder: try again
+
+
+@dataclasses.dataclass
+class _Hold:  # one process's hold: its FileLock, the nesting depth, the file's (dev, inode)
+    lock: Any
+    depth: int = 1
+    inode: tuple[int, int] = (0, 0)
 
 
 def _absolute(path: str | os.PathLike[str]) -> Path:
@@ -292,74 +302,81 @@ def _read_pid(fd: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def _locked_message(path: str | os.PathLike[str], pid: int | None) -> str:
     who = f"process {pid}" if pid is not None else "another process"
     stop = f" (kill {pid})" if pid is not None else ""
     return f"{path} is being written by {who}; wait for it to finish or stop it{stop}"
 
 
-def _acquire(lock: Path, folder: str | os.PathLike[str]) -> int:
-    """Open and ``flock`` ``lock`` without waiting; return the fd (PID written into it)."""
-    assert fcntl is not None
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        except OSError as err:
-            raise _failure(err, folder, "lock") from err
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            raise FolderLockedError(_locked_message(folder, pid), pid, folder) from None
-        except OSError as err:
-            os.close(fd)
-            raise _failure(err, folder, "lock") from err
-        # The previous holder may have unlinked the file between our open and flock:
-        # then we locked an orphan inode; start over on the current file.
-        if _same_file(fd, lock):
-            break
-        os.close(fd)
+def _holder(lock: Path) -> tuple[bool, int | None]:
+    """Whether a process holds ``lock``, and the PID it wrote: a *shared* ``flock`` probe
+    (taking filelock's exclusive lock to probe would refuse a real writer meanwhile)."""
+    if fcntl is None:  # pragma: no cover
+        return False, None
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except OSError as err:  # e.g. disk full: the lock holds, only the PID note is missing
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            os.close(fd)
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no lock file: nobody holds it (or it cannot exist: checked later)
+        return False, None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released by the close below
+        return False, None
+    except BlockingIOError:
+        return True, _read_pid(fd)
+    except OSError:
+        return False, None
+    finally:
+        os.close(fd)
+
+
+def _acquire(lock: Path, folder: str | os.PathLike[str]) -> _Hold:
+    """Take ``lock`` without waiting (:class:`filelock.FileLock`, an exclusive ``flock``)
+    and write this process's PID into it, for the message of a second writer."""
+    from filelock import FileLock, Timeout
+
+    def note_pid(fd: int) -> None:
+        hold.inode = os.fstat(fd).st_dev, os.fstat(fd).st_ino
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as err:  # e.g. disk full: the lock holds, only the PID note is missing
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+
+    hold = _Hold(FileLock(lock, blocking=False, thread_local=False, on_acquired=note_pid))
+    for _ in range(_ORPHAN_RETRIES):
+        try:
+            hold.lock.acquire()
+            return hold
+        except Timeout:
+            held, pid = _holder(lock)
+            if held:
+                raise FolderLockedError(_locked_message(folder, pid), pid, folder) from None
+            # The holder unlinked the file between our open and our flock (see _release):
+            # we met an orphan inode, and the lock is free; start over on the current file.
+        except OSError as err:
             raise _failure(err, folder, "lock") from err
-    return fd
+    raise FolderLockedError(_locked_message(folder, None), None, folder)
 
 
-def _release(fd: int, lock: Path) -> None:
-    # Unlink while still holding the lock (and only our own file), then close: a process
-    # that opened the old inode meanwhile sees it was unlinked and retries (see _acquire).
-    if _same_file(fd, lock):
-        with contextlib.suppress(OSError):
+def _release(hold: _Hold, lock: Path) -> None:
+    # Unlink while still holding the lock (and only our own file), then release: a process
+    # that opened the old inode meanwhile finds it unlinked and retries (see _acquire).
+    with contextlib.suppress(OSError):
+        st = os.stat(lock)
+        if (st.st_dev, st.st_ino) == hold.inode:
             os.unlink(lock)
-    os.close(fd)
+    hold.lock.release()
 
 
 def _remove_unheld_lock(lock: Path) -> bool:
     """Remove a lock file nobody holds (left by kill -9), by the locking protocol."""
-    if fcntl is None:
-        return False
-    key = (os.getpid(), str(lock))
     with _held_guard:
-        if key in _held:
+        if fcntl is None or (os.getpid(), str(lock)) in _held:
             return False
         try:
-            fd = _acquire(lock, lock)
+            _release(_acquire(lock, lock), lock)
         except OSError:
             return False
-        _release(fd, lock)
     return True
 
 
@@ -369,39 +386,25 @@ def check_not_locked(path: str | os.PathLike[str]) -> None:
     A check only (it takes and keeps nothing); use it to refuse early, before any work,
     and hold :func:`folder_lock` while writing.
     """
-    if fcntl is None:
-        return
     lock = lock_path(path)
     with _held_guard:
         if (os.getpid(), str(lock)) in _held:
             return
-    try:
-        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:  # no lock file: nobody holds it (or it cannot exist: checked later)
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            raise FolderLockedError(_locked_message(path, pid), pid, path) from None
-        except OSError:
-            return
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    held, pid = _holder(lock)
+    if held:
+        raise FolderLockedError(_locked_message(path, pid), pid, path)
 
 
 @contextlib.contextmanager
 def folder_lock(path: str | os.PathLike[str], *, clean: bool = True) -> Iterator[Path]:
     """Hold the write lock of the folder ``path`` for the duration of the block.
 
-    The lock is ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``lock_path(path)`` =
-    ``PARENT/.NAME.lock``, which holds this process's PID; the parent is created if
-    needed, ``path`` itself need not exist (it may be created, or renamed into place,
-    inside the block). The OS releases the lock when the process dies, so a crash never
-    leaves a stale lock; on a normal exit the lock file is removed. Re-entrant within a
-    process (nested blocks share the lock). With ``clean`` (default), :func:`clean_stale`
+    The lock is a non-blocking :class:`filelock.FileLock` (an exclusive ``flock``) on
+    ``lock_path(path)`` = ``PARENT/.NAME.lock``, which holds this process's PID; the parent
+    is created if needed, ``path`` itself need not exist (it may be created, or renamed into
+    place, inside the block). The OS releases the lock when the process dies, so a crash
+    never leaves a stale lock; on a normal exit the lock file is removed. Re-entrant within
+    a process (nested blocks share the lock). With ``clean`` (default), :func:`clean_stale`
     runs once the lock is taken.
 
     Yields:
@@ -425,13 +428,13 @@ def folder_lock(path: str | os.PathLike[str], *, clean: bool = True) -> Iterator
     with _held_guard:
         entry = _held.get(key)
         if entry is not None:
-            entry[1] += 1
+            entry.depth += 1
         else:
             try:
                 lock.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise _failure(err, path, "create") from err
-            _held[key] = [_acquire(lock, path), 1]
+            _held[key] = _acquire(lock, path)
     try:
         if entry is None and clean:
             clean_stale(path)
@@ -439,10 +442,10 @@ def folder_lock(path: str | os.PathLike[str], *, clean: bool = True) -> Iterator
     finally:
         with _held_guard:
             held = _held[key]
-            held[1] -= 1
-            if held[1] == 0:
+            held.depth -= 1
+            if held.depth == 0:
                 del _held[key]
-                _release(held[0], lock)
+                _release(held, lock)
 
 
 # -- atomic writes --------------------------------------------------------------------------

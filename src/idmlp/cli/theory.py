@@ -1,26 +1,20 @@
 """``idmlp theory``: the law of the eigenvalues of J J^T at identity initialization,
 optionally on a real data set (``--dataset``), checked against the Jacobians of a real
 network (``--empirical``), and side by side with orthogonal and Gaussian initialization
-(``--compare-inits``)."""
+and the identity family (``--compare-inits [--inits ...]``). The analysis is
+:mod:`idmlp.theory.report`; this module parses, calls it and prints."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import math
 from typing import Any
 
 from ..config import ACTIVATIONS, check_dataset_name
+from ..theory._inits import ALL_INITS, INITS
+from ..theory.report import JACOBIAN_PATHS, SLQ_WIDTH
 from ._common import add_output, nonnegative_float, positive_float, positive_int
 
-__all__ = ["JACOBIAN_PATHS", "SLQ_WIDTH", "add_parser", "jacobian_path", "run"]
-
-#: Above this width the random networks of ``--compare-inits`` are measured by stochastic
-#: Lanczos quadrature (:func:`idmlp.jacobian.lanczos.slq`) instead of dense Jacobians.
-SLQ_WIDTH = 1024
-#: Choices of ``--jacobian``.
-JACOBIAN_PATHS: tuple[str, ...] = ("auto", "dense", "slq")
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="identity, orthogonal and Gaussian init side by side at this depth: "
                    "theory (free probability for the random inits) and measured at --width "
                    "and --samples inputs; writes inits.png")
+    p.add_argument("--inits", default=None,
+                   help=f"comma list of the initializations of --compare-inits, of "
+                   f"{', '.join(ALL_INITS)} (default: {','.join(INITS)}); looks_linear needs "
+                   "an even --width and relu or an odd activation")
     p.add_argument("--sigma-b", type=nonnegative_float, default=None,
                    help="bias standard deviation of the random inits of --compare-inits "
                    "(default 0)")
@@ -74,24 +72,6 @@ def _num(value: float | None, log10: float | None) -> str:
     return f"{value:.6g}"
 
 
-def jacobian_path(choice: str, width: int) -> tuple[str, str]:
-    """``dense`` or ``slq`` for the networks of ``--empirical`` and ``--compare-inits``, and
-    why.
-
-    Examples:
-        >>> jacobian_path("auto", 4096)[0], jacobian_path("auto", 500)[0]
-        ('slq', 'dense')
-    """
-    if choice not in JACOBIAN_PATHS:
-        raise ValueError(f"--jacobian must be one of {', '.join(JACOBIAN_PATHS)}, got {choice!r}")
-    if choice != "auto":
-        return choice, "as asked (--jacobian)"
-    if width > SLQ_WIDTH:
-        return "slq", (f"width {width} > {SLQ_WIDTH}: a dense Jacobian costs 2 L N^3 flops per "
-                       "input, stochastic Lanczos quadrature 4 k L N^2 (k = 60 steps)")
-    return "dense", f"width {width} <= {SLQ_WIDTH}: exact singular values"
-
-
 def _check(args: argparse.Namespace) -> None:
     """What the arguments alone decide, before torch and matplotlib are imported."""
     if not 0 < args.eps < 1:
@@ -106,28 +86,26 @@ def _check(args: argparse.Namespace) -> None:
     if args.sigma_b is not None and not args.compare_inits:
         raise ValueError("--sigma-b sets the biases of --compare-inits' random networks; add "
                          "--compare-inits or drop --sigma-b")
+    if args.inits is not None:
+        if not args.compare_inits:
+            raise ValueError("--inits chooses the initializations of --compare-inits; add "
+                             "--compare-inits or drop --inits")
+        names = tuple(n.strip() for n in args.inits.split(","))
+        bad = [n for n in names if n not in ALL_INITS]
+        if bad or not names or len(set(names)) != len(names):
+            raise ValueError(f"--inits must be a comma list of distinct names from "
+                             f"{', '.join(ALL_INITS)}; got {args.inits!r}")
+        if "looks_linear" in names and args.width % 2:
+            raise ValueError(f"--inits looks_linear needs an even --width (mirrored blocks of "
+                             f"width/2), got {args.width}")
+        if "looks_linear" in names and args.activation not in ("relu", "tanh", "hardtanh",
+                                                               "linear"):
+            raise ValueError("--inits looks_linear has a closed form for relu, tanh, hardtanh "
+                             f"and linear only; got --activation {args.activation}")
+        args.inits = names
     if args.jacobian != "auto" and not (args.compare_inits or args.empirical):
         raise ValueError("--jacobian chooses how --empirical and --compare-inits measure; add "
                          "one of them or drop --jacobian")
-
-
-def _data_law(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The law on ``--dataset``'s training split as training feeds it (idmlp train's
-    defaults: split, validation hold-out, scaling), times sqrt(q0), padded with C zeros."""
-    import numpy as np
-
-    from ..config import DataConfig
-    from ..theory import spectrum_on_data
-
-    config = DataConfig(dataset=args.dataset)
-    ds = config.load()
-    x = config.scaler(ds).transform(ds.X_train).astype(np.float64) * math.sqrt(args.q0)
-    law = spectrum_on_data(x, args.sigma, args.depth, args.activation,
-                           num_classes=ds.num_classes)
-    info = {"dataset": ds.name, "n_train": int(x.shape[0]), "in_features": int(x.shape[1]),
-            "num_classes": int(ds.num_classes),
-            "scaling": config.resolved_scaling(ds.image_shape)}
-    return law, {**info, **law.summary()}
 
 
 def _print_laws(gauss: dict[str, Any], data: dict[str, Any]) -> None:
@@ -145,112 +123,46 @@ def _print_laws(gauss: dict[str, Any], data: dict[str, Any]) -> None:
               f"{_num(g['lambda'], g['log10_lambda']):>14s}")
 
 
-def _slq_sample(est: Any, n: int) -> Any:
-    """``n`` evenly spaced quantiles of an SLQ measure (for its histogram and CDF plots)."""
-    import numpy as np
-
-    cum = np.cumsum(est.weights)
-    idx = np.searchsorted(cum, (np.arange(n) + 0.5) / n * cum[-1])
-    return est.values[np.minimum(idx, cum.size - 1)].reshape(-1, est.width)
+def _g(value: float | None, spec: str) -> str:
+    """A number of a strict-JSON summary (``None``: beyond float64)."""
+    return "overflow" if value is None else format(value, spec)
 
 
-def _check_slq_memory(width: int, depth: int, samples: int, itemsize: int) -> None:
-    """The weights, and the Lanczos basis and saved states of ``B x 60`` vectors."""
-    from ..runtime import check_memory
-
-    check_memory(itemsize * (depth * width**2 + (60 + 4 * depth) * samples * width),
-                 f"SLQ on a width-{width}, depth-{depth} network",
-                 "use a smaller --width or --depth")
-
-
-def _empirical_slq(args: argparse.Namespace, law: Any, why: str) -> tuple[Any, dict[str, Any]]:
-    """``--empirical`` above :data:`SLQ_WIDTH`: the spectral density of an identity-initialized
-    network's ``J^T J`` by stochastic Lanczos quadrature (float32: a dense float64 stack of
-    100 layers of width 4096 alone is 13 GB), against the law."""
-    import numpy as np
-    import torch
-
-    from ..jacobian.lanczos import slq
-    from ..nets.mlp import IdentityMLP
-    width, depth, samples = args.width, args.depth, args.samples
-    _check_slq_memory(width, depth, samples, 4)
-    net = IdentityMLP(width, depth, args.sigma, args.activation)
-    gen = torch.Generator().manual_seed(args.seed)
-    u = torch.randn(samples, width, generator=gen) * math.sqrt(args.q0)
-    est = slq(net, u)
-    # The SLQ CDF (Chebyshev-Markov-Stieltjes interpolation between quadrature nodes)
-    # against the law's on a log grid above 1e3 eps of the top eigenvalue: below it a zero
-    # eigenvalue lands after float32 rounding, so that part enters only as mass.
-    top = float(np.max(est.nodes))
-    grid = np.geomspace(max(top, 1e-300) * 1e3 * est.eps, 1.01 * max(top, 1e-300), 4000)
-    ks = float(np.max(np.abs(est.cdf(grid) - law.cdf(grid))))
-    nonzero = float(est.node_weights[est.nodes > 1e-6 * top].sum() / est.node_weights.sum())
-    out = {"jacobian": "slq", "why": why, "dtype": "float32", "steps": est.steps,
-           "probes": est.probes, "inputs": samples, "ks": ks,
-           "nonzero_empirical": nonzero, "nonzero_theory": law.nonzero_fraction,
-           "mean_empirical": est.mean(), "mean_theory": law.mean()}
-    print(f"  empirical (width {width}, {samples} inputs; SLQ, {why}; float32):")
-    print(f"    nonzero fraction {nonzero:.4f} vs theory {law.nonzero_fraction:.4f} "
-          "(quadrature weights: a stochastic estimate with one probe per input)")
-    print(f"    KS distance {ks:.4f} (SLQ's interpolated CDF against the law); mean "
-          f"{est.mean():.6g} vs {law.mean():.6g}")
-    return _slq_sample(est, samples * width), out
+def _print_empirical(emp: dict[str, Any], width: int, samples: int) -> None:
+    if emp["jacobian"] == "slq":
+        print(f"  empirical (width {width}, {samples} inputs; SLQ, {emp['why']}; float32):")
+        print(f"    nonzero fraction {emp['nonzero_empirical']:.4f} vs theory "
+              f"{emp['nonzero_theory']:.4f} (quadrature weights: a stochastic estimate with "
+              "one probe per input)")
+        print(f"    KS distance {emp['ks']:.4f} (SLQ's interpolated CDF against the law); mean "
+              f"{_g(emp['mean_empirical'], '.6g')} vs {_g(emp['mean_theory'], '.6g')}")
+        return
+    print(f"  empirical (width {width}, {samples} inputs, float64, n={emp['n']}; dense "
+          f"Jacobians, {emp['why']}):")
+    print(f"    nonzero fraction {emp['nonzero_empirical']:.4f} vs theory "
+          f"{emp['nonzero_theory']:.4f} (z = {emp['z']:+.2f} standard errors)")
+    print(f"    KS distance {emp['ks']:.4f} (99% DKW bound {emp['ks_bound']:.4f}); mean "
+          f"{_g(emp['mean_empirical'], '.6g')} vs {_g(emp['mean_theory'], '.6g')}")
 
 
-def _compare_inits(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
-    """Theory and measurement for identity, orthogonal and Gaussian init (the printed
-    table and summary.json's ``inits``)."""
-    from ..jacobian.dense import spectrum_memory
-    from ..jacobian.lanczos import slq
-    from ..runtime import check_memory, progress_bar
-    from ..theory import compare_inits
-    from ..theory.compare import INITS, jacobian_eigenvalues, ks_distance, random_mlp, sphere_inputs
-
-    sigma_b = args.sigma_b or 0.0
-    path, why = jacobian_path(args.jacobian, args.width)
-    print(f"  identity, orthogonal and Gaussian init (sigma_w={args.sigma:g}, "
-          f"sigma_b={sigma_b:g}), measured at width {args.width}, {args.samples} inputs:")
-    print(f"    random networks: {'dense Jacobians' if path == 'dense' else 'SLQ'} ({why}); "
-          "identity: exact diagonal Jacobian")
-    width, depth, samples = args.width, args.depth, args.samples
-    if path == "dense":
-        check_memory(spectrum_memory(width, depth, samples),
-                     f"the dense Jacobians of a width-{width}, depth-{depth} network",
-                     "use --jacobian slq or a smaller --width / --depth")
-    else:
-        _check_slq_memory(width, depth, samples, 8)
-    cmp = compare_inits(depth, width, args.activation, args.sigma, sigma_b, args.q0,
-                        seed=args.seed)
-    eigs, ks, moments = {}, {}, {}
-    for k, init in enumerate(progress_bar(INITS, enabled=progress, desc="inits", leave=False)):
-        net = random_mlp(width, depth, args.sigma, 0.0 if init == "identity" else sigma_b,
-                         args.activation, init, seed=args.seed + k)
-        if init == "identity" or path == "dense":  # compare_inits' networks and inputs
-            lam = jacobian_eigenvalues(net, args.q0, samples, seed=args.seed + k)
-            eigs[init], ks[init] = lam, ks_distance(lam, cmp.laws[init])
-            moments[init] = (float(lam.mean()), float(lam.var(axis=-1).mean()))
-        else:
-            est = slq(net, sphere_inputs(width, args.q0, samples, seed=args.seed + k))
-            eigs[init] = _slq_sample(est, samples * width)
-            ks[init] = ks_distance(est.nodes, cmp.laws[init], weights=est.node_weights)
-            moments[init] = (est.mean(), est.var())
-    cmp = dataclasses.replace(cmp, eigenvalues=eigs)
-    table: dict[str, Any] = {"jacobian": path, "why": why, "inits": {}}
-    print(f"    {'init':11s}{'mean theory':>13s}{'measured':>11s}{'var theory':>13s}"
+def _print_inits(table: dict[str, Any], args: argparse.Namespace) -> None:
+    names = ", ".join(table["inits"])
+    print(f"  {names} init (sigma_w={args.sigma:g}, sigma_b={args.sigma_b or 0.0:g}), "
+          f"measured at width {args.width}, {args.samples} inputs:")
+    print(f"    random networks: "
+          f"{'dense Jacobians' if table['jacobian'] == 'dense' else 'SLQ'} ({table['why']}); "
+          "identity (and ZerO at equal widths): exact diagonal Jacobian")
+    print(f"    {'init':17s}{'mean theory':>13s}{'measured':>11s}{'var theory':>13s}"
           f"{'measured':>11s}{'KS':>8s}{'DKW 99%':>9s}")
-    for init, law in cmp.laws.items():
-        mean, var = moments[init]
-        row = {"theory_mean": law.mean(), "measured_mean": mean, "theory_var": law.var(),
-               "measured_var": var, "theory_mass_at_zero": law.mass_at_zero,
-               "ks": ks[init].ks, "dkw": ks[init].dkw}
-        table["inits"][init] = {k: v if math.isfinite(v) else None for k, v in row.items()}
-        print(f"    {init:11s}{law.mean():>13.4g}{mean:>11.4g}{law.var():>13.4g}{var:>11.4g}"
-              f"{ks[init].ks:>8.4f}{ks[init].dkw:>9.4f}")
-    if path == "slq":
+    for init, row in table["inits"].items():
+        print(f"    {init:17s}{_g(row['theory_mean'], '.4g'):>13s}"
+              f"{_g(row['measured_mean'], '.4g'):>11s}{_g(row['theory_var'], '.4g'):>13s}"
+              f"{_g(row['measured_var'], '.4g'):>11s}{_g(row['ks'], '.4f'):>8s}"
+              f"{_g(row['dkw'], '.4f'):>9s}")
+    if table["jacobian"] == "slq":
         print("    (SLQ: 60 quadrature nodes per input resolve the CDF on a linear scale; mass "
               "spread over decades near 0, as for Gaussian weights, is lumped into the lowest "
               "node, which the KS distance shows)")
-    return cmp, table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -259,9 +171,10 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     check_output_dir(args.out, args.overwrite)
 
-    from ..jacobian.dense import compare, empirical_spectrum
     from ..plots.theory import plot_alpha_map, plot_spectrum
-    from ..theory import spectrum, theory_summary
+    from ..theory.identity import spectrum
+    from ..theory.report import data_law, empirical_check, measure_inits, theory_summary
+
     summary = {"config": {k: v for k, v in vars(args).items() if k != "func"},
                **theory_summary(args.sigma, args.q0, args.depth, args.activation,
                                 eps=args.eps, kappa=args.kappa)}
@@ -291,35 +204,30 @@ def run(args: argparse.Namespace) -> int:
           f"[{region['sigma_min']:.4f}, {region['sigma_max']:.4f}], q0 <= "
           f"{'inf' if q0_max is None else format(q0_max, '.4g')} at this sigma -> {inside}")
 
-    data_law = None
+    dlaw = None
     if args.dataset is not None:
-        data_law, summary["data_law"] = _data_law(args)
+        dlaw, summary["data_law"] = data_law(args.dataset, args.sigma, args.q0, args.depth,
+                                             args.activation)
         _print_laws(lsum, summary["data_law"])
 
     lam = None
     if args.empirical:
-        path, why = jacobian_path(args.jacobian, args.width)
-        if path == "slq":
-            lam, summary["empirical"] = _empirical_slq(args, law, why)
-        else:
-            lam = empirical_spectrum(args.width, args.depth, args.sigma, args.q0,
-                                     activation=args.activation, samples=args.samples,
-                                     seed=args.seed, progress=not args.quiet)
-            emp = compare(lam, law)
-            summary["empirical"] = {"jacobian": "dense", "why": why, **dataclasses.asdict(emp)}
-            print(f"  empirical (width {args.width}, {args.samples} inputs, float64, "
-                  f"n={emp.n}; dense Jacobians, {why}):")
-            print(f"    nonzero fraction {emp.nonzero_empirical:.4f} vs theory "
-                  f"{emp.nonzero_theory:.4f} (z = {emp.z:+.2f} standard errors)")
-            print(f"    KS distance {emp.ks:.4f} (99% DKW bound {emp.ks_bound:.4f}); mean "
-                  f"{emp.mean_empirical:.6g} vs {emp.mean_theory:.6g}")
+        lam, summary["empirical"] = empirical_check(
+            args.sigma, args.q0, args.depth, args.activation, width=args.width,
+            samples=args.samples, seed=args.seed, jacobian=args.jacobian,
+            progress=not args.quiet)
+        _print_empirical(summary["empirical"], args.width, args.samples)
 
     cmp = None
     if args.compare_inits:
-        cmp, summary["inits"] = _compare_inits(args, progress=not args.quiet)
+        cmp, summary["inits"] = measure_inits(
+            args.depth, args.width, args.activation, args.sigma, args.sigma_b or 0.0, args.q0,
+            samples=args.samples, seed=args.seed, jacobian=args.jacobian, inits=args.inits,
+            progress=not args.quiet)
+        _print_inits(summary["inits"], args)
 
     with atomic_output_dir(args.out, args.overwrite) as tmp:
-        plot_spectrum(law, lam, tmp / "spectrum.png", data_law=data_law)
+        plot_spectrum(law, lam, tmp / "spectrum.png", data_law=dlaw)
         plot_alpha_map(args.depth, tmp / "alpha_map.png", eps=args.eps, kappa=args.kappa,
                        point=(args.sigma, args.q0))
         written = ["spectrum.png", "alpha_map.png"]
@@ -329,6 +237,6 @@ def run(args: argparse.Namespace) -> int:
 
             save_figure(plot_init_spectra(cmp), tmp / "inits.png")
             written.append("inits.png")
-        save_json(tmp / "summary.json", json.loads(json.dumps(summary, default=float)))
+        save_json(tmp / "summary.json", summary)
     print(f"  wrote {args.out}/{', '.join(written)}, summary.json")
     return 0

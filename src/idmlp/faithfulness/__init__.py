@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from scipy import stats
 from torch import Tensor, nn
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, strict_json
 from .._validation import check_choice, check_int, check_probability, check_real
 from ..attribution import CAPTUM_METHODS, captum_attribution, method_passes, require_captum
 from ..runtime import progress_bar
@@ -442,7 +442,7 @@ class Cost:
 
     def to_dict(self) -> dict[str, Any]:
         return {"forward_passes": self.forward_passes, "backward_passes": self.backward_passes,
-                "seconds_per_explanation": _finite_or_none(self.seconds)}
+                "seconds_per_explanation": strict_json(float(self.seconds))}
 
 
 @dataclass(frozen=True, eq=False)
@@ -469,11 +469,6 @@ class MethodFaithfulness:
     sanity: np.ndarray | None
     sanity_abs: np.ndarray | None
     cost: Cost
-
-
-def _finite_or_none(v: Any) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -633,7 +628,7 @@ class FaithfulnessResult:
                 iv = self.band(name, mode)
                 curves[name][mode] = {"mean": iv.mean.tolist(), "lo": iv.low.tolist(),
                                       "hi": iv.high.tolist()}
-        return _strict_json({
+        return strict_json({
             "n_images": self.n_images,
             "n_features": self.n_features,
             "depth": self.depth,
@@ -691,18 +686,6 @@ class FaithfulnessResult:
     def __repr__(self) -> str:
         return (f"FaithfulnessResult(methods={self.names}, n_images={self.n_images}, "
                 f"K={len(self.ks)}, layers={list(self.layers)})")
-
-
-def _strict_json(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict_json(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return _finite_or_none(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 # --------------------------------------------------------------------------- evaluation

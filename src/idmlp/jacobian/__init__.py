@@ -10,7 +10,7 @@ from .._lazy import lazy_names
 
 _LAZY = {
     **{name: "dense" for name in (
-        "METHODS", "SpectrumComparison", "compare", "eigenvalue_summary",
+        "METHODS", "eigenvalue_summary",
         "empirical_spectrum", "jacobian", "singular_values", "spectrum_memory",
         "stacked_eigenvalues", "stacked_mlp_jacobian")},
     "SLQDensity": "lanczos", "slq": "lanczos",

@@ -1,4 +1,4 @@
-r"""Input-output Jacobians of real networks, their singular values, and the theory check.
+r"""Input-output Jacobians of real networks and their singular values.
 
 For an MLP, :math:`J = D^L W^L \cdots D^1 W^1` with :math:`D^\ell = \operatorname{diag}
 (\phi'(h^\ell))`. :func:`singular_values` has three exact paths:
@@ -15,18 +15,17 @@ The two structured paths differentiate the layer stack :math:`x^0 \mapsto x^L`; 
 logits) ask for them explicitly, with ``x`` the states :math:`x^0` (``model.embed(z)``).
 :func:`stacked_eigenvalues` does the same for ``K`` stacked networks at once (the sweep
 engine), and :func:`empirical_spectrum` measures a freshly initialized network at Gaussian
-inputs, the check of :mod:`idmlp.theory`.
+inputs. This package measures only; the comparison with a law
+(:func:`idmlp.theory.compare_spectrum`) belongs to :mod:`idmlp.theory`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, vmap
 
@@ -36,12 +35,9 @@ from ..init import is_diagonal
 from ..nets.base import DenseStack
 from ..nets.mlp import MLP
 from ..runtime import check_memory
-from ..theory import SpectralLaw
 
 __all__ = [
     "METHODS",
-    "SpectrumComparison",
-    "compare",
     "eigenvalue_summary",
     "empirical_spectrum",
     "jacobian",
@@ -330,78 +326,3 @@ def singular_values(
     if method == "diagonal":
         return _diagonal_jacobian(model, x, dtype).abs().sort(dim=-1, descending=True).values
     return torch.linalg.svdvals(jacobian(model, x, dtype=dtype, method=method))
-
-
-@dataclass(frozen=True)
-class SpectrumComparison:
-    r"""Empirical eigenvalues of :math:`J J^T` against a :class:`~idmlp.theory.SpectralLaw`.
-
-    ``nonzero_*`` count eigenvalues above ``threshold`` (numerically nonzero); the law's
-    value is :math:`P(\lambda > \text{threshold})`. ``stderr`` is the binomial standard
-    error :math:`\sqrt{p(1-p)/n}` and ``z`` the difference in standard errors. ``ks`` is
-    the Kolmogorov-Smirnov distance :math:`\sup_t |F_n(t) - F(t)|`; ``ks_bound`` is the
-    Dvoretzky-Kiefer-Wolfowitz radius :math:`\sqrt{\ln(2/\delta)/(2n)}` at
-    :math:`\delta = 0.01`, which i.i.d. samples of the law exceed with probability at most
-    1 %, for any law (atoms included).
-    """
-
-    n: int
-    threshold: float
-    nonzero_empirical: float
-    nonzero_theory: float
-    stderr: float
-    z: float
-    ks: float
-    ks_bound: float
-    mean_empirical: float
-    mean_theory: float
-
-
-def compare(
-    eigenvalues: Tensor | ArrayLike, law: SpectralLaw, *, rtol: float = 1e-9,
-    atom_rtol: float = 1e-5,
-) -> SpectrumComparison:
-    r"""Compare empirical eigenvalues of :math:`J J^T` (any shape) with ``law``.
-
-    Args:
-        eigenvalues: samples of :math:`\lambda` (squared singular values), any shape.
-        law: the theoretical law, from :func:`idmlp.theory.spectrum`.
-        rtol: eigenvalues at most ``rtol * max(λ)`` count as zero.
-        atom_rtol: samples within this relative distance of one of the law's atoms count as
-            that atom (a float product rarely hits :math:`\sigma^{2L}` to the last bit).
-
-    Examples:
-        >>> from idmlp.nets.mlp import IdentityMLP
-        >>> from idmlp.theory import spectrum
-        >>> net, u = IdentityMLP(400, 10), 0.5**0.5 * torch.randn(16, 400)
-        >>> c = compare(singular_values(net, u, dtype=torch.float64) ** 2, spectrum(1.0, 0.5, 10))
-        >>> abs(c.z) < 4, c.ks < c.ks_bound
-        (True, True)
-    """
-    lam = eigenvalues.detach().cpu().double().numpy() if isinstance(eigenvalues, Tensor) \
-        else np.asarray(eigenvalues, dtype=np.float64)
-    lam = lam.ravel()
-    if lam.size == 0 or not np.all(np.isfinite(lam)):
-        raise ValueError("eigenvalues must be a non-empty array of finite numbers")
-    check_positive("rtol", rtol)
-    check_positive("atom_rtol", atom_rtol)
-    lam = np.sort(lam)
-    for loc, _ in law.atoms:
-        lam[np.abs(lam - loc) <= atom_rtol * abs(loc)] = loc
-    n = lam.size
-    threshold = rtol * max(float(lam[-1]), float(law.values[-1]))
-    p_emp = float(np.mean(lam > threshold))
-    p_th = float(law.sf(threshold))
-    stderr = math.sqrt(max(p_th * (1 - p_th), 1e-300) / n)
-    # KS: compare F_n and F just at and just before every sample point.
-    f_hi = np.asarray(law.cdf(lam))
-    f_lo = np.asarray(law.cdf(np.nextafter(lam, -np.inf)))
-    emp_hi = np.searchsorted(lam, lam, side="right") / n
-    emp_lo = np.searchsorted(lam, lam, side="left") / n
-    ks = float(max(np.abs(emp_hi - f_hi).max(), np.abs(emp_lo - f_lo).max()))
-    return SpectrumComparison(
-        n=n, threshold=threshold, nonzero_empirical=p_emp, nonzero_theory=p_th,
-        stderr=stderr, z=(p_emp - p_th) / stderr, ks=ks,
-        ks_bound=math.sqrt(math.log(2 / 0.01) / (2 * n)),
-        mean_empirical=float(lam.mean()), mean_theory=law.mean(),
-    )

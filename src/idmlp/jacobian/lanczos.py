@@ -166,16 +166,14 @@ class SLQDensity:
         return SLQDensity(self.nodes[b: b + 1], self.node_weights[b: b + 1], self.steps,
                           self.probes, self.width, self.eps)
 
-    def ks(self, eigenvalues: ArrayLike | Tensor, *, floor: float | None = None) -> float:
-        r"""Kolmogorov-Smirnov distance :math:`\sup_{t \ge t_0} |F_{\rm SLQ}(t) - F_n(t)|` to
-        exact eigenvalues (e.g. the squared dense singular values of the same inputs).
-
-        Lanczos resolves eigenvalues to about ``eps`` times the largest, so eigenvalues below
-        ``floor`` (relative; default ``1000 * eps``) count as zero on both sides."""
-        from ..theory.compare import ks_distance
-
-        floor = 1e3 * self.eps if floor is None else floor
-        return ks_distance(eigenvalues, self, floor=floor).ks
+    @property
+    def resolution(self) -> float:
+        """Lanczos resolves eigenvalues to about ``eps`` times the largest: below this
+        fraction (``1000 * eps``) of the top, an eigenvalue counts as zero. The ``floor`` to
+        give :func:`idmlp.theory.ks_distance` when comparing this estimate with exact
+        eigenvalues, ``ks_distance(lam, est, floor=est.resolution)`` (measurement does
+        not compare; :mod:`idmlp.theory` does)."""
+        return 1e3 * self.eps
 
     def summary(self) -> dict[str, Any]:
         return {"inputs": self.inputs, "probes": self.probes, "steps": self.steps,

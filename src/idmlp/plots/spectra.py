@@ -19,7 +19,11 @@ from .._validation import check_int
 __all__ = ["plot_init_spectra"]
 
 _TITLES = {"identity": "identity  $W=\\sigma I$", "orthogonal": "orthogonal  $W=\\sigma Q$",
-           "gaussian": "Gaussian  $W_{ij}\\sim N(0,\\sigma^2/N)$"}
+           "gaussian": "Gaussian  $W_{ij}\\sim N(0,\\sigma^2/N)$",
+           "zero": "ZerO  ($W=\\sigma I$ at equal widths)",
+           "idinit": "IDInit  $W=\\sigma I+\\varepsilon\\xi$",
+           "looks_linear": "looks-linear  $\\sigma[[W_0,-W_0],[-W_0,W_0]]$",
+           "delta_orthogonal": "delta-orthogonal  $W=\\sigma Q$"}
 
 
 def _log_range(cmp: Any, floor: float) -> tuple[float, float]:

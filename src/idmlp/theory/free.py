@@ -64,6 +64,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import CubicHermiteSpline
 from scipy.optimize import brentq, minimize_scalar
 
+from .._io import strict_json
 from .._validation import check_int, check_probability
 from ..activations import log_abs_derivative
 from ._numerics import gaussian_rule, serial_torch
@@ -353,19 +354,16 @@ class FreeSpectrum:
 
     def summary(self) -> dict[str, Any]:
         """Strict-JSON summary (``None`` for values beyond float64)."""
-        def js(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
         dm, dv = self.density_moments()
         q = np.atleast_1d(self.quantile([0.05, 0.25, 0.5, 0.75, 0.95]))
-        return {
+        return strict_json({
             **self.moments.to_dict(),
-            "top": js(self.top),
-            "atoms": [{"lambda": js(loc), "mass": p} for loc, p in self.atoms],
-            "density_mean": js(dm), "density_var": js(dv),
-            "mass_below_grid": js(self.mass_below_grid),
-            "quantiles": {k: js(v) for k, v in zip(["5%", "25%", "50%", "75%", "95%"],
-                                                   q.tolist(), strict=True)},
-        }
+            "top": self.top,
+            "atoms": [{"lambda": loc, "mass": p} for loc, p in self.atoms],
+            "density_mean": dm, "density_var": dv,
+            "mass_below_grid": self.mass_below_grid,
+            "quantiles": dict(zip(["5%", "25%", "50%", "75%", "95%"], q.tolist(), strict=True)),
+        })
 
 
 def free_spectrum(

@@ -42,6 +42,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import erf, erfcx, erfinv, logsumexp
 
+from .._io import strict_json
 from .._validation import check_int, check_positive, check_probability
 from ..activations import ACTIVATIONS, get_activation, log_abs_derivative, value_and_derivative
 from ._numerics import serial_torch
@@ -57,7 +58,6 @@ __all__ = [
     "scalar_log_eigenvalue",
     "spectrum",
     "spectrum_on_data",
-    "theory_summary",
 ]
 
 _QUADRATURE_POINTS = 2**17
@@ -86,12 +86,6 @@ def _positive(name: str, value: ArrayLike) -> NDArray[np.float64] | float:
 
 def _as_output(out: NDArray[Any]) -> Any:
     return out.item() if np.ndim(out) == 0 else out
-
-
-def _json_float(x: float) -> float | None:
-    """``x`` as a float for strict JSON, ``None`` where it is not finite."""
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def alpha_l(sigma: ArrayLike, q0: ArrayLike, l: int) -> NDArray[np.float64] | float:
@@ -470,31 +464,31 @@ class SpectralLaw:
         """
         ln10 = math.log(10.0)
         log_q = np.atleast_1d(self.log_quantile(np.asarray(quantiles, dtype=np.float64)))
-        return {
+        return strict_json({
             "source": self.source,
             "activation": self.activation,
             "sigma": self.sigma,
-            "q0": _json_float(self.q0),
+            "q0": self.q0,
             "depth": self.depth,
             "mass_at_zero": self.mass_at_zero,
             "nonzero_fraction": self.nonzero_fraction,
-            "mean": _json_float(self.mean()),
-            "log10_mean": _json_float(self.log_mean() / ln10),
-            "var": _json_float(self.var()),
-            "log10_var": _json_float(self.log_var() / ln10),
+            "mean": self.mean(),
+            "log10_mean": self.log_mean() / ln10,
+            "var": self.var(),
+            "log10_var": self.log_var() / ln10,
             "atoms": [
-                {"lambda": _json_float(math.exp(loc)) if loc < 709.0 else None,
-                 "log10_lambda": _json_float(loc / ln10), "mass": mass}
+                {"lambda": math.exp(loc) if loc < 709.0 else None,
+                 "log10_lambda": loc / ln10, "mass": mass}
                 for loc, mass in self.log_atoms
             ],
             "quantiles": {
                 f"{100 * p:g}%": {
-                    "lambda": _json_float(math.exp(lq)) if lq < 709.0 else None,
-                    "log10_lambda": _json_float(lq / ln10),
+                    "lambda": math.exp(lq) if lq < 709.0 else None,
+                    "log10_lambda": lq / ln10,
                 }
                 for p, lq in zip(quantiles, log_q.tolist(), strict=True)
             },
-        }
+        })
 
 
 def _law_from_log_samples(
@@ -668,37 +662,3 @@ def spectrum_on_data(
     log_lam = _log_eigenvalues(torch.from_numpy(values), sigma, depth, activation)
     return _law_from_log_samples(log_lam.numpy(), activation, sigma, q0, depth, "data",
                                  counts)
-
-
-def theory_summary(sigma: float, q0: float, depth: int, activation: str = "hardtanh", *,
-                   eps: float = 0.05, kappa: float = 2.0) -> dict[str, Any]:
-    r"""Everything the theory says about one :math:`(\sigma, q_0, L, \phi)`, as strict JSON.
-
-    The law of the eigenvalues of :math:`J J^T` (:meth:`SpectralLaw.summary`: atoms, mass
-    at zero, mean, quantiles, each with its ``log10`` so that overflow is reported, not
-    written as ``Infinity``), the hard-tanh surviving fractions :math:`\alpha^1`,
-    :math:`\alpha^L` and :math:`a` (hard-tanh only), and the isometry region
-    (:func:`isometry_region`) with whether the point lies inside. What ``idmlp theory``
-    prints and writes to ``summary.json``.
-
-    Examples:
-        >>> s = theory_summary(1.0, 0.5, 10)
-        >>> round(s["alpha"]["a"], 4), s["isometry_region"]["contains"]
-        (0.8427, False)
-    """
-    law = spectrum(sigma, q0, depth, activation)
-    region = isometry_region(depth, eps=eps, kappa=kappa)
-    out: dict[str, Any] = {
-        "law": law.summary(),
-        "isometry_region": {
-            "eps": region.eps, "kappa": region.kappa,
-            "sigma_min": region.sigma_min, "sigma_max": region.sigma_max,
-            "q0_max_at_sigma": _json_float(float(region.q0_max(sigma))),
-            "contains": bool(region.contains(sigma, q0)),
-        },
-    }
-    if activation == "hardtanh":
-        out["alpha"] = {"a": alpha(sigma, q0, depth), "alpha_1": alpha_l(sigma, q0, 1),
-                        "alpha_L": alpha_l(sigma, q0, depth)}
-    return out
-

@@ -51,6 +51,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 
+from .._io import strict_json
 from .._validation import (
     check_choice,
     check_int,
@@ -416,18 +417,16 @@ class JacobianMoments:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON summary (``None`` where a value overflows; log10 values beside)."""
-        def js(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
         ln10 = math.log(10.0)
-        return {
+        return strict_json({
             "weights": self.weights, "activation": self.activation, "sigma_w": self.sigma_w,
             "sigma_b": self.sigma_b, "q0": self.q0, "depth": self.depth,
-            "mean": js(self.mean), "log10_mean": js(self.log_mean / ln10),
-            "var": js(self.var), "log10_var": js(self.log_var / ln10),
-            "normalized_var": js(self.normalized_var), "mass_at_zero": self.mass_at_zero,
+            "mean": self.mean, "log10_mean": self.log_mean / ln10,
+            "var": self.var, "log10_var": self.log_var / ln10,
+            "normalized_var": self.normalized_var, "mass_at_zero": self.mass_at_zero,
             "q_first": float(self.q[0]), "q_last": float(self.q[-1]),
             "chi_last": float(self.chi[-1]),
-        }
+        })
 
 
 def jacobian_moments(

@@ -9,10 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_int, check_positive
-from .config import INIT_SCHEMES
+from .._validation import check_int, check_positive
 
-__all__ = ["INIT_SCHEMES", "identity_", "identity_init_", "init_weight_", "is_diagonal"]
+__all__ = ["identity_", "identity_init_", "is_diagonal"]
 
 
 def _conv_shape_error(tensor: Tensor, why: str) -> ValueError:
@@ -134,49 +133,6 @@ def identity_init_(module: nn.Module, sigma: float = 1.0) -> nn.Module:
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     return module
-
-
-def init_weight_(
-    tensor: Tensor, scheme: str = "identity", sigma: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    r"""Initialize a 2-D weight (or a convolution weight) by ``scheme`` with gain ``sigma``
-    (in place).
-
-    - ``identity``: :math:`W = \sigma I` (:func:`identity_`; the Dirac kernel for a
-      convolution).
-    - ``orthogonal``: :math:`W = \sigma Q`, :math:`Q` Haar-orthogonal (Saxe et al., 2014);
-      a convolution weight ``(out, in, *k)`` is orthogonal as an ``out x (in k)`` matrix.
-    - ``xavier``: :math:`W_{ij} \sim N(0, \sigma^2 \cdot 2 / (n_{in} + n_{out}))`
-      (Glorot and Bengio, 2010).
-    - ``he``: :math:`W_{ij} \sim N(0, \sigma^2 \cdot 2 / n_{in})` (He et al., 2015).
-
-    For a convolution weight the fans count the kernel taps: :math:`n_{in} = in \cdot
-    \prod k`, :math:`n_{out} = out \cdot \prod k`.
-
-    Examples:
-        >>> w = torch.empty(4, 4)
-        >>> _ = init_weight_(w, "orthogonal", sigma=2.0)
-        >>> torch.allclose(w @ w.T, 4 * torch.eye(4), atol=1e-5)
-        True
-    """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"init must be one of {', '.join(INIT_SCHEMES)}; got {scheme!r}")
-    if scheme == "identity":
-        return identity_(tensor, sigma)
-    sigma = check_positive("sigma", sigma)
-    if tensor.ndim not in (2, 3, 4, 5):
-        raise ValueError(f"init_weight_ needs a 2-D weight or a 3-, 4- or 5-D convolution "
-                         f"weight, got {tuple(tensor.shape)}")
-    taps = tensor[0, 0].numel()
-    fan_out, fan_in = tensor.shape[0] * taps, tensor.shape[1] * taps
-    with torch.no_grad():
-        if scheme == "orthogonal":
-            nn.init.orthogonal_(tensor, gain=sigma, generator=generator)
-        else:
-            var = 2.0 / (fan_in + fan_out) if scheme == "xavier" else 2.0 / fan_in
-            tensor.normal_(0.0, sigma * var**0.5, generator=generator)
-    return tensor
 
 
 def is_diagonal(weight: Tensor) -> bool:
