@@ -23,9 +23,10 @@ import time
 import numpy as np
 import torch
 
-from idmlp.analysis.dynamics import SnapshotRecorder
+from idmlp.config import RunConfig
 from idmlp.train.loop import Trainer
-from idmlp.train.runs import RunConfig, _build, _recorder, _trainer
+from idmlp.train.runs import _build, _recorder, _trainer
+from idmlp.train.snapshots import SnapshotRecorder
 
 DEFAULT_K, DEFAULT_EPOCHS = 16, 15
 
