@@ -64,38 +64,41 @@ def test_zero_at_equal_widths_is_the_identity_and_conv_uses_the_centre_tap() -> 
 
 def test_idinit_tiles_the_identity() -> None:
     for m, n in [(5, 2), (2, 5), (4, 4), (7, 3), (1, 6)]:
-        w = idinit_(torch.empty(m, n, dtype=F64), sigma=2.0, eps=0.0)
+        w = idinit_(torch.empty(m, n, dtype=F64), sigma=2.0)
         r = min(m, n)
         ref = np.array([[2.0 * (i % r == j % r) for j in range(n)] for i in range(m)])
         np.testing.assert_array_equal(w.numpy(), ref)
         assert np.linalg.matrix_rank(w.numpy()) == r  # no dead row or column
         assert (w != 0).any(dim=0).all() and (w != 0).any(dim=1).all()
+    # deterministic by default (the paper's IDI); square: exactly identity_
+    assert torch.equal(idinit_(torch.empty(6, 6), 1.3), identity_(torch.empty(6, 6), 1.3))
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     a = idinit_(torch.empty(300, 200, dtype=F64), eps=1e-3, generator=g1)
     b = idinit_(torch.empty(300, 200, dtype=F64), eps=1e-3, generator=g2)
     assert torch.equal(a, b)
-    noise = a - idinit_(torch.empty(300, 200, dtype=F64), eps=0.0)
+    noise = a - idinit_(torch.empty(300, 200, dtype=F64))
     assert float(noise.std()) == pytest.approx(1e-3, rel=0.02)
 
 
 def test_idinit_patch_maintain_convolution() -> None:
+    # the definition: the 2-D IDI on the kernel reshaped to out x (in * taps)
+    for shape in [(3, 3, 3, 3), (27, 3, 3, 3), (2, 5, 3, 3), (8, 2, 3), (4, 2, 2, 3)]:
+        w = idinit_(torch.empty(*shape, dtype=F64), sigma=1.5)
+        flat = idinit_(torch.empty(shape[0], math.prod(shape[1:]), dtype=F64), sigma=1.5)
+        assert torch.equal(w.reshape(shape[0], -1), flat)
     x = torch.randn(2, 3, 6, 6, dtype=F64)
-    same = nn.Conv2d(3, 3, 3, padding=1, bias=False, dtype=F64)
-    idinit_(same.weight, eps=0.0)
-    assert torch.equal(same(x), x)  # out == in: the Dirac identity
     wide = nn.Conv2d(3, 27, 3, padding=1, bias=False, dtype=F64)
-    idinit_(wide.weight, eps=0.0)
+    idinit_(wide.weight)
     y = wide(x)
-    assert torch.equal(y[:, :3], x)  # the first copy is the identity
-    # every (channel, tap) of the 3 x 3 patch is kept exactly once: an unfold
-    patches = nn.functional.unfold(x, 3, padding=1).reshape(2, 3, 9, 6, 6)
-    got = sorted(tuple(y[0, o, 2:4, 2:4].flatten().tolist()) for o in range(27))
-    ref = sorted(tuple(patches[0, c, t, 2:4, 2:4].flatten().tolist())
-                 for c in range(3) for t in range(9))
-    assert got == ref
-    narrow = idinit_(torch.empty(2, 5, 3, 3, dtype=F64), eps=0.0)
-    np.testing.assert_array_equal(narrow[:, :, 1, 1].numpy(),
-                                  idinit_(torch.empty(2, 5, dtype=F64), eps=0.0).numpy())
+    # out = in * taps: every (channel, tap) of the 3 x 3 patch kept exactly once, an unfold
+    patches = nn.functional.unfold(x, 3, padding=1).reshape(2, 27, 6, 6)
+    assert torch.equal(y, patches)
+    same = nn.Conv2d(3, 3, 3, padding=1, bias=False, dtype=F64)
+    idinit_(same.weight)
+    assert not torch.equal(same(x), x)  # patch-maintain, not the Dirac channel-maintain
+    assert torch.equal(same(x), patches[:, 0:3] + patches[:, 3:6] + patches[:, 6:9]
+                       + patches[:, 9:12] + patches[:, 12:15] + patches[:, 15:18]
+                       + patches[:, 18:21] + patches[:, 21:24] + patches[:, 24:27])
 
 
 def test_looks_linear_is_mirrored_orthogonal_and_linear_through_relu() -> None:
@@ -139,7 +142,7 @@ def test_delta_orthogonal_acts_pixel_by_pixel_for_any_padding() -> None:
         (lambda: delta_orthogonal_(torch.empty(8, 3, 2, 2)), "odd kernel sizes and out >= in"),
         (lambda: zero_(torch.empty(4, 4, 2)), "odd kernel sizes"),
         (lambda: zero_(torch.empty(4)), "2-D weight (out, in)"),
-        (lambda: idinit_(torch.empty(2, 2, 4, 3)), "odd kernel sizes"),
+        (lambda: idinit_(torch.empty(4)), "2-D weight (out, in) or a convolution"),
         (lambda: idinit_(torch.empty(2, 2), eps=-1.0), "eps"),
         (lambda: zero_(torch.empty(2, 2), sigma=0.0), "sigma"),
         (lambda: init_weight_(torch.empty(2, 2), "zeros"), "looks_linear, delta_orthogonal"),

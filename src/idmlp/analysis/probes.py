@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from .._validation import check_indices, check_int, check_positive
-from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES
+from ..config import ACTIVATIONS, ARCHS
 from ..init import init_weight_
 from ..nets.base import InterpretableNet
 from ..nets.mlp import MLP
@@ -111,7 +111,7 @@ class StandardMLPClassifier(nn.Module):
         self.in_features = check_int("in_features", in_features)
         self.num_classes = check_int("num_classes", num_classes, minimum=2)
         init = default_init(activation) if init is None else init
-        if init not in INIT_SCHEMES or init == "identity":
+        if init not in ("orthogonal", "xavier", "he"):
             raise ValueError(f"init must be one of orthogonal, xavier, he; got {init!r}")
         self.rule = ClassCoordinates(in_features, num_classes)
         width = self.rule.width

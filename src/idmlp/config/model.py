@@ -18,8 +18,11 @@ __all__ = ["ACTIVATIONS", "INIT_SCHEMES", "ModelConfig"]
 ACTIVATIONS: tuple[str, ...] = (
     "hardtanh", "tanh", "relu", "leaky_relu", "linear", "sigmoid", "gelu", "selu",
 )
-#: Weight initializations (:func:`idmlp.init.init_weight_`).
-INIT_SCHEMES: tuple[str, ...] = ("identity", "orthogonal", "xavier", "he")
+#: Weight initializations (:func:`idmlp.init.init_weight_`): the paper's identity, three
+#: random ones, and the identity family of :mod:`idmlp.init.family` (ZerO, IDInit,
+#: looks-linear, delta-orthogonal; each refuses the layer shapes it does not apply to).
+INIT_SCHEMES: tuple[str, ...] = ("identity", "orthogonal", "xavier", "he", "zero", "idinit",
+                                 "looks_linear", "delta_orthogonal")
 
 
 @dataclass(frozen=True)

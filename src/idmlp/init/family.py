@@ -3,8 +3,8 @@ or an isometry, in the style of :mod:`torch.nn.init` (in place, return the tenso
 
 - :func:`zero_`: ZerO (Zhao, Schaefer and Anandkumar, TMLR 2022): deterministic; partial
   identity, or a Hadamard transform where the layer widens.
-- :func:`idinit_`: IDInit (Pan et al., ICLR 2025): identity tiled (not zero-padded) over a
-  non-square weight, a small perturbation, "patch-maintain" for convolutions.
+- :func:`idinit_`: IDInit (Pan et al., ICLR 2025): identity repeated (not zero-padded) over
+  a non-square weight, deterministic, "patch-maintain" for convolutions.
 - :func:`looks_linear_`: looks-linear (Balduzzi et al., ICML 2017): mirrored blocks
   :math:`[[W_0, -W_0], [-W_0, W_0]]`, an exact linear (orthogonal) map through ReLUs.
 - :func:`delta_orthogonal_`: delta-orthogonal (Xiao et al., ICML 2018): an orthogonal
@@ -133,65 +133,66 @@ def _tiled(m: int, n: int, dtype: torch.dtype) -> Tensor:
     return (torch.arange(m)[:, None] % r == torch.arange(n)[None, :] % r).to(dtype)
 
 
-def idinit_(tensor: Tensor, sigma: float = 1.0, eps: float = 1e-6,
+def idinit_(tensor: Tensor, sigma: float = 1.0, eps: float = 0.0,
             generator: torch.Generator | None = None) -> Tensor:
     r"""IDInit (Pan, Wang, Wu, Wang, Zhang and Xu, "IDInit: A Universal and Stable
-    Initialization Method for Neural Network Training", ICLR 2025): the identity tiled
-    over a non-square weight, plus a small perturbation.
+    Initialization Method for Neural Network Training", ICLR 2025): the paper's
+    identity-preserving :math:`\mathrm{IDI}_\tau`, an identity matrix padded with further
+    identities (repeated, not padded with zeros) over a non-square weight; deterministic.
 
-    For :math:`W \in \mathbb{R}^{m \times n}`:
+    For a weight viewed as a matrix :math:`W \in \mathbb{R}^{m \times n}`:
 
     .. math::
-        W_{ij} = \sigma\, [\, i \equiv j \pmod{\min(m, n)} \,] + \varepsilon\, \xi_{ij},
-        \qquad \xi_{ij} \sim N(0, 1),
+        W_{ij} = \tau\, [\, i \equiv j \pmod{\min(m, n)} \,],
 
     i.e. :math:`[I; I; \dots]` where the layer widens and :math:`[I, I, \dots]` where it
-    narrows (repeated, not padded with zeros, so no row or column starts dead and the rank
-    is :math:`\min(m, n)`); :math:`\varepsilon` (the paper's 1e-6; 0 for the exact
-    pattern) keeps units from starting exactly symmetric or dead.
+    narrows, so no row or column starts dead and the rank is :math:`\min(m, n)`; a square
+    weight gets :math:`\tau I`, exactly :func:`~idmlp.init.identity.identity_`.
 
-    A convolution weight ``(out, in, *kernel)`` (odd kernel sizes) gets our reading of the
-    paper's "patch-maintain" convolution: output channel :math:`o` copies input channel
-    :math:`o \bmod in` at tap :math:`t_{\lfloor o / in \rfloor}`, the taps taken centre
-    first, then in memory order (and modulo their number), so the first ``in`` outputs
-    are the Dirac identity and every further copy keeps a different neighbour of the patch
-    (``out = in * prod(kernel)`` keeps the whole patch); where ``out < in``, output
-    :math:`o` sums the input channels :math:`c \equiv o \pmod{out}` at the centre tap.
+    A convolution weight ``(out, in, *kernel)`` gets the paper's *patch-maintain*
+    convolution: the same matrix on the kernel reshaped to ``out x (in * prod(kernel))``
+    (torch's memory order: column :math:`j = c \prod k + t` is input channel :math:`c` at
+    tap :math:`t`), reshaped back. With ``out = in * prod(kernel)`` it is the identity on
+    that matrix: output channel :math:`o` copies channel :math:`\lfloor o / \prod k
+    \rfloor` at tap :math:`o \bmod \prod k`, every (channel, tap) of the patch kept once
+    (an unfold); it is *not* the Dirac kernel (the paper's "channel-maintain"
+    convolution, :func:`~idmlp.init.identity.identity_`) at ``out = in``.
+
+    Our reading of the paper (its code is not public here): the reshape to
+    ``c_out x c_in k^2`` and the repeated identities come from the paper and its public
+    reviews; the layout of a wide matrix (identities repeated along the columns rather
+    than zero-padded) and torch's flattening order are our choices. The paper's
+    :math:`\varepsilon = 10^{-6}` belongs to its zero-preserving
+    :math:`\mathrm{IDIZ}_\varepsilon` for the last layer of a residual branch (not
+    implemented here); ``eps > 0`` adds an optional Gaussian perturbation
+    :math:`\varepsilon \xi_{ij}`, :math:`\xi_{ij} \sim N(0, 1)`, which is not the paper's.
 
     Args:
-        tensor: a 2-D weight, or a 3-, 4- or 5-D convolution weight, filled in place.
-        sigma: :math:`\sigma` (the paper's :math:`\tau`), a finite number > 0.
-        eps: the perturbation's standard deviation, >= 0.
+        tensor: a 2-D weight, or a 3-, 4- or 5-D convolution weight (any kernel size),
+            filled in place.
+        sigma: :math:`\tau`, a finite number > 0 (the paper: 1).
+        eps: standard deviation of the optional Gaussian perturbation, >= 0 (default 0:
+            the paper's deterministic initialization).
         generator: random source of the perturbation.
 
     Returns:
         ``tensor``.
 
     Examples:
-        >>> idinit_(torch.empty(2, 5), eps=0.0)
+        >>> idinit_(torch.empty(2, 5))
         tensor([[1., 0., 1., 0., 1.],
                 [0., 1., 0., 1., 0.]])
     """
-    out, fan_in, kernel = _check_kernel("idinit_", tensor, "")
+    if not isinstance(tensor, Tensor) or tensor.ndim not in (2, 3, 4, 5):
+        raise ValueError(f"idinit_ needs a 2-D weight (out, in) or a convolution weight "
+                         f"(out, in, k1[, k2[, k3]]); got {_shape(tensor)}")
+    out = tensor.shape[0]
     sigma = check_positive("sigma", sigma)
     eps = check_nonnegative("eps", eps)
-    if tensor.ndim == 2:
-        with torch.no_grad():
-            tensor.copy_(sigma * _tiled(out, fan_in, torch.float64))
-    else:
-        taps = math.prod(kernel)
-        centre = sum(k // 2 * math.prod(kernel[d + 1:]) for d, k in enumerate(kernel))
-        order = [centre] + [t for t in range(taps) if t != centre]
-        flat = torch.zeros(out, fan_in, taps, dtype=torch.float64)
-        if out >= fan_in:
-            o = torch.arange(out)
-            flat[o, o % fan_in, torch.tensor(order)[(o // fan_in) % taps]] = sigma
-        else:
-            flat[:, :, centre] = sigma * _tiled(out, fan_in, torch.float64)
-        with torch.no_grad():
-            tensor.copy_(flat.reshape(tensor.shape))
-    if eps > 0:
-        with torch.no_grad():
+    with torch.no_grad():
+        tensor.copy_((sigma * _tiled(out, tensor[0].numel(), torch.float64)
+                      ).reshape(tensor.shape))
+        if eps > 0:
             tensor.add_(eps * torch.randn(tensor.shape, generator=generator,
                                           dtype=tensor.dtype, device=tensor.device))
     return tensor

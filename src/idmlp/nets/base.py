@@ -36,7 +36,8 @@ from ..init import init_weight_
 from .readout import LayerReadout
 from .rules import ReadoutRule, RuleSizes
 
-__all__ = ["DenseStack", "InterpretableNet", "LayerwiseNet", "build_model", "check_common"]
+__all__ = ["DenseStack", "InterpretableNet", "LayerwiseNet", "build_model", "check_common",
+           "init_layer_"]
 
 
 @runtime_checkable
@@ -84,6 +85,17 @@ def check_common(depth: int, sigma: float, activation: str, init: str) -> None:
         raise ValueError(f"init must be one of {', '.join(INIT_SCHEMES)}; got {init!r}")
 
 
+def init_layer_(weight: Tensor, scheme: str, sigma: float, generator: torch.Generator | None,
+                where: str, fix: str) -> Tensor:
+    """:func:`~idmlp.init.init_weight_` for one layer of a network: a scheme that does not
+    apply to the layer's shape is refused in one line that names the valid shapes (the
+    scheme's own message), what this network's layers are (``where``) and the fix."""
+    try:
+        return init_weight_(weight, scheme, sigma, generator)
+    except ValueError as err:
+        raise ValueError(f"init {scheme} does not apply to {where}: {err}; {fix}") from None
+
+
 class _LayerStack:
     """What every idmlp network reads off its ``layers`` and ``act``."""
 
@@ -125,8 +137,9 @@ class DenseStack(_LayerStack):
 
     def _reset_dense(self, generator: torch.Generator | None, sigma_b: float = 0.0) -> None:
         r"""Every weight by the scheme, then every bias: :math:`N(0, \sigma_b^2)`, or zero."""
+        where, fix = self._init_context()
         for layer in self.layers:
-            init_weight_(layer.weight, self.init_scheme, self.sigma, generator)
+            init_layer_(layer.weight, self.init_scheme, self.sigma, generator, where, fix)
         for layer in self.layers:
             if layer.bias is None:
                 continue
@@ -135,6 +148,11 @@ class DenseStack(_LayerStack):
                     layer.bias.normal_(0.0, sigma_b, generator=generator)
                 else:
                     layer.bias.zero_()
+
+    def _init_context(self) -> tuple[str, str]:
+        """What a refused initialization names: this network's layers and the fix."""
+        w = self.layers[0].weight.shape[0]
+        return f"layers of width {w}", "choose another init or width"
 
     def weight_stack(self) -> Tensor:
         """All weights stacked, ``(L, N, N)`` (a copy, detached)."""

@@ -47,8 +47,7 @@ from torch import Tensor, nn
 from .._validation import check_int
 from ..activations import Activation, value_and_derivative
 from ..config import CNNOptions, ModelConfig, parse_dilations
-from ..init import init_weight_
-from .base import LayerwiseNet, check_common
+from .base import LayerwiseNet, check_common, init_layer_
 
 __all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
 
@@ -300,15 +299,25 @@ class InterpretableCNN(LayerwiseNet):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-initialize every kernel by the model's scheme (plus the extra channels'
-        random filters, see :attr:`extra_init_std`) and every bias to zero."""
+        random filters where their rows start as the exact Dirac kernel, see
+        :attr:`extra_init_std`) and every bias to zero."""
         rows = slice(self.rule.in_channels, self.rule.class_start)
-        noisy = (self.init_scheme == "identity" and self.extra_init_std > 0
-                 and rows.stop > rows.start)
+        noisy = self.extra_init_std > 0 and rows.stop > rows.start
+        dirac = self.dirac()
+        c_in, k, c = self.rule.in_channels, self.rule.extra_channels, self.num_classes
+        where = (f"this CNN's {self.channels}-channel {self.kernel_size} x {self.kernel_size} "
+                 f"convolutions (C_in + K + C = {c_in} + {k} + {c})")
+        fix = ("choose another --init (identity, zero, idinit, orthogonal, delta_orthogonal, "
+               "xavier, he apply to these convolutions)")
+        if self.channels % 2:
+            fix = (f"set --extra-channels to {k + 1}" + (f" or {k - 1}" if k else "")
+                   + f" (an even channel count), or {fix}")
         for layer in self.layers:
             # a contiguous copy: torch.nn.init.orthogonal_ views the kernel as a matrix
-            w = init_weight_(torch.empty_like(layer.weight, memory_format=torch.contiguous_format),
-                             self.init_scheme, self.sigma, generator)
-            if noisy:
+            w = init_layer_(torch.empty_like(layer.weight, memory_format=torch.contiguous_format),
+                            self.init_scheme, self.sigma, generator, where, fix)
+            # rows that start exactly as the Dirac kernel (identity, ZerO) stay at a saddle
+            if noisy and torch.equal(w[rows], dirac[rows].to(w.dtype)):
                 std = self.extra_init_std / math.sqrt(w[0].numel())  # times 1/sqrt(fan in)
                 w[rows] += torch.randn(w[rows].shape, generator=generator, dtype=w.dtype,
                                        device=w.device) * std

@@ -207,6 +207,12 @@ class InterpretableMLP(DenseStack, LayerwiseNet):
         """Re-initialize every weight by the model's scheme and every bias to zero."""
         self._reset_dense(generator)
 
+    def _init_context(self) -> tuple[str, str]:
+        return (f"this network's {self.width} x {self.width} layers (width N + C = "
+                f"{self.in_features} + {self.num_classes})",
+                "choose another --init (identity, zero, idinit, orthogonal, "
+                "delta_orthogonal, xavier, he apply to every width)")
+
     @classmethod
     def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
                     dtype: torch.dtype | None = None,

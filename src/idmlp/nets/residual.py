@@ -122,16 +122,20 @@ class ResidualMLP(InterpretableMLP):
                 f"{self.depth}, width {self.width} = {self.in_features} + {self.num_classes}")
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """The MLP's initialization, plus the class rows' random filters of an identity
-        start (module docstring)."""
+        r"""The MLP's initialization, plus the class rows' random filters where they start
+        exactly as :math:`\sigma I` (identity, ZerO and IDInit on these square layers; module
+        docstring)."""
         super().reset_parameters(generator)
         std = self.class_init_std
-        if self.init_scheme != "identity" or std == 0:
+        if std == 0:
             return
         n, c = self.in_features, self.num_classes
         with torch.no_grad():
             for layer in self.layers:
                 w = layer.weight
+                eye = torch.eye(*w.shape, dtype=w.dtype, device=w.device)[n : n + c]
+                if not torch.equal(w[n : n + c], self.sigma * eye):
+                    continue
                 noise = torch.randn((c, w.shape[1]), generator=generator, dtype=w.dtype,
                                     device=w.device)
                 w[n : n + c] += noise * (std / math.sqrt(w.shape[1]))
