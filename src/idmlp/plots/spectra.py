@@ -21,7 +21,9 @@ __all__ = ["plot_init_spectra"]
 _TITLES = {"identity": "identity  $W=\\sigma I$", "orthogonal": "orthogonal  $W=\\sigma Q$",
            "gaussian": "Gaussian  $W_{ij}\\sim N(0,\\sigma^2/N)$",
            "zero": "ZerO  ($W=\\sigma I$ at equal widths)",
-           "idinit": "IDInit  $W=\\sigma I+\\varepsilon\\xi$",
+           "idinit": "IDInit  ($W=\\sigma I$ at equal widths)",
+           "xavier": "xavier  $W_{ij}\\sim N(0,\\sigma^2/N)$",
+           "he": "he  $W_{ij}\\sim N(0,2\\sigma^2/N)$",
            "looks_linear": "looks-linear  $\\sigma[[W_0,-W_0],[-W_0,W_0]]$",
            "delta_orthogonal": "delta-orthogonal  $W=\\sigma Q$"}
 
