@@ -81,9 +81,12 @@ def _resolve(model: nn.Module, method: str) -> str:
 
 
 def stacked_mlp_jacobian(
-    weights: Tensor, x: Tensor, fn: Callable[[Tensor], Tensor], biases: Tensor | None = None
+    weights: Tensor, x: Tensor, fn: Callable[[Tensor], Tensor], biases: Tensor | None = None,
+    alphas: Tensor | None = None,
 ) -> Tensor:
-    r"""Dense :math:`J = D^L W^L \cdots D^1 W^1` for ``K`` stacked MLPs at ``M`` inputs each.
+    r"""Dense :math:`J = D^L W^L \cdots D^1 W^1` for ``K`` stacked MLPs at ``M`` inputs each
+    (with ``alphas``, residual blocks :math:`x^\ell = x^{\ell-1} + \alpha_\ell
+    \phi(W^\ell x^{\ell-1})`: :math:`J = \prod_\ell (I + \alpha_\ell D^\ell W^\ell)`).
 
     ``J`` is kept in the layout ``(K, N_out, M, N_in)``, so each layer is one batched GEMM
     ``W @ J.view(K, N, M N)`` into a reused buffer (2 L N^3 flops per input).
@@ -93,6 +96,7 @@ def stacked_mlp_jacobian(
         x: inputs, ``(K, M, N)``.
         fn: the elementwise activation.
         biases: optional ``(K, L, N)``.
+        alphas: optional residual scales ``(K, L)``.
 
     Returns:
         ``(K, M, N, N)``.
@@ -105,19 +109,29 @@ def stacked_mlp_jacobian(
         pre = torch.bmm(h, w.mT)
         if biases is not None:
             pre = pre + biases[:, layer, None, :]
-        h, d = value_and_derivative(fn, pre)
+        out, d = value_and_derivative(fn, pre)
+        if alphas is None:
+            h = out
+        else:
+            a = alphas[:, layer, None, None]
+            h, d = h + a * out, a * d
         d = d.transpose(1, 2)[..., None]  # (K, N_out, M, 1)
         if layer == 0:
             torch.mul(w[:, :, None, :], d, out=jac)
+            if alphas is not None:  # + I for every input
+                jac.diagonal(dim1=1, dim2=3).add_(1.0)
         else:
             torch.bmm(w, jac.view(k, n, m * n), out=spare.view(k, n, m * n))
-            jac, spare = spare.mul_(d), jac
+            spare.mul_(d)
+            if alphas is not None:
+                spare.add_(jac)
+            jac, spare = spare, jac
     return jac.permute(0, 2, 1, 3)
 
 
 @torch.no_grad()
 def stacked_eigenvalues(weights: Tensor, x: Tensor, activation: str,
-                        biases: Tensor | None = None) -> Tensor:
+                        biases: Tensor | None = None, alphas: Tensor | None = None) -> Tensor:
     r"""Eigenvalues of :math:`J J^T` for ``K`` stacked square MLPs at ``M`` inputs each.
 
     :func:`stacked_mlp_jacobian` in chunks of bounded memory, then the squared singular
@@ -128,6 +142,7 @@ def stacked_eigenvalues(weights: Tensor, x: Tensor, activation: str,
         x: the states :math:`x^0`, ``(K, M, W)``.
         activation: the activation name.
         biases: optional ``(K, L, W)``.
+        alphas: optional residual scales ``(K, L)`` (:func:`stacked_mlp_jacobian`).
 
     Returns:
         ``(K, M, W)``, descending along the last dimension.
@@ -140,9 +155,12 @@ def stacked_eigenvalues(weights: Tensor, x: Tensor, activation: str,
     fn = get_activation(activation)
     out = []
     chunk = max(1, _JACOBIAN_ELEMENTS // (x.shape[1] * x.shape[2] ** 2))
-    parts = biases.split(chunk) if biases is not None else [None] * math.ceil(len(x) / chunk)
-    for w_c, x_c, b_c in zip(weights.split(chunk), x.split(chunk), parts, strict=True):
-        jac = stacked_mlp_jacobian(w_c, x_c, fn, b_c)
+    none = [None] * math.ceil(len(x) / chunk)
+    parts = biases.split(chunk) if biases is not None else none
+    scales = alphas.split(chunk) if alphas is not None else none
+    for w_c, x_c, b_c, a_c in zip(weights.split(chunk), x.split(chunk), parts, scales,
+                                  strict=True):
+        jac = stacked_mlp_jacobian(w_c, x_c, fn, b_c, a_c)
         finite = jac.isfinite().flatten(1).all(1)
         if not finite.all():
             jac = torch.where(finite[:, None, None, None], jac, 0.0)

@@ -7,7 +7,8 @@ Every run of a sweep trains the paper's interpretable structure
 times the logit scale :math:`s`, as that layer's logits (the shared readout rule of
 :mod:`idmlp.nets.rules`), under the loss of :func:`idmlp.train.loop.layer_cross_entropy`.
 
-Runs that share the dataset, the depth ``L`` and the activation train together. Their
+Runs that share the dataset, the depth ``L`` and the activation train together (the
+residual MLP's too: the same stack with ReZero blocks). Their
 weights are stacked per layer as ``(K, W, W)`` tensors, so a layer is one
 :func:`torch.bmm` for all ``K`` runs, and each run keeps its own :math:`\sigma`,
 :math:`q_0` (an input scale :math:`\sqrt{q_0}`), initialization scheme and seed (its own
@@ -37,11 +38,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config import ModelConfig
 from ..config.sweep import RunSpec, TrainSettings
 from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
 from ..nets.base import build_model
 from ..nets.rules import ClassCoordinates
-from ..nets.stacked import StackedMLP, check_group, run_seeds
+from ..nets.stacked import STACKABLE_ARCHS, StackedMLP, check_group, run_seeds
 from ..runtime import progress_bar
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train.evaluate import evaluate
@@ -55,6 +57,7 @@ __all__ = [
     "RunMetrics",
     "StackedMLP",
     "TrainData",
+    "check_runs",
     "mean_field_weights",
     "run_seeds",
     "theory_on_data",
@@ -69,7 +72,7 @@ _EVAL_ELEMENTS = 2**23
 
 @dataclass(frozen=True)
 class RunMetrics:
-    """What :func:`train_batch` and :func:`train_one` report for each run (one result row).
+    r"""What :func:`train_batch` and :func:`train_one` report for each run (one result row).
 
     Attributes:
         diverged: whether the loss stopped being finite (the run is then frozen).
@@ -87,11 +90,18 @@ class RunMetrics:
         data_nonzero_frac, data_mean_eig: the theory on the very inputs the measurement uses
             (:func:`theory_on_data`); for identity init the exact law, whose nonzero fraction
             counts eigenvalues above ``1e-9`` of the largest, as the measurement does.
+        weight_distance: how far the weights moved from their start,
+            :math:`\|\theta - \theta_0\|_F / \|\theta_0\|_F` over all layers' weight
+            matrices (biases, logit scale and residual scales left out), at the end (at
+            divergence for a diverged run: then usually not finite).
 
-    Both theories are filled for every init (identity: Kubota et al. 2021, exact;
-    orthogonal, xavier, he: mean-field, Pennington et al. 2017/2018, a large-width limit);
-    ``None`` where the theory overflows float64. Results files written before the
-    ``data_*`` columns existed still load (the columns read NaN).
+    Both theories are filled for every init of the MLP (:func:`theory_spectrum`; identity,
+    ZerO, IDInit: Kubota et al. 2021, exact; orthogonal, delta-orthogonal, xavier, he:
+    mean-field, Pennington et al. 2017/2018, a large-width limit; looks-linear: exact for
+    ReLU, wide limit for odd activations) and for the residual MLP at :math:`\alpha_0 = 0`
+    (the identity map: exact); ``None`` where no theory applies or it overflows float64.
+    Results files written before the ``data_*`` or ``weight_distance`` columns existed
+    still load (the columns read NaN).
     """
 
     diverged: bool
@@ -107,13 +117,14 @@ class RunMetrics:
     theory_mean_eig: float | None
     data_nonzero_frac: float | None = None
     data_mean_eig: float | None = None
+    weight_distance: float | None = None
 
 
 #: The metric columns of a result row, in order.
 METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunMetrics))
 #: Metric columns added after the first results files were written: a file without them
 #: still loads (the cells read as empty).
-ADDED_COLUMNS: tuple[str, ...] = ("data_nonzero_frac", "data_mean_eig")
+ADDED_COLUMNS: tuple[str, ...] = ("data_nonzero_frac", "data_mean_eig", "weight_distance")
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +174,14 @@ class TrainData:
                 t(self.X_test, dtype), t(self.y_test, torch.long))
 
 
+#: Inits whose square weights are random with a mean-field theory (:func:`mean_field_weights`).
+RANDOM_INITS: tuple[str, ...] = ("orthogonal", "delta_orthogonal", "xavier", "he")
+#: Inits that start a square weight at exactly :math:`\sigma I` (the identity law).
+IDENTITY_INITS: tuple[str, ...] = ("identity", "zero", "idinit")
+#: Activations of looks-linear's closed forms (:func:`idmlp.theory.family.looks_linear_spectrum`).
+_ODD = ("tanh", "hardtanh", "linear")
+
+
 def mean_field_weights(init: str, sigma: float) -> tuple[str, float]:
     r"""The weight law and :math:`\sigma_w` of the mean-field theory for a sweep init.
 
@@ -170,15 +189,16 @@ def mean_field_weights(init: str, sigma: float) -> tuple[str, float]:
     ``orthogonal`` is :math:`W = \sigma Q` (``"orthogonal"``, :math:`\sigma_w = \sigma`);
     ``xavier`` draws :math:`N(0, \sigma^2 \cdot 2/(W + W)) = N(0, \sigma^2/W)`
     (``"gaussian"``, :math:`\sigma_w = \sigma`); ``he`` draws :math:`N(0, 2\sigma^2/W)`
-    (``"gaussian"``, :math:`\sigma_w = \sqrt2\,\sigma`).
+    (``"gaussian"``, :math:`\sigma_w = \sqrt2\,\sigma`); ``delta_orthogonal`` on a square
+    weight is ``orthogonal``.
 
     Examples:
         >>> mean_field_weights("he", 1.0)
         ('gaussian', 1.4142135623730951)
     """
-    if init not in ("orthogonal", "xavier", "he"):
-        raise ValueError(f"init must be one of orthogonal, xavier, he; got {init!r}")
-    if init == "orthogonal":
+    if init not in RANDOM_INITS:
+        raise ValueError(f"init must be one of {', '.join(RANDOM_INITS)}; got {init!r}")
+    if init in ("orthogonal", "delta_orthogonal"):
         return "orthogonal", float(sigma)
     return "gaussian", float(sigma) * (math.sqrt(2.0) if init == "he" else 1.0)
 
@@ -192,8 +212,13 @@ def theory_spectrum(sigma: float, q0: float, depth: int, activation: str,
     - ``identity`` (Kubota et al., ICASSP 2021): :func:`idmlp.theory.spectrum`, exact for
       hard-tanh (:math:`a = \alpha` and :math:`a\,\sigma^{2L}`), quadrature on
       :math:`2^{14}` points otherwise; the fraction is :math:`P(\lambda \ne 0)`.
-    - ``orthogonal``, ``xavier``, ``he`` (Pennington, Schoenholz and Ganguli, NeurIPS
-      2017 and AISTATS 2018): :func:`idmlp.theory.jacobian_moments` with the weight law and
+    - ``zero`` and ``idinit``: :math:`\sigma I` on these square layers, the identity law.
+    - ``looks_linear`` (:func:`_looks_linear_theory`): ReLU exact; odd activations the
+      orthogonal law of width ``W/2`` at :math:`\sigma_w = 2\sigma`, input :math:`q_0/2`,
+      for half the eigenvalues (the other half 0).
+    - ``orthogonal``, ``delta_orthogonal``, ``xavier``, ``he`` (Pennington, Schoenholz and
+      Ganguli, NeurIPS 2017 and AISTATS 2018): :func:`idmlp.theory.jacobian_moments` with
+      the weight law and
       :math:`\sigma_w` of :func:`mean_field_weights` and :math:`\sigma_b = 0` (the sweep's
       biases start at zero): :math:`E[\lambda] = \prod_\ell \sigma_w^2 \mu_1^\ell` and the
       fraction :math:`1 - \max_\ell P(\phi'(h^\ell) = 0)`. Exact as the width grows
@@ -211,14 +236,34 @@ def theory_spectrum(sigma: float, q0: float, depth: int, activation: str,
         1024.0
     """
     try:
-        if init == "identity":
+        if init in IDENTITY_INITS:
             law = spectrum(sigma, q0, depth, activation, points=2**14)
             return law.nonzero_fraction, law.mean()
+        if init == "looks_linear":
+            return _looks_linear_theory(sigma, np.array([q0 / 2]), depth, activation)
         weights, sigma_w = mean_field_weights(init, sigma)
         m = jacobian_moments(sigma_w, 0.0, q0, depth, activation, weights)
     except (ValueError, OverflowError):  # the theory's own float64 overflow
         return None, None
     return 1.0 - m.mass_at_zero, m.mean
+
+
+def _looks_linear_theory(sigma: float, q_in: np.ndarray, depth: int, activation: str
+                         ) -> tuple[float | None, float | None]:
+    r"""Looks-linear's nonzero fraction and mean eigenvalue of :math:`J J^T`
+    (:func:`idmlp.theory.family.looks_linear_spectrum`): ReLU: :math:`\tfrac12
+    \delta_0 + \tfrac12 \delta_{2\sigma^{2L}}` exactly, at any input; an odd activation:
+    half the eigenvalues 0, half those of the orthogonal network of width ``W/2`` at
+    :math:`\sigma_w = 2\sigma` from input mean squares ``q_in`` (averaged over them);
+    ``(None, None)`` for other activations (no closed form)."""
+    if activation == "relu":
+        return 0.5, math.exp(2 * depth * math.log(sigma))
+    if activation not in _ODD:
+        return None, None
+    mean, zero = jacobian_means(2 * sigma, 0.0, q_in, depth, activation)
+    if not np.all(np.isfinite(mean)):
+        return None, None
+    return 0.5 * (1.0 - float(zero.mean())), 0.5 * float(mean.mean())
 
 
 def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
@@ -230,8 +275,9 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
     padded, ``(n, N)``; the network's input is :math:`x^0 = (x, 0_C)` of width
     :math:`W = N + C`.
 
-    - ``identity``: the exact law :func:`idmlp.theory.spectrum_on_data` of the
-      :math:`n W` diagonal entries (constant pixels and the class block never saturate).
+    - ``identity`` (and ``zero``, ``idinit``: :math:`\sigma I` here): the exact law
+      :func:`idmlp.theory.spectrum_on_data` of the :math:`n W` diagonal entries (constant
+      pixels and the class block never saturate).
       The fraction counts eigenvalues above :data:`~idmlp.jacobian.dense.ZERO_RTOL` times the
       largest, the criterion of ``init_nonzero_frac`` (for hard-tanh the same as
       :math:`\lambda \ne 0`; for smooth activations a tiny eigenvalue counts as zero on both
@@ -239,6 +285,9 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
     - random inits: :func:`theory_spectrum`'s mean-field moments run from each input's own
       mean square :math:`q_0^{(b)} = \|x^0_b\|^2 / W` and averaged over the inputs (the
       measured mean averages over them too). Large-width, as there.
+    - ``looks_linear``: ReLU exact; odd activations the orthogonal law of width ``W/2`` at
+      :math:`\sigma_w = 2\sigma` from each input's :math:`\|a - b\|^2 / (2W)`, ``a``
+      and ``b`` the two halves of :math:`x^0` (what its first layer reads).
 
     Examples:
         >>> x = torch.tensor([[0.5, -2.0], [0.0, 1.5]], dtype=torch.float64)
@@ -247,13 +296,20 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
     """
     x = torch.as_tensor(x, dtype=torch.float64)
     try:
-        if spec.init == "identity":
+        if spec.init in IDENTITY_INITS:
             law = spectrum_on_data(x, spec.sigma, spec.depth, spec.activation,
                                    num_classes=num_classes)
             alive = law.log_values > law.log_values[-1] + math.log(ZERO_RTOL)
             return float(law.weights[alive].sum()), law.mean()
+        width = x.shape[1] + num_classes
+        if spec.init == "looks_linear":
+            # u^1 = sigma W0 (a - b) for the halves a, b of x^0: q_in = |a - b|^2 / (4 W/2)
+            x0 = torch.nn.functional.pad(x, (0, num_classes))
+            half = width // 2
+            q_in = ((x0[:, :half] - x0[:, half:]).square().sum(1) / (4 * half)).numpy()
+            return _looks_linear_theory(spec.sigma, q_in, spec.depth, spec.activation)
         _, sigma_w = mean_field_weights(spec.init, spec.sigma)
-        q0s = (x.square().sum(1) / (x.shape[1] + num_classes)).numpy()
+        q0s = (x.square().sum(1) / width).numpy()
         mean, zero = jacobian_means(sigma_w, 0.0, q0s, spec.depth, spec.activation)
     except (ValueError, OverflowError):  # the theory's own float64 overflow
         return None, None
@@ -262,9 +318,38 @@ def theory_on_data(spec: RunSpec, x: Tensor | np.ndarray, num_classes: int
     return 1.0 - float(zero.mean()), float(mean.mean())
 
 
-def _theory(spec: RunSpec, x: Tensor, num_classes: int) -> tuple[float | None, ...]:
-    return (*theory_spectrum(spec.sigma, spec.q0, spec.depth, spec.activation, spec.init),
-            *theory_on_data(spec, x, num_classes))
+def _theory(spec: RunSpec, x: Tensor, num_classes: int,
+            model: ModelConfig | None = None) -> tuple[float | None, ...]:
+    """The four theory columns of a run of ``model``'s architecture (default the MLP): the
+    MLP's theories; the residual MLP at :math:`\alpha_0 = 0` is the identity map (every
+    eigenvalue exactly 1); ``None`` for anything else."""
+    arch = "mlp" if model is None else model.arch
+    if arch == "mlp":
+        return (*theory_spectrum(spec.sigma, spec.q0, spec.depth, spec.activation, spec.init),
+                *theory_on_data(spec, x, num_classes))
+    if arch == "residual" and model.options.alpha_init == 0:
+        return (1.0, 1.0, 1.0, 1.0)
+    return (None,) * 4
+
+
+def _weight_distance(weights: Sequence[Tensor], start: Sequence[Tensor]) -> Tensor:
+    r""":math:`\|\theta - \theta_0\|_F / \|\theta_0\|_F` over the layers' weights, per run:
+    every weight ``(K, ...)`` with the runs first (one network: ``K = 1``); ``(K,)``."""
+    num = sum((w.detach().double() - w0.double()).square().flatten(1).sum(1)
+              for w, w0 in zip(weights, start, strict=True))
+    den = sum(w0.double().square().flatten(1).sum(1) for w0 in start)
+    return (num / den).sqrt()
+
+
+def check_runs(specs: Sequence[RunSpec], data: TrainData, model: ModelConfig) -> None:
+    """Refuse, in one line and before any training, runs whose initialization does not
+    apply to the network's layer shapes (e.g. looks-linear on an odd width): one network of
+    depth 1 is built per initialization, as :func:`train_one` builds it."""
+    for init in dict.fromkeys(s.init for s in specs):
+        spec = next(s for s in specs if s.init == init)
+        config = dataclasses.replace(spec.model_config(model), depth=1).for_data(
+            data.in_features, data.num_classes, data.image_shape)
+        build_model(config, generator=torch.Generator().manual_seed(0))
 
 
 def _layer_weights(settings: TrainSettings, depth: int, device: torch.device,
@@ -276,18 +361,19 @@ def _layer_weights(settings: TrainSettings, depth: int, device: torch.device,
 
 def _metrics(diverged_step: int | None, steps_to_target: int | None,
              train: tuple[float, float], test: tuple[float, float],
-             init: tuple[float, float], theory: tuple[float | None, ...]) -> dict[str, Any]:
+             init: tuple[float, float], theory: tuple[float | None, ...],
+             distance: float) -> dict[str, Any]:
     return dataclasses.asdict(RunMetrics(
         diverged_step is not None, diverged_step, steps_to_target, train[0], train[1],
-        test[0], test[1], init[0], init[1], *theory))
+        test[0], test[1], init[0], init[1], *theory, distance))
 
 
 def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettings, *,
                 device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
     """Train ``K`` runs of one depth and activation together; one metrics dict per run.
 
-    Each run's dict holds the fields of :class:`RunMetrics`. MLP runs train as one
-    :class:`StackedMLP`; runs of another architecture one after the other
+    Each run's dict holds the fields of :class:`RunMetrics`. MLP and residual MLP runs
+    train as one :class:`StackedMLP`; runs of another architecture one after the other
     (:func:`train_one`).
 
     Args:
@@ -298,7 +384,7 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         progress: show a tqdm bar over the steps.
     """
     check_group(specs)
-    if settings.model.arch != "mlp":  # the stacked form is the MLP's
+    if settings.model.arch not in STACKABLE_ARCHS:  # the stacked form is the MLPs'
         return [train_one(s, data, settings, device=device) for s in specs]
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
@@ -311,12 +397,14 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
     scales = torch.tensor([math.sqrt(s.q0) for s in specs], dtype=torch.float64, device=dev)
     x_jac = ClassCoordinates(data.in_features, data.num_classes).embed(
         z_tr[: settings.jacobian_samples].double(), scales[:, None, None])
-    biases = model.bias_stack()
+    biases, alphas = model.bias_stack(), model.alpha_stack()
     lam = stacked_eigenvalues(model.weight_stack().double(), x_jac, specs[0].activation,
-                              None if biases is None else biases.double())
+                              None if biases is None else biases.double(),
+                              None if alphas is None else alphas.double())
     init_nonzero, init_mean = (t.tolist() for t in eigenvalue_summary(lam))
-    theory = [_theory(s, x[:, : data.in_features], data.num_classes)
+    theory = [_theory(s, x[:, : data.in_features], data.num_classes, settings.model)
               for s, x in zip(specs, x_jac.expand(k, -1, -1), strict=True)]
+    start = [w.detach().clone() for w in model.weights_t]
 
     total = settings.optim.total_steps(n)
     opt, sched = settings.optim.build(model.parameters(), steps_per_epoch=math.ceil(n / bs),
@@ -335,10 +423,11 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
 
     def diverge(bad: Tensor, step: int) -> None:
         tr, te = score(z_tr, y_tr), score(z_te, y_te)
+        moved = _weight_distance(model.weights_t, start).tolist()
         for i in bad.nonzero().flatten().tolist():
             rows[i] = _metrics(step, to_target[i], (tr[0][i].item(), tr[1][i].item()),
                                (te[0][i].item(), te[1][i].item()),
-                               (init_nonzero[i], init_mean[i]), theory[i])
+                               (init_nonzero[i], init_mean[i]), theory[i], moved[i])
         active.logical_and_(~bad)
 
     @torch.no_grad()
@@ -395,10 +484,11 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
 
     if active.any():
         tr, te = score(z_tr, y_tr), score(z_te, y_te)
+        moved = _weight_distance(model.weights_t, start).tolist()
         for i in active.nonzero().flatten().tolist():
             rows[i] = _metrics(None, to_target[i], (tr[0][i].item(), tr[1][i].item()),
                                (te[0][i].item(), te[1][i].item()),
-                               (init_nonzero[i], init_mean[i]), theory[i])
+                               (init_nonzero[i], init_mean[i]), theory[i], moved[i])
     return rows  # type: ignore[return-value]
 
 
@@ -412,7 +502,8 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
     optimizer of ``settings.optim`` (unfused), the Jacobian of its layer stack at
     initialization from :func:`idmlp.jacobian.dense.singular_values`, and the same loss.
     Returns the same dict as :func:`train_batch`; the theory columns are filled for the
-    MLP (the theory of :func:`theory_spectrum` is the MLP's), ``None`` otherwise.
+    MLP (the theory of :func:`theory_spectrum` is the MLP's) and the residual MLP at
+    :math:`\alpha_0 = 0`, ``None`` otherwise.
     """
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
@@ -431,6 +522,7 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
     x_jac = model.embed(z_tr[: settings.jacobian_samples].double()).flatten(1)
     lam = singular_values(model.layer_stack(), x_jac, dtype=torch.float64) ** 2
     init = tuple(t.item() for t in eigenvalue_summary(lam[None]))
+    start = [layer.weight.detach().clone()[None] for layer in model.layers]
 
     total = settings.optim.total_steps(n)
     opt, sched = settings.optim.build(model.parameters(), steps_per_epoch=math.ceil(n / bs),
@@ -463,7 +555,7 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
                 diverged_step = step
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
-    theory = (_theory(spec, x_jac[:, : data.in_features], data.num_classes)
-              if config.arch == "mlp" else (None,) * 4)
+    theory = _theory(spec, x_jac[:, : data.in_features], data.num_classes, config)
+    moved = _weight_distance([layer.weight[None] for layer in model.layers], start).item()
     return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init,
-                    theory)
+                    theory, moved)

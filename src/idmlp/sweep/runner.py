@@ -53,7 +53,7 @@ from ..config.sweep import (
     TrainSettings,
 )
 from ..runtime import progress_bar
-from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
+from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, check_runs, train_batch
 
 __all__ = [
     "BACKENDS",
@@ -448,6 +448,7 @@ def run(
     if config.train.optim.batch_size > data.n_train:
         raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "
                          f"{data.n_train} training samples of {config.data.dataset}")
+    check_runs(config.runs(), data, config.train.model)  # inits that fit the layers
     with folder_lock(out) if out is not None else contextlib.nullcontext():
         kept, rewrite = _prepare_output(out, config, resume, overwrite) if out else ([], False)
         done = {_key(r): r for r in kept}
