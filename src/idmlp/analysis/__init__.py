@@ -1,4 +1,5 @@
-"""Analysis of trained networks: layer-wise interpretation, probes, learning dynamics.
+"""Analysis of trained networks: layer-wise interpretation, probes, learning dynamics, and
+ZerO's training degeneracy (the rank of each layer's change, :mod:`.degeneracy`).
 
 Names are imported on first use.
 """
@@ -13,6 +14,8 @@ _LAZY = {
     "fit_standard_mlp": "probes",
     "Snapshots": "dynamics", "load_snapshots": "dynamics", "dynamics_summary": "dynamics",
     "plot_dynamics": "dynamics",
+    "RankTrajectory": "degeneracy", "bottleneck_mlp": "degeneracy",
+    "numerical_rank": "degeneracy", "rank_trajectory": "degeneracy",
 }
 
 __all__ = sorted(_LAZY)

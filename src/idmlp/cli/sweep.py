@@ -93,10 +93,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     q = subparsers.add_parser(
         "plot-sweep", help="figures of a sweep's results",
         description="Heat maps of accuracy over (sigma, q0) with the theory overlaid, "
-        "accuracy against depth at the recommended (sigma, q0), and the Jacobian spectra "
-        "at initialization of identity, orthogonal and Gaussian (xavier) networks.",
+        "accuracy against depth at the recommended (sigma, q0), the Jacobian spectra "
+        "at initialization of identity, orthogonal and Gaussian (xavier) networks, and "
+        "accuracy against depth per initialization next to the theory's isometry measure "
+        "(inits_vs_depth, with the Markdown table inits_table.md).",
     )
     q.add_argument("results", help=f"a sweep folder or its {RESULTS_FILE}")
+    q.add_argument("--also", action="append", default=[], metavar="RESULTS",
+                   help="another sweep (folder or results file) drawn next to RESULTS in the "
+                   "study figure inits_vs_depth and table inits_table.md, e.g. the residual "
+                   "arm (repeatable)")
     q.add_argument("--out", help="figure folder (default: RESULTS_FOLDER/figures)")
     q.add_argument("--overwrite", action="store_true", help="replace the figure folder")
     q.add_argument("--metric", choices=("test_acc", "train_acc"), default="test_acc",
@@ -188,11 +194,14 @@ def _plot(args: argparse.Namespace) -> int:
         raise ValueError(f"--eps must lie in (0, 1), got {args.eps}")
     if not args.kappa > 1:
         raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
-    given = Path(args.results)
-    path = given / RESULTS_FILE if given.is_dir() else given
-    if not path.is_file():
-        raise ValueError(f"results file {path} not found; give a sweep folder or its "
-                         f"{RESULTS_FILE}")
+    paths = []
+    for given in (args.results, *args.also):
+        path = Path(given) / RESULTS_FILE if Path(given).is_dir() else Path(given)
+        if not path.is_file():
+            raise ValueError(f"results file {path} not found; give a sweep folder or its "
+                             f"{RESULTS_FILE}")
+        paths.append(path)
+    path = paths[0]
     out = Path(args.out) if args.out else path.parent / "figures"
     check_output_dir(out, args.overwrite)
 
@@ -200,8 +209,9 @@ def _plot(args: argparse.Namespace) -> int:
     from ..sweep.runner import read_results
 
     rows = read_results(path)  # validates before any figure work
-    if not any(r["status"] == "ok" for r in rows):
-        raise ValueError(f"{path} holds no finished runs to plot")
+    for p in paths:
+        if not any(r["status"] == "ok" for r in (rows if p == path else read_results(p))):
+            raise ValueError(f"{p} holds no finished runs to plot")
     spectra = {"sigma": args.spectra_sigma, "samples": args.spectra_samples}
     for key in ("width", "depth", "q0"):
         value = getattr(args, f"spectra_{key}")
@@ -210,7 +220,7 @@ def _plot(args: argparse.Namespace) -> int:
     check_spectra_memory(spectra_settings(rows, spectra, eps=args.eps, kappa=args.kappa))
     with atomic_output_dir(out, args.overwrite) as tmp:
         written = plot_sweep(path, tmp, metric=args.metric, eps=args.eps, kappa=args.kappa,
-                             spectra=spectra, progress=not args.quiet)
+                             spectra=spectra, progress=not args.quiet, also=paths[1:])
     for p in written:
         print(out / p.name)
     return 0

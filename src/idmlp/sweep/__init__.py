@@ -36,6 +36,7 @@ _LAZY = {
     "train_one": "engine",
     "COLUMNS": "runner", "plan_batches": "runner", "read_results": "runner", "run": "runner",
     "write_results": "runner",
+    "init_table": "study", "scheme_cells": "study", "scheme_label": "study",
 }
 
 __all__ = sorted(_LAZY)

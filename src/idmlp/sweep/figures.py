@@ -1,9 +1,12 @@
 """The figures of a sweep's results: read, measure what the theory panel needs, draw, save.
 
 :func:`plot_sweep` is what ``idmlp plot-sweep`` runs: the heat maps and the depth figure of
-:mod:`idmlp.plots.sweep` from the results file, and the Jacobian spectra at initialization
+:mod:`idmlp.plots.sweep` from the results file, the Jacobian spectra at initialization
 of identity, orthogonal and Gaussian networks, measured with
-:func:`idmlp.jacobian.dense.empirical_spectrum`.
+:func:`idmlp.jacobian.dense.empirical_spectrum`, and the identity family's study
+(:mod:`idmlp.plots.inits`: accuracy against depth per initialization next to the theory's
+isometry measure; :func:`idmlp.sweep.study.init_table`: its Markdown table), which may
+put several sweeps side by side (e.g. the MLP's inits and the residual arm).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..jacobian.dense import empirical_spectrum, spectrum_memory
+from ..plots.inits import inits_figure
 from ..plots.sweep import depth_figure, heatmap_figure, spectra_figure
 from ..runtime import check_memory
 from ..theory import isometry_region
 from .runner import read_results
+from .study import init_table
 
 __all__ = ["SPECTRA_INITS", "check_spectra_memory", "plot_sweep", "spectra_settings"]
 
@@ -54,11 +59,15 @@ def check_spectra_memory(spec: dict[str, Any]) -> None:
 
 def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc",
                eps: float = 0.05, kappa: float = 2.0, spectra: dict[str, Any] | None = None,
-               formats: Sequence[str] = ("png", "pdf"), progress: bool = False) -> list[Path]:
-    """Write the three sweep figures into the existing folder ``out``.
+               formats: Sequence[str] = ("png", "pdf"), progress: bool = False,
+               also: Sequence[str | Path] = ()) -> list[Path]:
+    """Write the four sweep figures and the study's table into the existing folder ``out``.
 
     Args:
         results: a sweep folder or its ``results.csv``.
+        also: further sweeps (folders or results files) drawn next to ``results`` in the
+            study's figure ``inits_vs_depth`` and table ``inits_table.md`` (the other
+            figures show ``results`` alone).
         out: the folder to write into.
         metric: ``test_acc`` or ``train_acc`` for the heat maps and the depth plot.
         eps, kappa: the isometry region's tolerances.
@@ -85,7 +94,11 @@ def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc"
         "init_spectra": spectra_figure(lams, width=spec["width"], depth=spec["depth"],
                                        sigma=spec["sigma"], q0=spec["q0"]),
     }
-    written = []
+    study = [*rows, *(r for path in also for r in read_results(path))]
+    figures["inits_vs_depth"] = inits_figure(study, metric=metric)
+    table = out / "inits_table.md"
+    table.write_text(init_table(study, metric), encoding="utf-8")
+    written = [table]
     for name, fig in figures.items():
         for fmt in formats:
             path = out / f"{name}.{fmt}"
