@@ -10,24 +10,92 @@ The one-by-one side is slow, so by default it times an evenly spread subset of t
 (``--subset``, every init represented) and extrapolates per configuration to all 64; the
 printout says so. ``--subset 64`` times them all.
 
+``--grid study`` times the identity family's trainability study on digits instead (issue
+21; the grid of :data:`STUDY`: six inits x two scales x depths 10, 50, 100, 200, 300 steps),
+all of it batched as ``idmlp sweep`` runs it (:func:`plan_batches`), against ``--subset``
+runs one by one *per depth* (spread over the inits), extrapolated depth by depth. Both
+sides report CPU time (``time.process_time``, every thread of this process: what the
+machine's other load cannot steal) and wall time, and the load average before and after.
+
     python benchmarks/bench_sweep.py [--subset 16] [--threads N] [--steps 200]
+    python benchmarks/bench_sweep.py --grid study [--subset 1] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
 
 from idmlp.data import load_dataset
-from idmlp.sweep import SweepConfig, TrainData, TrainSettings, train_batch, train_one
+from idmlp.sweep import (
+    SweepConfig,
+    TrainData,
+    TrainSettings,
+    plan_batches,
+    train_batch,
+    train_one,
+)
+
+#: The digits grid of the identity family's trainability study (README, issue 21).
+STUDY = {"init": "identity,zero,idinit,looks_linear,delta_orthogonal,orthogonal",
+         "sigma": "0.5,1.0", "q0": "0.1", "depth": "10,50,100,200"}
+STUDY_TRAIN = {"steps": 300, "eval_every": 25, "jacobian_samples": 16}
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def study(args: argparse.Namespace) -> None:
+    """The study grid batched against one by one (see the module docstring)."""
+    depth = args.depths or STUDY["depth"]
+    train = {**STUDY_TRAIN, **({"steps": args.steps} if args.steps_given else {})}
+    settings = TrainSettings().replace(**train)
+    grid = SweepConfig(**{**STUDY, "depth": depth}, train=settings)
+    specs = grid.runs()
+    data = TrainData.from_dataset(load_dataset("digits"))
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # one-time lazy imports, untimed
+    load0 = os.getloadavg()
+    print(f"study grid: {len(specs)} runs on digits (width {data.width}), depths "
+          f"{','.join(map(str, grid.depth))}, {settings.optim.steps} steps, "
+          f"{torch.get_num_threads()} thread(s); load average before {load0[0]:.1f}")
+    w0, c0 = _clock()
+    for batch in plan_batches(specs, grid.batch_configs):
+        train_batch(batch, data, settings)
+    w1, c1 = _clock()
+    t_batched, cpu_batched = w1 - w0, c1 - c0
+    t_single = cpu_single = 0.0
+    for d in grid.depth:
+        runs = [s for s in specs if s.depth == d]
+        picked = [runs[round(i * len(runs) / args.subset)]
+                  for i in range(min(args.subset, len(runs)))]
+        w0, c0 = _clock()
+        for spec in picked:
+            train_one(spec, data, settings)
+        w1, c1 = _clock()
+        scale = len(runs) / len(picked)
+        t_single += (w1 - w0) * scale
+        cpu_single += (c1 - c0) * scale
+        print(f"  depth {d}: one by one {(c1 - c0) / len(picked):.1f} s CPU per run "
+              f"({len(picked)} of {len(runs)} timed)")
+    load1 = os.getloadavg()
+    print(f"batched (train_batch in plan_batches' groups): {cpu_batched:8.1f} s CPU, "
+          f"{t_batched:8.1f} s wall")
+    print(f"one by one (train_one, extrapolated per depth): {cpu_single:8.1f} s CPU, "
+          f"{t_single:8.1f} s wall")
+    print(f"speed-up: {cpu_single / cpu_batched:.2f}x CPU, {t_single / t_batched:.2f}x wall   "
+          f"(load average after {load1[0]:.1f}; 1/5/15 min {load1[0]:.1f}/{load1[1]:.1f}/"
+          f"{load1[2]:.1f})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subset", type=int, default=16,
-                        help="one-by-one runs timed (1..64; default 16)")
+    parser.add_argument("--subset", type=int, default=None,
+                        help="one-by-one runs timed (1..64; default 16; --grid study: per "
+                        "depth, default 1)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None,
@@ -35,9 +103,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="alternate the two sides this many times, keep each side's "
                         "fastest (shared machines drift; default 1)")
+    parser.add_argument("--grid", choices=("default", "study"), default="default",
+                        help="study: the identity family's digits study (module docstring)")
+    parser.add_argument("--depths", default=None,
+                        help="--grid study: comma list of depths (default 10,50,100,200)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.grid == "study":
+        args.steps_given = parser.get_default("steps") != args.steps
+        args.subset = max(1, args.subset or 1)
+        study(args)
+        return
+    args.subset = args.subset or 16
 
     settings = TrainSettings().replace(steps=args.steps, batch_size=64, lr=1e-3, eval_every=10)
     grid = SweepConfig(sigma="0.9:1.1:4", q0="1e-2:1:4:log", depth=[args.depth],

@@ -314,3 +314,16 @@ def test_theorem_1_partial_identity_stays_below_the_bound_zero_does_not() -> Non
     assert runs["zero"].ranks[-1, 2] > 8 and runs["idinit"].ranks[-1, 2] > 8
     assert runs["identity"].steps.tolist() == [0, 50, 100, 150]
     assert len(degeneracy_figure(list(runs.values())).axes) == 5
+
+
+@pytest.mark.slow
+def test_bench_sweep_study_grid_runs_at_toy_size() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_sweep.py"),
+                           "--grid", "study", "--depths", "2", "--steps", "2", "--threads",
+                           "1"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "speed-up:" in proc.stdout and "load average" in proc.stdout
