@@ -119,9 +119,9 @@ class ResidualOptions:
         "x^l = x^(l-1) + alpha_l phi(W^l x^(l-1)); 0 (ReZero, SkipInit) starts the network "
         "as the identity"))
     class_init_std: float = field(default=1.0, metadata=meta(
-        "residual: std of the random filters added to the class rows of identity-initialized "
-        "branch weights, times 1/sqrt(fan in) (with alpha = 0 and W = sigma I exactly, no "
-        "gradient reaches the scales or the weights)"))
+        "residual: std of the random filters added to the class rows of branch weights that "
+        "start exactly at sigma I (identity, zero, idinit), times 1/sqrt(fan in) (with alpha "
+        "= 0 and W = sigma I exactly, no gradient reaches the scales or the weights)"))
 
     def __post_init__(self) -> None:
         put(self, "alpha_init", check_real("alpha_init", self.alpha_init))

@@ -2,9 +2,9 @@ r"""One registry of weight initializations, :data:`SCHEMES`, and :func:`init_wei
 one call that every network (MLP, CNN, the sweep's stacked MLPs, probes) initializes a
 weight with.
 
-``config.INIT_SCHEMES`` lists the schemes that ``idmlp train`` and ``idmlp sweep`` offer;
-:data:`SCHEMES` may hold more (the identity family of :mod:`idmlp.init.family`, offered
-by ``idmlp theory --compare-inits``).
+``config.INIT_SCHEMES`` lists the schemes that ``idmlp train`` and ``idmlp sweep`` offer
+(every scheme of :data:`SCHEMES`, the identity family of :mod:`idmlp.init.family`
+included); ``idmlp theory --compare-inits --inits`` takes them too.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def init_weight_(
       (Glorot and Bengio, 2010).
     - ``he``: :math:`W_{ij} \sim N(0, \sigma^2 \cdot 2 / n_{in})` (He et al., 2015).
     - ``zero``, ``idinit``, ``looks_linear``, ``delta_orthogonal``: the identity family,
-      :mod:`idmlp.init.family` (ZerO, IDInit with its default perturbation, looks-linear,
-      delta-orthogonal), each refusing the shapes it does not apply to.
+      :mod:`idmlp.init.family` (ZerO, IDInit (deterministic; patch-maintain for a
+      convolution), looks-linear, delta-orthogonal), each refusing the shapes it does not
+      apply to.
 
     For a convolution weight the fans count the kernel taps: :math:`n_{in} = in \cdot
     \prod k`, :math:`n_{out} = out \cdot \prod k`.

@@ -174,15 +174,19 @@ class InterpretableCNN(LayerwiseNet):
         logit_scale: :math:`s > 0`.
         learn_logit_scale: train :math:`\log s` with the weights.
         q0: the input variance (inputs are multiplied by :math:`\sqrt{q_0}`).
-        init: ``identity`` (Dirac), or ``orthogonal``, ``xavier``, ``he`` (a standard-init
-            CNN of the same shape and readout).
+        init: ``identity`` (Dirac), or another scheme of :data:`idmlp.config.INIT_SCHEMES`
+            (``zero``: Dirac at these equal channels; ``delta_orthogonal``: an orthogonal
+            matrix at the centre tap; ``idinit``: patch-maintain, not the Dirac kernel;
+            ``looks_linear``: an even channel count; random ones: a standard-init CNN of
+            the same shape and readout).
         extra_channels: ``K`` extra feature channels (integer >= 0).
         kernel_size: ``k``, odd.
         dilations: dilation of each layer, cycled over the layers (positive integers, or
             a comma list ``"1,2,4,8"``).
-        extra_init_std: with ``init="identity"``, the standard deviation of the random
-            filters added to the extra channels' rows, as a multiple of
-            :math:`1/\sqrt{\text{fan in}}` (0: the exact Dirac start).
+        extra_init_std: where the extra channels' rows start exactly as the Dirac kernel
+            (``identity``, ``zero``), the standard deviation of the random filters added
+            to them, as a multiple of :math:`1/\sqrt{\text{fan in}}` (0: the exact Dirac
+            start).
         generator: random source of the random parts of the initialization.
         dtype, device: factory arguments as for :class:`torch.nn.Conv2d`.
 

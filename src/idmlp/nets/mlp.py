@@ -41,7 +41,7 @@ class MLP(DenseStack, nn.Module):
         sigma: gain of the initialization (``W = sigma I`` for ``init="identity"``).
         activation: hardtanh, tanh, relu, leaky_relu, linear, sigmoid, gelu or selu.
         bias: whether layers have a bias (zero, or Gaussian with ``sigma_b``).
-        init: identity, orthogonal, xavier or he (see :func:`idmlp.init.init_weight_`).
+        init: a scheme of :data:`idmlp.config.INIT_SCHEMES` (:func:`idmlp.init.init_weight_`).
         generator: random source for the random initializations.
         dtype, device: factory arguments as for :class:`torch.nn.Linear` (build in
             ``torch.float64`` for float64 analysis: ``sigma`` is then not rounded to float32).
@@ -159,8 +159,10 @@ class InterpretableMLP(DenseStack, LayerwiseNet):
         learn_logit_scale: train :math:`\log s` with the weights.
         q0: the input variance :math:`q_0 > 0` (inputs are multiplied by
             :math:`\sqrt{q_0}`; pass already scaled inputs with the default 1).
-        init: ``identity`` (the paper), or ``orthogonal``, ``xavier``, ``he`` for the
-            same structure with a random start (trainability sweeps).
+        init: ``identity`` (the paper), or another scheme of
+            :data:`idmlp.config.INIT_SCHEMES` for the same structure with another start
+            (trainability sweeps; ``zero`` and ``idinit`` are :math:`\sigma I` on these
+            square layers, ``looks_linear`` needs an even width ``N + C``).
         generator: random source of the random initializations.
         dtype, device: factory arguments as for :class:`torch.nn.Linear`.
 
