@@ -327,3 +327,17 @@ def test_bench_sweep_study_grid_runs_at_toy_size() -> None:
                            "1"], cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "speed-up:" in proc.stdout and "load average" in proc.stdout
+
+
+def test_flush_subnormals_is_reentrant_and_restores() -> None:
+    from idmlp.sweep.engine import flush_subnormals
+
+    def tiny() -> float:
+        return float(torch.tensor([1e-30]) * torch.tensor([1e-10]))
+
+    assert tiny() > 0  # a subnormal float32
+    with flush_subnormals():
+        with flush_subnormals():
+            assert tiny() == 0.0
+        assert tiny() == 0.0
+    assert tiny() > 0
