@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..config.sweep import RunSpec, TrainSettings
@@ -376,6 +376,19 @@ def _metrics(diverged_step: int | None, steps_to_target: int | None,
         test[0], test[1], init[0], init[1], *theory, distance))
 
 
+class _LastLayer(nn.Module):
+    """The last layer's logits of a network (or of ``K`` stacked ones) as a plain
+    classifier: what the sweep scores, without the per-layer readout's states and maps
+    (which for ``K`` runs of depth ``L`` and width ``W`` hold ``K B L W`` numbers)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.model(z)
+
+
 _FLUSHING = 0  # nesting depth of flush_subnormals
 
 
@@ -452,7 +465,7 @@ def _train_stacked(specs: Sequence[RunSpec], data: TrainData, settings: TrainSet
     chunk = max(1, _EVAL_ELEMENTS // (k * model.rule.width))
 
     def score(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        m = evaluate(model, z, y, batch_size=chunk, confusion=False)
+        m = evaluate(_LastLayer(model), z, y, batch_size=chunk, confusion=False)
         return m.accuracy[:, -1], m.loss[:, -1]
 
     def diverge(bad: Tensor, step: int) -> None:
@@ -556,7 +569,7 @@ def _train_one(spec: RunSpec, data: TrainData, settings: TrainSettings,
     weights = _layer_weights(settings, spec.depth, dev, dtype)
 
     def score(z: Tensor, y: Tensor) -> tuple[float, float]:
-        m = evaluate(model, z, y, confusion=False)
+        m = evaluate(_LastLayer(model), z, y, confusion=False)
         return m.accuracy[-1].item(), m.loss[-1].item()
 
     x_jac = model.embed(z_tr[: settings.jacobian_samples].double()).flatten(1)
