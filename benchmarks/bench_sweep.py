@@ -11,7 +11,7 @@ The one-by-one side is slow, so by default it times an evenly spread subset of t
 printout says so. ``--subset 64`` times them all.
 
 ``--grid study`` times the identity family's trainability study on digits instead (issue
-21; the grid of :data:`STUDY`: six inits x two scales x depths 10, 50, 100, 200, 300 steps),
+21; the grid of :data:`STUDY`: six inits x four scales x depths 10, 50, 100, 200, 300 steps),
 all of it batched as ``idmlp sweep`` runs it (:func:`plan_batches`), against ``--subset``
 runs one by one *per depth* (spread over the inits), extrapolated depth by depth. Both
 sides report CPU time (``time.process_time``, every thread of this process: what the
@@ -41,8 +41,8 @@ from idmlp.sweep import (
 
 #: The digits grid of the identity family's trainability study (README, issue 21).
 STUDY = {"init": "identity,zero,idinit,looks_linear,delta_orthogonal,orthogonal",
-         "sigma": "0.5,1.0", "q0": "0.1", "depth": "10,50,100,200"}
-STUDY_TRAIN = {"steps": 300, "eval_every": 25, "jacobian_samples": 16}
+         "sigma": "0.5,0.9,1.0,1.1", "q0": "0.1", "depth": "10,50,100,200"}
+STUDY_TRAIN = {"steps": 300, "lr": 1e-4, "eval_every": 25, "jacobian_samples": 16}
 
 
 def _clock() -> tuple[float, float]:
