@@ -66,8 +66,8 @@ def _check_input(model: nn.Module, x: Tensor) -> None:
     if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64, torch.bool)):
         raise ValueError(f"x must hold real numbers, got {x.dtype}")
     first = next(iter(model.parameters()), None)
-    layers = getattr(model, "layers", None)
-    width = getattr(layers[0], "in_features", None) if layers else None
+    width = (model.layers[0].in_features if isinstance(model, DenseStack)
+             and model.forward_is_stack else None)
     if width is not None and x.shape[1] != width:
         raise ValueError(f"x has {x.shape[1]} features but the model's first layer takes "
                          f"{width}; give inputs of shape (batch, {width})")
@@ -77,8 +77,8 @@ def _check_input(model: nn.Module, x: Tensor) -> None:
     except (RuntimeError, ValueError, IndexError) as err:
         from ..runtime import one_line
 
-        raise ValueError(f"the model cannot take x of shape {tuple(x.shape)}: "
-                         f"{one_line(err, 160)}") from None
+        raise ValueError(f"the model cannot take x of shape {tuple(x.shape)} (give x with "
+                         f"the model's input width): {one_line(err, 160)}") from None
 
 
 def _resolve(model: nn.Module, method: str) -> str:
