@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..faithfulness.methods import method_names
 from ._common import add_device, positive_int
 
 __all__ = ["add_parser", "run"]
 
-_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "gradient_shap", "deeplift")
-_MAPS = ("class evidence", "x^l - x^0", "x^l - x^l_id")
+_METHODS = method_names("captum")  # the registry's (idmlp.faithfulness.methods.METHODS)
+_DEFAULT = method_names("captum", default=True)
+_MAPS = method_names("builtin")
 
 
 def _names(text: str, choices: tuple[str, ...], flag: str) -> tuple[str, ...]:
@@ -43,10 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "explanation. Needs Captum: pip install 'idmlp[xai]'.",
     )
     p.add_argument("run", metavar="RUN", help="run folder written by 'idmlp train'")
-    p.add_argument("--methods", default="saliency,input_x_gradient,integrated_gradients",
+    p.add_argument("--methods", default=",".join(_DEFAULT),
                    type=lambda t: _names(t, _METHODS, "--methods"),
                    help=f"comma list of {', '.join(_METHODS)}, or none "
-                   "(default: saliency,input_x_gradient,integrated_gradients)")
+                   f"(default: {','.join(_DEFAULT)})")
     p.add_argument("--maps", default=",".join(_MAPS),
                    type=lambda t: _names(t, _MAPS, "--maps"),
                    help=f"comma list of the run's maps: {', '.join(_MAPS)} (default: all)")
