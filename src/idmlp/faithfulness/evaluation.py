@@ -2,13 +2,17 @@ r"""The evaluation: named maps, Captum methods and baselines through every measu
 
 :func:`evaluate_faithfulness` runs the study in four readable steps, for each method:
 
-1. :func:`_prepare` checks every argument once and fixes the schedule, the drop summary
-   and the layers (a :class:`_Study`);
+1. :func:`_prepare` checks every argument once and fixes the schedule, the drop summary,
+   the layers, the random other classes (RandomLogit) and the random subsets and logit
+   drops of FaithfulnessCorrelation, shared by all maps (a :class:`_Study`);
 2. :func:`_method_maps` computes the method's maps (timed per explanation), its per-layer
-   maps and its map on the reference model (a :class:`_Maps`);
+   maps, its maps on the reference and the randomized models and for the other classes
+   (a :class:`_Maps`);
 3. :func:`_variants` derives the signed, positive and absolute variants;
 4. :func:`_measure` measures one variant: deletion and insertion at the output (and at
-   the listed layers) and the rank correlation with the reference model's map.
+   the listed layers), the rank correlation with the reference model's map, and the
+   field's measures asked for in ``metrics`` (ROAD, FaithfulnessCorrelation, the
+   randomization tests, RandomLogit).
 
 It returns a :class:`~idmlp.faithfulness.result.FaithfulnessResult`.
 """
@@ -29,9 +33,13 @@ from tqdm.auto import tqdm
 from .._validation import check_choice, check_int, check_probability
 from ._checks import baseline_image, check_layers, check_xy
 from .captum import require_captum
+from .correlation import CorrelationProbe, correlation_probe
+from .measures import FIELD_MEASURES
 from .methods import BASELINE_ORDERINGS, CAPTUM_METHODS, METHODS
 from .perturbation import LogitsFn, MapFn, check_ks, perturbation_curve, perturbation_schedule
+from .randomization import random_other_class, ssim
 from .result import DEFAULT_DROP_AT, Cost, FaithfulnessResult, MethodFaithfulness
+from .road import ROAD_FRACTIONS, road_curves
 from .statistics import rank_correlation
 
 __all__ = ["VARIANTS", "Explainer", "evaluate_faithfulness"]
@@ -49,6 +57,8 @@ class Explainer:
         forward_passes, backward_passes: passes per explanation (``None``: unknown). The
             interpretable MLP's built-in maps: 1 forward, 0 backward, for all layers.
         reference_fn: the same map on the reference model (model-randomization check).
+        randomized_fns: randomized model -> the same map on it (the randomization tests of
+            ``evaluate_faithfulness(randomized=...)``).
 
     Examples:
         >>> e = Explainer(lambda x, y: x.abs(), forward_passes=0, backward_passes=0)
@@ -60,6 +70,7 @@ class Explainer:
     forward_passes: float | None = None
     backward_passes: float | None = None
     reference_fn: MapFn | None = None
+    randomized_fns: Mapping[str, MapFn] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +93,12 @@ class _Study:
     steps: int
     batch_size: int
     seed: int
+    metrics: tuple[str, ...] = ()
+    image_shape: tuple[int, ...] = ()
+    randomized: dict[str, LogitsFn] | None = None
+    y_off: Tensor | None = None
+    probe: CorrelationProbe | None = None
+    road: dict[str, Any] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -97,6 +114,8 @@ class _Maps:
     a_layers: Tensor | None
     ref: Tensor | None
     cost: Cost
+    randomized: dict[str, Tensor] | None = None
+    off: Tensor | None = None
 
 
 def _check_drop_at(drop_at: Sequence[int] | None, n: int) -> tuple[int, ...]:
@@ -136,7 +155,10 @@ def _prepare(logits_fn: LogitsFn, x: Tensor, y: Tensor, maps: Mapping[str, Any] 
              reference_logits_fn: LogitsFn | None, layers: Sequence[int] | None, steps: int,
              schedule: int | Sequence[int], drop_at: Sequence[int] | None,
              baseline: float | Tensor, score: str, batch_size: int, max_elements: int,
-             seed: int) -> _Study:
+             seed: int, metrics: Sequence[str] = (), image_shape: Sequence[int] | None = None,
+             randomized: Mapping[str, LogitsFn] | None = None,
+             road: Mapping[str, Any] | None = None,
+             correlation: Mapping[str, Any] | None = None) -> _Study:
     """Every check of :func:`evaluate_faithfulness`, before any work."""
     x, y = check_xy(x, y)
     b, n = x.shape
@@ -173,8 +195,24 @@ def _prepare(logits_fn: LogitsFn, x: Tensor, y: Tensor, maps: Mapping[str, Any] 
                              + (f" or ({b}, {depth}, {n})" if depth else "")
                              + f", got {tuple(m.shape)}")
     curve_kw = dict(ks=ks, baseline=baseline, score=score, seed=seed, max_elements=max_elements)
+    metrics = tuple(dict.fromkeys(check_choice("metrics", m, FIELD_MEASURES) for m in metrics))
+    shape = (n,) if image_shape is None else tuple(int(v) for v in image_shape)
+    if math.prod(shape) != n:
+        raise ValueError(f"image_shape {shape} does not have {n} pixels")
+    randomized = dict(randomized or {})
+    if "randomization" in metrics and not randomized:
+        raise ValueError("metrics 'randomization' needs randomized= (name -> logits_fn of a "
+                         "randomized model)")
+    y_off = probe_fc = None
+    if "random_logit" in metrics:
+        y_off = random_other_class(y, probe.shape[-1], seed)
+    if "correlation" in metrics:
+        probe_fc = correlation_probe(logits_fn, x, y, seed=seed, **dict(correlation or {}))
+    road_kw = {"fractions": ROAD_FRACTIONS, "noise": 0.01, **dict(road or {})}
     return _Study(logits_fn, x, y, maps, methods, baselines, variants, reference_logits_fn,
-                  ks, drop_at, depth, sel, curve_kw, steps, batch_size, seed)
+                  ks, drop_at, depth, sel, curve_kw, steps, batch_size, seed, metrics, shape,
+                  randomized if "randomization" in metrics else None, y_off, probe_fc,
+                  road_kw)
 
 
 def _variant(a: Tensor, variant: str) -> Tensor:
@@ -200,6 +238,26 @@ def _timed_map(fn: MapFn, x: Tensor, y: Tensor, batch_size: int) -> tuple[Tensor
     return torch.cat(out), (time.perf_counter() - t0) / len(x)
 
 
+def _chunked(fn: MapFn, st: _Study, y: Tensor | None = None) -> Tensor:
+    """``fn`` over chunks of the images (explaining ``y``, default the study's classes); a
+    per-layer map is read at its last layer."""
+    y = st.y if y is None else y
+    out = torch.cat([torch.as_tensor(fn(st.x[s : s + st.batch_size], y[s : s + st.batch_size]))
+                     .detach() for s in range(0, len(st.x), st.batch_size)]).to(st.x.device)
+    return out[:, -1] if out.ndim == 3 else out
+
+
+def _extra_maps(st: _Study, fns: Mapping[str, MapFn] | None, fn: MapFn | None
+                ) -> tuple[dict[str, Tensor] | None, Tensor | None]:
+    """The maps on the randomized models (those ``fns`` has) and, with ``fn``, for the
+    random other classes: what the randomization tests and RandomLogit compare."""
+    rand = None
+    if st.randomized is not None and fns is not None:
+        rand = {label: _chunked(fns[label], st) for label in st.randomized if label in fns}
+    off = None if st.y_off is None or fn is None else _chunked(fn, st, st.y_off)
+    return rand, off
+
+
 def _given_maps(st: _Study, spec: Tensor | MapFn | Explainer) -> _Maps:
     """A caller's map: precomputed (no cost, no reference), or computed and timed."""
     if isinstance(spec, Tensor):
@@ -209,7 +267,8 @@ def _given_maps(st: _Study, spec: Tensor | MapFn | Explainer) -> _Maps:
     ref = None
     if ex.reference_fn is not None:
         ref = _timed_map(ex.reference_fn, st.x, st.y, st.batch_size)[0].to(st.x.device)
-    return _Maps(a, None, ref, Cost(ex.forward_passes, ex.backward_passes, sec))
+    rand, off = _extra_maps(st, ex.randomized_fns, ex.fn)
+    return _Maps(a, None, ref, Cost(ex.forward_passes, ex.backward_passes, sec), rand, off)
 
 
 def _captum_maps(st: _Study, name: str) -> _Maps:
@@ -221,11 +280,16 @@ def _captum_maps(st: _Study, name: str) -> _Maps:
         return _timed_map(spec.map_fn(logits_fn=fn, layer=layer, steps=st.steps, seed=st.seed),
                           st.x, st.y, st.batch_size)
 
+    def fn(logits: LogitsFn) -> MapFn:
+        return spec.map_fn(logits_fn=logits, steps=st.steps, seed=st.seed)
+
     a, sec = timed(st.logits_fn, None)
     a_layers = (torch.stack([timed(st.logits_fn, s)[0] for s in st.layers], dim=1)
                 if st.layers else None)
     ref = None if st.reference_logits_fn is None else timed(st.reference_logits_fn, None)[0]
-    return _Maps(a, a_layers, ref, Cost(*spec.cost(st.steps), sec))
+    rand, off = _extra_maps(st, {k: fn(v) for k, v in (st.randomized or {}).items()},
+                            fn(st.logits_fn))
+    return _Maps(a, a_layers, ref, Cost(*spec.cost(st.steps), sec), rand, off)
 
 
 def _baseline_maps(st: _Study, name: str) -> _Maps:
@@ -235,7 +299,8 @@ def _baseline_maps(st: _Study, name: str) -> _Maps:
     cost = Cost(0, 0, (time.perf_counter() - t0) / len(st.x))
     # abs(input) does not depend on the model: correlation 1 by construction
     ref = a if name == "abs_input" and st.reference_logits_fn is not None else None
-    return _Maps(a, None, ref, cost)
+    rand = None if st.randomized is None else dict.fromkeys(st.randomized, a)
+    return _Maps(a, None, ref, cost, rand, None if st.y_off is None else a)
 
 
 def _method_maps(st: _Study, kind: str, name: str) -> _Maps:
@@ -255,7 +320,9 @@ def _variants(st: _Study, kind: str, name: str, maps: _Maps) -> list[tuple[str, 
         return None if t is None else _variant(torch.as_tensor(t), v)
 
     return [(_variant_name(name, v),
-             _Maps(tf(maps.a, v), tf(maps.a_layers, v), tf(maps.ref, v), maps.cost))
+             _Maps(tf(maps.a, v), tf(maps.a_layers, v), tf(maps.ref, v), maps.cost,
+                   None if maps.randomized is None else
+                   {k: tf(r, v) for k, r in maps.randomized.items()}, tf(maps.off, v)))
             for v in st.variants]
 
 
@@ -286,7 +353,30 @@ def _measure(st: _Study, name: str, kind: str, maps: _Maps) -> MethodFaithfulnes
     return MethodFaithfulness(
         name, kind, *(c.cpu().double().numpy() for c in curves),
         *(None if c is None else c.cpu().double().numpy() for c in layer_curves),
-        sanity, sanity_abs, maps.cost)
+        sanity, sanity_abs, maps.cost, **_field_measures(st, a, maps))
+
+
+def _max_normalized(a: Tensor) -> Tensor:
+    return a / a.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(a.dtype).tiny)
+
+
+def _field_measures(st: _Study, a: Tensor, maps: _Maps) -> dict[str, Any]:
+    """ROAD, FaithfulnessCorrelation, the randomization tests and RandomLogit of one map
+    ``a`` ``(B, N)`` at the output, as asked for in ``st.metrics``."""
+    out: dict[str, Any] = {}
+    if "road" in st.metrics:
+        c = road_curves(st.logits_fn, st.x, st.y, a, st.image_shape, seed=st.seed, **st.road)
+        out["road_morf"], out["road_lerf"] = c[0], c[1]
+    if st.probe is not None:
+        out["correlation"] = st.probe.correlate(a).numpy()
+    if maps.randomized:
+        out["randomization"] = {label: rank_correlation(a, r, absolute=True)
+                                for label, r in maps.randomized.items()}
+    if maps.off is not None:  # Quantus' convention: SSIM of the flattened, max-normalized maps
+        out["random_logit"] = ssim(_max_normalized(a.double()),
+                                   _max_normalized(maps.off.to(a.device).double()),
+                                   (a.shape[1],)).numpy()
+    return out
 
 
 def evaluate_faithfulness(
@@ -311,6 +401,11 @@ def evaluate_faithfulness(
     confidence: float = 0.95,
     seed: int = 0,
     progress: bool = False,
+    metrics: Sequence[str] = (),
+    image_shape: Sequence[int] | None = None,
+    randomized: Mapping[str, LogitsFn] | None = None,
+    road: Mapping[str, Any] | None = None,
+    correlation: Mapping[str, Any] | None = None,
 ) -> FaithfulnessResult:
     r"""Deletion, insertion, sanity check and cost of named maps, Captum methods and baselines.
 
@@ -350,6 +445,17 @@ def evaluate_faithfulness(
         n_resamples, confidence: the bootstrap over images.
         seed: seeds the random ordering, the tie-breaking, GradientShap and the bootstrap.
         progress: a tqdm bar over methods.
+        metrics: the field's measures to take as well, from :data:`FIELD_MEASURES`:
+            ``road`` (:func:`~idmlp.faithfulness.road.road_curves`), ``correlation``
+            (:func:`~idmlp.faithfulness.correlation.faithfulness_correlation`),
+            ``randomization`` (needs ``randomized``) and ``random_logit``
+            (:mod:`~idmlp.faithfulness.randomization`), at the output.
+        image_shape: one input's shape, for ROAD's neighbours (default ``(N,)``).
+        randomized: randomized model -> its ``logits_fn``: the Captum methods are
+            recomputed on each, the maps take their ``Explainer.randomized_fns``.
+        road: keyword arguments of ``road_curves`` (``fractions``, ``noise``).
+        correlation: keyword arguments of ``correlation_probe`` (``subset_size``,
+            ``runs``, ``baseline``).
 
     Returns:
         A :class:`FaithfulnessResult`.
@@ -367,7 +473,7 @@ def evaluate_faithfulness(
     """
     st = _prepare(logits_fn, x, y, maps, methods, baselines, variants, reference_logits_fn,
                   layers, steps, schedule, drop_at, baseline, score, batch_size, max_elements,
-                  seed)
+                  seed, metrics, image_shape, randomized, road, correlation)
     n_resamples = check_int("n_resamples", n_resamples)
     confidence = check_probability("confidence", confidence)
     todo = [("map", nm) for nm in st.maps] + [("captum", m) for m in st.methods]
@@ -384,4 +490,5 @@ def evaluate_faithfulness(
         depth=st.depth, drop_at=st.drop_at, score=st.curve_kw["score"],
         baseline=None if isinstance(baseline, Tensor) else float(baseline),
         n_resamples=n_resamples, confidence=confidence, seed=st.seed,
-        meta={"steps": st.steps, "variants": list(st.variants)})
+        meta={"steps": st.steps, "variants": list(st.variants), "metrics": list(st.metrics),
+              "road_fractions": list(st.road["fractions"]) if "road" in st.metrics else None})

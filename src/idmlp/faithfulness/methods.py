@@ -11,6 +11,8 @@ Families:
 * ``builtin``: the interpretable network's own maps (:data:`idmlp.nets.readout.MAPS`),
   read off the one forward pass that also gives every layer's logits: 1 forward pass
   for all layers, no backward pass.
+* ``lrp``: LRP-epsilon written for these networks (:mod:`idmlp.faithfulness.lrp`): one
+  forward and one backward pass, needs the network.
 * ``captum``: gradient methods through Captum (:mod:`idmlp.faithfulness.captum`), on any
   ``logits_fn``.
 * ``baseline``: orderings that need no model, ``abs_input`` (:math:`|x|`) and ``random``.
@@ -43,7 +45,7 @@ __all__ = [
     "method_passes",
 ]
 
-FAMILIES: tuple[str, ...] = ("builtin", "captum", "baseline")
+FAMILIES: tuple[str, ...] = ("builtin", "lrp", "captum", "baseline")
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Method:
 
     Attributes:
         name: its name in the study (and on the command line).
-        family: ``builtin``, ``captum`` or ``baseline`` (see the module docstring).
+        family: ``builtin``, ``lrp``, ``captum`` or ``baseline`` (see the module
+            docstring).
         paper: where it comes from.
         summary: what the map is, in one line (the math).
         passes: forward and backward passes of one explanation (for ``per_step``
@@ -85,6 +88,11 @@ class Method:
     def needs_captum(self) -> bool:
         return self.family == "captum"
 
+    @property
+    def needs_network(self) -> bool:
+        """Computed from an interpretable network (not from any ``logits_fn``)."""
+        return self.family in ("builtin", "lrp")
+
     def cost(self, steps: int = 32) -> tuple[int, int]:
         """Forward and backward passes per explanation, with ``steps`` for a per-step
         method."""
@@ -96,7 +104,8 @@ class Method:
         """``fn(x, y) -> map``: the map of inputs ``x`` explaining classes ``y``.
 
         ``builtin`` needs ``model`` (an interpretable network; maps of every layer,
-        ``(B, L, N)``); ``captum`` needs ``logits_fn`` (``(B, N) -> (B, C)`` or
+        ``(B, L, N)``); ``lrp`` needs ``model`` too (``(B, N)``, explaining ``layer``);
+        ``captum`` needs ``logits_fn`` (``(B, N) -> (B, C)`` or
         ``(B, L, C)``; ``layer`` picks the explained layer) and gives ``(B, N)``;
         ``baseline`` needs neither.
         """
@@ -105,6 +114,10 @@ class Method:
                 raise ValueError(f"{self.name!r} is a map of an interpretable network: "
                                  "pass model=")
             return _builtin_fn(model, self.key)
+        if self.family == "lrp":
+            if model is None:
+                raise ValueError(f"{self.name!r} propagates through the network: pass model=")
+            return _lrp_fn(model, layer)
         if self.family == "captum":
             if logits_fn is None:
                 raise ValueError(f"{self.name!r} explains a logits function: pass logits_fn=")
@@ -124,6 +137,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("x^l - x^l_id", "builtin", "this project (interpretation.md)",
            "what training changed, against the identity network at the same input", (1, 0),
            key="trained", default=True),
+    Method("lrp_epsilon", "lrp", "Bach et al., PLoS ONE 2015 (epsilon rule: Montavon et "
+           "al., 2019)", "relevance of f_c redistributed layer by layer by the epsilon rule "
+           "(eps = 1e-6)", (1, 1), default=True),
     Method("saliency", "captum", "Simonyan et al., ICLR workshop 2014",
            "|d f_c / d x|", (1, 1), key="Saliency", default=True),
     Method("input_x_gradient", "captum", "Shrikumar et al., arXiv 2016",
@@ -161,8 +177,8 @@ def method_names(*families: str, default: bool = False) -> tuple[str, ...]:
 
 #: Captum methods (:func:`idmlp.attribution.captum_attribution`), by their idmlp names.
 CAPTUM_METHODS: tuple[str, ...] = method_names("captum")
-#: The Captum methods measured by default.
-DEFAULT_METHODS: tuple[str, ...] = method_names("captum", default=True)
+#: The methods of other papers measured by default (LRP and Captum's).
+DEFAULT_METHODS: tuple[str, ...] = method_names("lrp", "captum", default=True)
 #: Orderings that need no model: by :math:`|x|`, and uniformly random (seeded).
 BASELINE_ORDERINGS: tuple[str, ...] = method_names("baseline")
 #: The interpretable network's own maps, as measured: display name -> map of
@@ -247,6 +263,12 @@ def _builtin_fn(net: Any, name: str) -> MapFn:
         with torch.no_grad():  # (B, L, N): a CNN's maps (C_in, H, W) flattened
             return net.readout(v).maps(name, target=c).flatten(2)
     return fn
+
+
+def _lrp_fn(net: Any, layer: int | None) -> MapFn:
+    from .lrp import lrp_epsilon
+
+    return lambda xb, yb: lrp_epsilon(net, xb, yb, layer=layer)
 
 
 def _captum_fn(method: str, logits_fn: Callable, layer: int | None, steps: int,

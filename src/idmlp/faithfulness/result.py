@@ -13,6 +13,7 @@ lower is better.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -27,12 +28,18 @@ from .._validation import check_choice
 from .perturbation import curve_auc
 from .statistics import Interval, bootstrap_interval, paired_ratio_interval
 
-__all__ = ["DEFAULT_DROP_AT", "METRICS", "Cost", "FaithfulnessResult", "MethodFaithfulness"]
+__all__ = ["DEFAULT_DROP_AT", "FIELD_METRICS", "METRICS", "Cost", "FaithfulnessResult",
+           "MethodFaithfulness"]
 
 #: The issue's summary: mean drop of the explained class's probability at these k.
 DEFAULT_DROP_AT: tuple[int, ...] = (25, 50, 100)
 #: Per-image summaries of a method (:meth:`FaithfulnessResult.per_image`).
 METRICS: tuple[str, ...] = ("deletion_auc", "insertion_auc", "mean_drop")
+#: The field's measures of a method, per image, with their direction: ROAD gap (higher is
+#: better), FaithfulnessCorrelation (higher), RandomLogit SSIM (lower); the randomization
+#: tests are ``rand:<model>`` (Spearman of absolute maps, lower is better).
+FIELD_METRICS: dict[str, str] = {"road_gap": "higher", "faithfulness_correlation": "higher",
+                                 "random_logit_ssim": "lower"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,12 @@ class MethodFaithfulness:
         sanity, sanity_abs: rank correlation with the reference model's map, signed and
             absolute, ``(B,)``, or None when there is no reference for this method.
         cost: :class:`Cost`.
+        road_morf, road_lerf: ROAD accuracy curves ``(B, K)`` (:mod:`~.road`) or None.
+        correlation: FaithfulnessCorrelation ``(B,)`` (:mod:`~.correlation`) or None.
+        randomization: randomized model -> Spearman correlation of the absolute maps,
+            ``(B,)`` each (:mod:`~.randomization`); empty when not measured.
+        random_logit: SSIM of the maps of the explained and a random other class ``(B,)``,
+            or None.
     """
 
     name: str
@@ -73,6 +86,18 @@ class MethodFaithfulness:
     sanity: np.ndarray | None
     sanity_abs: np.ndarray | None
     cost: Cost
+    road_morf: np.ndarray | None = None
+    road_lerf: np.ndarray | None = None
+    correlation: np.ndarray | None = None
+    randomization: dict[str, np.ndarray] = field(default_factory=dict)
+    random_logit: np.ndarray | None = None
+
+    @property
+    def road_gap(self) -> np.ndarray | None:
+        """Per image: mean ROAD LeRF accuracy minus mean MoRF accuracy (higher is better)."""
+        if self.road_morf is None or self.road_lerf is None:
+            return None
+        return self.road_lerf.mean(axis=1) - self.road_morf.mean(axis=1)
 
 
 def _finite_or_none(v: Any) -> float | None:
@@ -151,7 +176,16 @@ class FaithfulnessResult:
 
     def per_image(self, name: str, metric: str, layer: int | None = None) -> np.ndarray:
         """Per-image values ``(B,)`` of ``metric``: ``deletion_auc``, ``insertion_auc`` or
-        ``mean_drop`` (mean of :meth:`drops`)."""
+        ``mean_drop`` (mean of :meth:`drops`); at the output also one of
+        :data:`FIELD_METRICS` or ``rand:<model>`` (a randomization test), when measured."""
+        if layer is None and (metric in FIELD_METRICS or metric.startswith("rand:")):
+            m = self._method(name)
+            values = (m.randomization.get(metric[5:]) if metric.startswith("rand:") else
+                      {"road_gap": m.road_gap, "faithfulness_correlation": m.correlation,
+                       "random_logit_ssim": m.random_logit}[metric])
+            if values is None:
+                raise ValueError(f"{metric} was not measured for {name!r}")
+            return values
         metric = check_choice("metric", metric, METRICS)
         if metric == "mean_drop":
             return self.drops(name, layer).mean(axis=1)
@@ -195,12 +229,36 @@ class FaithfulnessResult:
                           else Interval(math.nan, math.nan, math.nan, 0))
                     row[key], row[f"{key}_lo"], row[f"{key}_hi"] = iv[:3]
                     row[f"{key}_n"] = iv.n  # images where it is defined
+                for key, col in self.field_columns().items():
+                    arr = None
+                    if layer is None:
+                        with contextlib.suppress(ValueError):
+                            arr = self.per_image(name, key)
+                    iv = (self.interval(arr) if arr is not None
+                          else Interval(math.nan, math.nan, math.nan, 0))
+                    row[col], row[f"{col}_lo"], row[f"{col}_hi"] = iv[:3]
                 row["has_reference"] = m.sanity is not None and layer is None
                 row["forward_passes"] = m.cost.forward_passes
                 row["backward_passes"] = m.cost.backward_passes
                 row["seconds_per_explanation"] = m.cost.seconds
                 out.append(row)
         return out
+
+    def field_columns(self) -> dict[str, str]:
+        """The field's measures in :meth:`rows`: per-image metric -> column name. The
+        randomization tests tabulated are those of ``meta["randomization_columns"]``
+        (column -> randomized model)."""
+        measured = {k for m in self.methods.values() for k, v in (
+            ("road_gap", m.road_morf), ("faithfulness_correlation", m.correlation),
+            ("random_logit_ssim", m.random_logit)) if v is not None}
+        cols = {k: k for k in FIELD_METRICS if k in measured}
+        for col, label in self.meta.get("randomization_columns", {}).items():
+            cols[f"rand:{label}"] = f"{col}_rho"
+        return cols
+
+    def randomization_curves(self, name: str) -> dict[str, Interval]:
+        """Every randomized model of ``name`` -> mean Spearman with its interval."""
+        return {label: self.interval(v) for label, v in self._method(name).randomization.items()}
 
     def to_csv(self, path: str | Path | None = None) -> str:
         """:meth:`rows` as CSV text (empty cells for undefined values); written atomically
@@ -242,12 +300,26 @@ class FaithfulnessResult:
             "costs": {name: m.cost.to_dict() for name, m in self.methods.items()},
             "rows": self.rows(),
             "curves": curves,
+            "road": {name: {"fractions": self.meta.get("road_fractions"),
+                            "morf": m.road_morf.mean(axis=0).tolist(),
+                            "lerf": m.road_lerf.mean(axis=0).tolist()}
+                     for name, m in self.methods.items() if m.road_morf is not None},
+            "randomization": {name: {label: iv._asdict() for label, iv in
+                                     self.randomization_curves(name).items()}
+                              for name in self.methods},
         })
 
-    def summary_table(self) -> tuple[list[str], list[list[str]], str]:
-        """The table at the output (header, rows of strings, and a footnote): cost,
-        deletion and insertion AUC, mean drop and sanity correlation, each
-        ``mean [lo, hi]``. What :meth:`summary` prints and the report shows."""
+    def summary_table(self, kind: str = "perturbation"
+                      ) -> tuple[list[str], list[list[str]], str]:
+        """A table at the output (header, rows of strings, and a footnote), each value
+        ``mean [lo, hi]``; what :meth:`summary` prints and the report shows.
+
+        ``kind="perturbation"``: cost, deletion and insertion AUC, mean drop and sanity
+        correlation. ``kind="field"``: the field's measures that were taken (ROAD gap,
+        FaithfulnessCorrelation, the tabulated randomization tests, RandomLogit SSIM).
+        """
+        kind = check_choice("kind", kind, ("perturbation", "field"))
+
         def iv(r: dict[str, Any], key: str) -> str:
             if key.startswith("sanity") and r["has_reference"] and r[key + "_n"] == 0:
                 return "undefined (constant map)"
@@ -260,6 +332,19 @@ class FaithfulnessResult:
             return "?" if f is None or b is None else f"{f:g}F+{b:g}B"
 
         rows = [r for r in self.rows() if r["layer"] == "last"]
+        pct = round(100 * self.confidence)
+        if kind == "field":
+            labels = {"road_gap": "ROAD gap (higher better)",
+                      "faithfulness_correlation": "FaithfulnessCorrelation (higher)",
+                      "random_logit_ssim": "RandomLogit SSIM (lower)"}
+            cols = self.field_columns()
+            head = ["method"] + [labels.get(k, f"{c.removesuffix('_rho')} rho (lower)")
+                                 for k, c in cols.items()]
+            table = [[r["method"], *(iv(r, c) for c in cols.values())] for r in rows]
+            note = (f"{self.n_images} images, {pct}% bootstrap intervals over images; rho: "
+                    "Spearman correlation of the absolute maps with those of the randomized "
+                    "model")
+            return head, table, note
         drops = "/".join(str(k) for k in self.drop_at)
         head = ["method", "passes", "ms/expl", "deletion AUC (lower better)",
                 "insertion AUC", f"mean drop k={drops}", "sanity rho"]
@@ -268,19 +353,24 @@ class FaithfulnessResult:
                   else f"{1e3 * r['seconds_per_explanation']:.3g}",
                   iv(r, "deletion_auc"), iv(r, "insertion_auc"), iv(r, "mean_drop"),
                   iv(r, "sanity_rho")] for r in rows]
-        pct = round(100 * self.confidence)
         note = (f"{self.n_images} images, {pct}% bootstrap intervals over images, "
                 f"{self.score} of the explained class; sanity rho: Spearman correlation with "
                 "the reference model's map")
         return head, table, note
 
     def summary(self) -> str:
-        """:meth:`summary_table` as aligned plain text."""
-        head, table, note = self.summary_table()
-        width = [max(len(str(line[i])) for line in [head, *table]) for i in range(len(head))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, width, strict=True)).rstrip()
-                 for line in [head, *table]]
-        return "\n".join([*lines, f"({note})"])
+        """:meth:`summary_table` as aligned plain text (and the field's measures, when
+        taken)."""
+        kinds = ["perturbation"] + (["field"] if self.field_columns() else [])
+        blocks = []
+        for kind in kinds:
+            head, table, note = self.summary_table(kind)
+            width = [max(len(str(line[i])) for line in [head, *table])
+                     for i in range(len(head))]
+            lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, width, strict=True)
+                               ).rstrip() for line in [head, *table]]
+            blocks.append("\n".join([*lines, f"({note})"]))
+        return "\n\n".join(blocks)
 
     def __repr__(self) -> str:
         return (f"FaithfulnessResult(methods={self.names}, n_images={self.n_images}, "
