@@ -48,7 +48,7 @@ def confident_images(model: nn.Module, x: Tensor, y: Tensor, *, confidence: floa
                      batch_size: int = 512) -> Tensor:
     """Indices of the images the model classifies correctly with probability of the true
     class at least ``confidence``."""
-    confidence = check_probability("confidence", confidence)
+    confidence = check_probability("confidence", confidence, open_interval=False)
     keep = []
     with torch.no_grad():
         for s in range(0, len(x), batch_size):
