@@ -476,10 +476,11 @@ def test_one_method_registry_behind_the_cli_and_the_study():
     from idmlp.cli import faithfulness as cli
     from idmlp.faithfulness.methods import BUILTIN_MAPS, METHODS, method_names
 
-    assert cli._METHODS == CAPTUM_METHODS == method_names("captum")
+    assert cli._METHODS == method_names("lrp", "captum")
+    assert CAPTUM_METHODS == method_names("captum")
     assert cli._MAPS == tuple(BUILTIN_MAPS) == method_names("builtin")
     for m in METHODS.values():
-        assert m.paper and m.summary and m.family in ("builtin", "captum", "baseline")
+        assert m.paper and m.summary and m.family in ("builtin", "lrp", "captum", "baseline")
         assert m.needs_captum == (m.family == "captum")
         f, b = m.cost(steps=8)
         assert (f, b) == ((8, 8) if m.per_step else m.passes)

@@ -268,3 +268,24 @@ def test_pointing_game_on_a_cnn_and_refuses_an_mlp():
     assert "grid pointing game" in res.summary()
     with pytest.raises(ValueError, match="fully convolutional"):
         pointing_game(_net(), x, y, {}, n_grids=2)
+
+
+@pytest.mark.numerics
+def test_propagated_evidence_splits_the_logit_exactly():
+    from idmlp.faithfulness.evidence import EVIDENCE_VARIANTS, evidence_variant, propagated_evidence
+
+    net = _net(depth=5, seed=3)
+    with torch.no_grad():  # strong class-to-class weights: saturation and mixing
+        for layer in net.layers:
+            layer.weight[16:, 16:] += 0.5
+    x = 2 * torch.randn(8, 16, generator=torch.Generator().manual_seed(11), dtype=F64)
+    y = torch.arange(8) % 3
+    e = propagated_evidence(net, x, torch.arange(3).expand(8, 3))  # (B, C, N)
+    torch.testing.assert_close(e.sum(-1), net(x), rtol=0, atol=tol(F64, 16 * 5, 1e3))
+    first = propagated_evidence(net, x, y[:, None], gate="derivative")[:, 0]
+    assert first.shape == (8, 16)
+    for v in EVIDENCE_VARIANTS:
+        assert evidence_variant(net, x, y, v).shape == (8, 16)
+    contrast = evidence_variant(net, x, y, "propagated contrast")
+    torch.testing.assert_close(contrast.sum(-1), net(x).gather(1, y[:, None])[:, 0]
+                               - net(x).mean(1), rtol=0, atol=tol(F64, 16 * 5, 1e3))

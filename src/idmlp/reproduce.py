@@ -29,7 +29,8 @@ from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import OptimConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
-from .faithfulness.methods import DEFAULT_METHODS
+from .faithfulness.measures import FIELD_MEASURES, MEASURES
+from .faithfulness.methods import DEFAULT_METHODS, METHODS
 from .nets.readout import MAPS
 from .report import (
     LayerCurve,
@@ -335,17 +336,20 @@ def _seeds_section(study: SeedStudy) -> Section:
 
 
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
-    """The built-in maps against the registry's default Captum methods
-    (:data:`idmlp.faithfulness.methods.DEFAULT_METHODS`, when Captum is installed; else
-    against the baseline orderings only)."""
+    """The built-in maps against the registry's default methods
+    (:data:`idmlp.faithfulness.methods.DEFAULT_METHODS`: LRP-epsilon, and Captum's when
+    Captum is installed), with the field's measures (ROAD, FaithfulnessCorrelation,
+    model-parameter randomization, RandomLogit)."""
     try:
         require_captum()
         methods: tuple[str, ...] = DEFAULT_METHODS
+        captum = True
     except MissingCaptumError:
-        methods = ()
+        methods = tuple(m for m in DEFAULT_METHODS if not METHODS[m].needs_captum)
+        captum = False
     result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
-                              n_resamples=1000, progress=progress)
-    result.meta["captum"] = bool(methods)
+                              n_resamples=1000, progress=progress, metrics=FIELD_MEASURES)
+    result.meta["captum"] = captum
     return result
 
 
@@ -401,11 +405,22 @@ def _faithfulness_section(faith: FaithfulnessResult) -> Section:
         "the network whose learned change W - sigma I is shuffled within each layer; a "
         "high correlation means the map shows the architecture, not what was learned.")
     if not faith.meta.get("captum"):
-        sec.text("Captum is not installed, so only the baseline orderings are compared: "
+        sec.text("Captum is not installed, so its methods are left out: "
                  f"pip install 'idmlp[xai]' for {', '.join(DEFAULT_METHODS)}.")
     head, rows, note = faith.summary_table()
     sec.text(f"The table: {note}.")
     sec.table(rows, head, caption="Faithfulness at the output", digits=None)
+    if faith.field_columns():
+        sec.text("The field's measures, explaining the true class at the last layer: "
+                 + "; ".join(f"{m.name} ({m.paper}): {m.reports}, {m.better} is better"
+                             for m in (MEASURES[k] for k in FIELD_MEASURES))
+                 + ". Saliency and InputXGradient give all-zero maps where every unit on "
+                 "the class path is saturated (hard-tanh), which lowers their scores.")
+        head, rows, note = faith.summary_table("field")
+        sec.table(rows, head, caption=f"The field's measures ({note})", digits=None)
+    sec.table([[m.name, m.family, m.paper, m.summary] for m in METHODS.values()
+               if m.name in {n.rstrip("+") for n in faith.methods}],
+              ["method", "family", "paper", "map"], caption="The methods")
     if "integrated_gradients+" in faith.methods:
         rows = []
         for metric in ("mean_drop", "insertion_auc"):

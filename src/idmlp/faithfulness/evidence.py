@@ -72,7 +72,7 @@ def propagated_evidence(net: nn.Module, x: Tensor, targets: Tensor, *,
         >>> net = InterpretableMLP(4, 2, depth=3, logit_scale=2.0, dtype=torch.float64)
         >>> with torch.no_grad():
         ...     for layer in net.layers:
-        ...         layer.weight.add_(0.3 * torch.randn(6, 6, dtype=torch.float64))
+        ...         _ = layer.weight.add_(0.3 * torch.randn(6, 6, dtype=torch.float64))
         >>> x = torch.randn(5, 4, dtype=torch.float64)
         >>> e = propagated_evidence(net, x, torch.zeros(5, 1, dtype=torch.long))
         >>> torch.allclose(e.sum(-1)[:, 0], net(x)[:, 0])  # exact when no bias

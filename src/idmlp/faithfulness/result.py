@@ -338,7 +338,9 @@ class FaithfulnessResult:
                       "faithfulness_correlation": "FaithfulnessCorrelation (higher)",
                       "random_logit_ssim": "RandomLogit SSIM (lower)"}
             cols = self.field_columns()
-            head = ["method"] + [labels.get(k, f"{c.removesuffix('_rho')} rho (lower)")
+            names = {"cascading_all_rho": "cascading randomization, all layers (rho, lower)",
+                     "labels_rho": "label randomization (rho, lower)"}
+            head = ["method"] + [labels.get(k, names.get(c, f"{c} (lower)"))
                                  for k, c in cols.items()]
             table = [[r["method"], *(iv(r, c) for c in cols.values())] for r in rows]
             note = (f"{self.n_images} images, {pct}% bootstrap intervals over images; rho: "
