@@ -66,12 +66,15 @@ class Method:
             (builtin), the Captum class (captum), unused for baselines.
         steps_arg: the Captum ``attribute`` argument that receives ``steps``.
         default: measured by default (``idmlp faithfulness``, ``reproduce``).
+        archs: the architectures it is defined for (``builtin`` and ``lrp``).
 
     Examples:
         >>> METHODS["integrated_gradients"].cost(steps=16)
         (16, 16)
         >>> METHODS["class evidence"].needs_captum
         False
+        >>> METHODS["class evidence, propagated"].archs
+        ('mlp',)
     """
 
     name: str
@@ -83,6 +86,7 @@ class Method:
     key: str = ""
     steps_arg: str | None = None
     default: bool = False
+    archs: tuple[str, ...] = ("mlp", "cnn")
 
     @property
     def needs_captum(self) -> bool:
@@ -131,6 +135,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "signed class evidence of the explained class, summed over layers 1..l "
            "(its positive part, class evidence+, is the default map)", (1, 0),
            key="evidence_signed", default=True),
+    Method("class evidence, propagated", "builtin", "this project (issue 20, item 3)",
+           "class evidence propagated exactly through the class coordinates (secant gate): "
+           "splits the logit over the input-aligned coordinates", (1, 0),
+           key="propagated", default=True, archs=("mlp",)),
     Method("x^l - x^0", "builtin", "Kubota et al., ICASSP 2021",
            "change of the features from the input (the paper's reading)", (1, 0),
            key="change", default=True),
@@ -258,6 +266,11 @@ def captum_attribution(
 
 def _builtin_fn(net: Any, name: str) -> MapFn:
     import torch
+
+    if name == "propagated":
+        from .evidence import propagated_evidence
+
+        return lambda v, c: propagated_evidence(net, v, c[:, None])[:, 0]
 
     def fn(v: Tensor, c: Tensor) -> Tensor:
         with torch.no_grad():  # (B, L, N): a CNN's maps (C_in, H, W) flattened

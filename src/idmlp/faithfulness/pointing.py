@@ -212,7 +212,7 @@ def run_pointing_game(run: Any, *, maps: Sequence[str] = ("class evidence",),
     (what the score reads)."""
     from .methods import METHODS
 
-    names = [*maps, *methods, "abs_input"]
+    names = [n for n in (*maps, *methods) if "cnn" in METHODS[n].archs] + ["abs_input"]
 
     def factory(name: str) -> Callable[[nn.Module], Callable[[Tensor, Tensor], Tensor]]:
         spec = METHODS[name]

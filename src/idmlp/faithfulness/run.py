@@ -68,6 +68,8 @@ def faithfulness_run(
     methods = tuple(check_choice("methods", m, method_names("lrp", "captum")) for m in methods)
     metrics = tuple(dict.fromkeys(check_choice("metrics", m, RUN_MEASURES) for m in metrics))
     model = run.model.eval()
+    arch = model.config.arch
+    maps = [m for m in maps if arch in METHODS[m].archs]  # e.g. MLP-only maps on a CNN
     ref = reference_model(model, reference, seed)
     x, y = run.tensors(split)
     x, y = x[:samples], y[:samples]
