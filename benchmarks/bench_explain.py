@@ -72,8 +72,8 @@ def main() -> None:
         base_name: builtin("evidence"), "x^l - x^0 (built-in)": builtin("change"),
         "x^l - x^l_id (built-in)": builtin("trained")}
     passes = dict.fromkeys(runs, (1, 0))
-    runs["class evidence, propagated"] = lambda: propagated_evidence(model, x, y[:, None])
-    passes["class evidence, propagated"] = (1, 0)
+    runs["propagated evidence"] = lambda: propagated_evidence(model, x, y[:, None])
+    passes["propagated evidence"] = (1, 0)
     runs["lrp_epsilon"] = lambda: lrp_epsilon(model, x, y)
     passes["lrp_epsilon"] = (1, 1)
     for method in ("saliency", "input_x_gradient", "deeplift", "integrated_gradients",
@@ -89,7 +89,7 @@ def main() -> None:
         f, b = passes[name]
         print(f"{name:28s} {f'{f}F+{b}B':>8s} {sec * 1e3:9.3f} {sec / base:15.1f}x")
     ig = med["integrated_gradients"]
-    prop = med["class evidence, propagated"]
+    prop = med["propagated evidence"]
     print(f"IntegratedGradients ({args.steps} steps) / class evidence: {ig / base:.1f}x, "
           f"/ propagated class evidence: {ig / prop:.1f}x (goal >= 10x); medians of "
           f"{args.repeats} repeats")

@@ -481,6 +481,7 @@ def test_one_method_registry_behind_the_cli_and_the_study():
     assert cli._MAPS == tuple(BUILTIN_MAPS) == method_names("builtin")
     for m in METHODS.values():
         assert m.paper and m.summary and m.family in ("builtin", "lrp", "captum", "baseline")
+        assert "," not in m.name  # the command line takes comma lists
         assert m.needs_captum == (m.family == "captum")
         f, b = m.cost(steps=8)
         assert (f, b) == ((8, 8) if m.per_step else m.passes)

@@ -73,7 +73,7 @@ class Method:
         (16, 16)
         >>> METHODS["class evidence"].needs_captum
         False
-        >>> METHODS["class evidence, propagated"].archs
+        >>> METHODS["propagated evidence"].archs
         ('mlp',)
     """
 
@@ -135,7 +135,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "signed class evidence of the explained class, summed over layers 1..l "
            "(its positive part, class evidence+, is the default map)", (1, 0),
            key="evidence_signed", default=True),
-    Method("class evidence, propagated", "builtin", "this project (issue 20, item 3)",
+    Method("propagated evidence", "builtin", "this project (issue 20, item 3)",
            "class evidence propagated exactly through the class coordinates (secant gate): "
            "splits the logit over the input-aligned coordinates", (1, 0),
            key="propagated", default=True, archs=("mlp",)),
