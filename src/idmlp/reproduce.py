@@ -348,7 +348,8 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
         methods = tuple(m for m in DEFAULT_METHODS if not METHODS[m].needs_captum)
         captum = False
     result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
-                              n_resamples=1000, progress=progress, metrics=FIELD_MEASURES)
+                              n_resamples=1000, progress=progress, metrics=FIELD_MEASURES,
+                              stages=5)
     result.meta["captum"] = captum
     return result
 

@@ -67,6 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"measures besides deletion/insertion: comma list of "
                    f"{', '.join(_MEASURES)}, 'all' or none ('labels' trains the network "
                    f"again on permuted labels; default: {','.join(_DEFAULT_MEASURES)})")
+    p.add_argument("--stages", type=positive_int, default=5,
+                   help="model-parameter randomization: stages per order (cascading from "
+                   "the top, one layer at a time), evenly spaced over the layers, always "
+                   "with all layers; each recomputes every map (default: 5)")
     p.add_argument("--label-epochs", type=positive_int, default=None,
                    help="epochs of the label-randomized network (default: the run's)")
     p.add_argument("--pointing-game", action="store_true",
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         trained, split=args.split, samples=args.samples, maps=args.maps, methods=args.methods,
         layers=layers, reference=args.reference, steps=args.steps, schedule=args.schedule,
         n_resamples=args.bootstrap, seed=args.seed, progress=not args.quiet,
-        metrics=args.metrics, label_epochs=args.label_epochs)
+        metrics=args.metrics, label_epochs=args.label_epochs, stages=args.stages)
     pointing = None
     if args.pointing_game:
         pointing = run_pointing_game(trained, maps=args.maps, methods=args.methods,

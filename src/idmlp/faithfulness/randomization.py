@@ -42,21 +42,28 @@ __all__ = ["ORDERS", "label_randomized_model", "random_other_class", "randomizat
 ORDERS: tuple[str, ...] = ("cascading", "independent")
 
 
-def randomization_stages(depth: int, order: str = "cascading") -> list[tuple[str, list[int]]]:
+def randomization_stages(depth: int, order: str = "cascading", count: int | None = None
+                         ) -> list[tuple[str, list[int]]]:
     """The randomized layers (``1..L``) of each stage: cascading from the top, or one layer
-    at a time.
+    at a time; ``count`` stages evenly spaced over ``1..L`` (always with the last, ``top L``
+    / ``layer L``), default all ``L``.
 
     Examples:
         >>> randomization_stages(3)
         [('top 1', [3]), ('top 2', [2, 3]), ('top 3', [1, 2, 3])]
         >>> randomization_stages(2, "independent")
         [('layer 1', [1]), ('layer 2', [2])]
+        >>> [name for name, _ in randomization_stages(20, count=5)]
+        ['top 1', 'top 6', 'top 10', 'top 15', 'top 20']
     """
     depth = check_int("depth", depth)
     order = check_choice("order", order, ORDERS)
+    count = depth if count is None else min(check_int("count", count), depth)
+    ks = sorted({round(1 + i * (depth - 1) / max(count - 1, 1)) for i in range(count)})
+    ks = ks if count > 1 else [depth]
     if order == "cascading":
-        return [(f"top {k}", list(range(depth - k + 1, depth + 1))) for k in range(1, depth + 1)]
-    return [(f"layer {l}", [l]) for l in range(1, depth + 1)]
+        return [(f"top {k}", list(range(depth - k + 1, depth + 1))) for k in ks]
+    return [(f"layer {l}", [l]) for l in ks]
 
 
 def randomized_model(model: nn.Module, layers: Sequence[int], seed: int = 0) -> nn.Module:

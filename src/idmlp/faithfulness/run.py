@@ -36,6 +36,7 @@ def faithfulness_run(
     progress: bool = False,
     metrics: Sequence[str] = (),
     label_epochs: int | None = None,
+    stages: int | None = None,
 ) -> FaithfulnessResult:
     """:func:`~idmlp.faithfulness.evaluation.evaluate_faithfulness` of a trained run's
     built-in maps against Captum.
@@ -58,6 +59,8 @@ def faithfulness_run(
             cascading from the top (``top k``) and one at a time (``layer l``); ``labels``
             trains the architecture on permuted labels (``label_epochs``, default the
             run's) and compares the maps (``labels``).
+        stages: randomization stages per order, evenly spaced over the layers (always
+            with all layers); default every layer (each stage recomputes every map).
         reference: ``shuffled`` or ``identity``
             (:func:`~idmlp.faithfulness.sanity.reference_model`).
     """
@@ -74,7 +77,8 @@ def faithfulness_run(
     x, y = run.tensors(split)
     x, y = x[:samples], y[:samples]
 
-    randomized, columns = _randomized_models(run, metrics, seed, label_epochs, progress)
+    randomized, columns = _randomized_models(run, metrics, seed, label_epochs, progress,
+                                             stages)
     network = [*maps, *(m for m in methods if METHODS[m].needs_network)]
     explainers = {}
     for label in network:
@@ -98,7 +102,8 @@ def faithfulness_run(
 
 
 def _randomized_models(run: Any, metrics: Sequence[str], seed: int, label_epochs: int | None,
-                       progress: bool) -> tuple[dict[str, Any], dict[str, str]]:
+                       progress: bool, stages: int | None = None
+                       ) -> tuple[dict[str, Any], dict[str, str]]:
     """The randomized networks of the requested tests, and the ones tabulated in the
     result's rows (column -> name): all layers re-initialized, and the label-randomized
     network."""
@@ -107,7 +112,7 @@ def _randomized_models(run: Any, metrics: Sequence[str], seed: int, label_epochs
     if "randomization" in metrics:
         depth = len(run.model.layers)
         for order in ("cascading", "independent"):
-            for label, layers in randomization_stages(depth, order):
+            for label, layers in randomization_stages(depth, order, stages):
                 nets[label] = randomized_model(run.model, layers, seed)
         columns["cascading_all"] = f"top {depth}"
     if "labels" in metrics:
