@@ -27,6 +27,7 @@ __all__ = ["add_parser", "run"]
 _METHODS = method_names("lrp", "captum")
 _DEFAULT = method_names("lrp", "captum", default=True)
 _MAPS = method_names("builtin")
+_DEFAULT_MAPS = method_names("builtin", default=True)
 _MEASURES = RUN_MEASURES
 _DEFAULT_MEASURES = tuple(m for m in RUN_MEASURES if m != "labels")
 
@@ -78,9 +79,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "confidently classified test digits of distinct classes)")
     p.add_argument("--grids", type=positive_int, default=500,
                    help="grids of the pointing game (default: 500)")
-    p.add_argument("--maps", default=",".join(_MAPS),
+    p.add_argument("--maps", default=",".join(_DEFAULT_MAPS),
                    type=lambda t: _names(t, _MAPS, "--maps"),
-                   help=f"comma list of the run's maps: {', '.join(_MAPS)} (default: all)")
+                   help=f"comma list of the run's maps: {', '.join(_MAPS)}, or all (default: "
+                   f"{','.join(_DEFAULT_MAPS)})")
     p.add_argument("--samples", type=positive_int, default=200,
                    help="test images explained (default: 200)")
     p.add_argument("--split", choices=("test", "val"), default="test",

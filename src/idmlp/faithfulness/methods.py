@@ -36,6 +36,7 @@ __all__ = [
     "BASELINE_ORDERINGS",
     "BUILTIN_MAPS",
     "CAPTUM_METHODS",
+    "DEFAULT_MAPS",
     "DEFAULT_METHODS",
     "FAMILIES",
     "METHODS",
@@ -138,7 +139,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("propagated evidence", "builtin", "this project (issue 20, item 3)",
            "class evidence propagated exactly through the class coordinates (secant gate): "
            "splits the logit over the input-aligned coordinates", (1, 0),
-           key="propagated", default=True, archs=("mlp",)),
+           key="propagated", archs=("mlp",)),
     Method("x^l - x^0", "builtin", "Kubota et al., ICASSP 2021",
            "change of the features from the input (the paper's reading)", (1, 0),
            key="change", default=True),
@@ -185,6 +186,8 @@ def method_names(*families: str, default: bool = False) -> tuple[str, ...]:
 
 #: Captum methods (:func:`idmlp.attribution.captum_attribution`), by their idmlp names.
 CAPTUM_METHODS: tuple[str, ...] = method_names("captum")
+#: The built-in maps measured by default.
+DEFAULT_MAPS: tuple[str, ...] = method_names("builtin", default=True)
 #: The methods of other papers measured by default (LRP and Captum's).
 DEFAULT_METHODS: tuple[str, ...] = method_names("lrp", "captum", default=True)
 #: Orderings that need no model: by :math:`|x|`, and uniformly random (seeded).

@@ -10,7 +10,7 @@ from typing import Any
 from .._validation import check_choice, check_int
 from .evaluation import Explainer, evaluate_faithfulness
 from .measures import FIELD_MEASURES, RUN_MEASURES
-from .methods import BUILTIN_MAPS, DEFAULT_METHODS, METHODS, method_names
+from .methods import BUILTIN_MAPS, DEFAULT_MAPS, DEFAULT_METHODS, METHODS, method_names
 from .randomization import label_randomized_model, randomization_stages, randomized_model
 from .result import FaithfulnessResult
 from .sanity import reference_model
@@ -23,7 +23,7 @@ def faithfulness_run(
     *,
     split: str = "test",
     samples: int = 200,
-    maps: Sequence[str] = tuple(BUILTIN_MAPS),
+    maps: Sequence[str] = DEFAULT_MAPS,
     methods: Sequence[str] = DEFAULT_METHODS,
     variants: Sequence[str] = ("signed", "positive"),
     layers: Sequence[int] | None = None,
