@@ -24,6 +24,8 @@ from idmlp.data import (
     DataError,
     Dataset,
     InputScaler,
+    builtin,
+    download,
     load_dataset,
     read_idx,
     write_idx,
@@ -214,7 +216,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, monkeypatch):
         calls.append(url)
         Path(dest).write_bytes(b"definitely not the MNIST file")
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(download, "_fetch", fake_fetch)
     with pytest.raises(DataError, match="checksum mismatch"):
         load_dataset("mnist", data_dir=tmp_path, download=True)
     assert calls and calls[0].startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
@@ -232,13 +234,13 @@ def test_download_success_with_verified_checksums(tmp_path, monkeypatch):
             bytes([0, 0, 8, arr.ndim]) + np.array(arr.shape, ">u4").tobytes() + arr.tobytes()
         )
     md5 = {base: hashlib.md5(payloads[base + ".gz"]).hexdigest() for base in IDX_NAMES}
-    source = data._IdxSource("https://mirror.invalid/", md5, data._DIGIT_NAMES)
-    monkeypatch.setitem(data._IDX_SOURCES, "mnist", source)
+    source = builtin._IdxSource("https://mirror.invalid/", md5, builtin._DIGIT_NAMES)
+    monkeypatch.setitem(builtin._IDX_SOURCES, "mnist", source)
 
     def fake_fetch(url, dest, timeout=60.0):
         Path(dest).write_bytes(payloads[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(download, "_fetch", fake_fetch)
     ds = load_dataset("mnist", data_dir=tmp_path, download=True)
     assert ds.X_train.shape == (6, 784)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(payloads)
@@ -248,7 +250,7 @@ def test_download_network_failure_is_one_data_error(tmp_path, monkeypatch):
     def offline(url, dest, timeout=60.0):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(data, "_fetch", offline)
+    monkeypatch.setattr(download, "_fetch", offline)
     with pytest.raises(DataError, match="download of .* failed"):
         load_dataset("kmnist", data_dir=tmp_path, download=True)
     assert list(tmp_path.rglob("*.part")) == []
@@ -256,7 +258,7 @@ def test_download_network_failure_is_one_data_error(tmp_path, monkeypatch):
 
 def test_checksum_table_is_complete():
     for name in ("mnist", "fashion-mnist", "kmnist"):
-        md5 = data._IDX_SOURCES[name].md5
+        md5 = builtin._IDX_SOURCES[name].md5
         assert set(md5) == set(IDX_NAMES)
         assert all(re.fullmatch("[0-9a-f]{32}", h) for h in md5.values()), md5
 
@@ -705,3 +707,98 @@ def test_scaler_errors():
         InputScaler.from_state_dict({"scaling": "feature", "mean": [0.0, 1.0], "std": [1.0]})
     with pytest.raises(ValueError, match="at least one sample"):
         InputScaler().fit(np.zeros((0, 3)))
+
+
+# -- layout: features, signal, image ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "layout", "channels"), [
+    ((6,), "features", (6,)), ((2, 3), "image", (1, 2, 3)), ((1, 2, 3), "image", (1, 2, 3)),
+    ((6,), "signal", (1, 6)), ((2, 3), "signal", (2, 3)), ((1, 2, 3), "features", (6,)),
+])
+def test_dataset_layout_and_channel_shape(shape, layout, channels):
+    X, y = np.ones((4, 6)), np.array([0, 1, 0, 1])
+    given = None if layout == "image" else layout  # an image is inferred
+    ds = Dataset("t", X, y, X, y, shape, layout=given)
+    assert ds.layout == layout and ds.channel_shape == channels
+    assert ds.with_validation(0.5).layout == layout
+
+
+@pytest.mark.parametrize(("shape", "layout", "match"), [
+    ((1, 2, 3), "signal", r"\(L,\) or \(C, L\)"), ((6,), "image", r"\(H, W\) or \(C, H, W\)"),
+    ((6,), "sequence", "one of features, signal, image"),
+])
+def test_dataset_layout_refused(shape, layout, match):
+    X, y = np.ones((4, 6)), np.array([0, 1, 0, 1])
+    with pytest.raises(DataError, match=match):
+        Dataset("t", X, y, X, y, shape, layout=layout)
+
+
+def test_npz_layout_rules(tmp_path):
+    """(L,) in image_shape: a signal; (C, L) is an image unless layout='signal' says so."""
+    X, y = np.random.default_rng(0).normal(size=(20, 2, 5)), np.arange(20) % 2
+    assert load_dataset(_npz(tmp_path, X=X, y=y)).layout == "image"
+    ds = load_dataset(_npz(tmp_path, X=X, y=y, layout="signal"))
+    assert ds.layout == "signal" and ds.image_shape == (2, 5) and ds.channel_shape == (2, 5)
+    flat = X.reshape(20, 10)
+    assert load_dataset(_npz(tmp_path, X=flat, y=y)).layout == "features"
+    ds = load_dataset(_npz(tmp_path, X=flat, y=y, image_shape=np.array([10])))
+    assert ds.layout == "signal" and ds.channel_shape == (1, 10)
+    ds = load_dataset(_npz(tmp_path, X=flat, y=y, image_shape=[10], layout="features"))
+    assert ds.layout == "features"
+
+
+@pytest.mark.parametrize(("layout", "match"), [
+    (np.array(["signal", "image"]), "one string"), (np.array(3), "one string"),
+    (np.array("sound"), "one of features, signal, image"),
+])
+def test_npz_bad_layout_is_one_line(tmp_path, layout, match):
+    X, y = np.ones((10, 2, 3)), np.arange(10) % 2
+    with pytest.raises(DataError, match=match) as info:
+        load_dataset(_npz(tmp_path, X=X, y=y, layout=layout))
+    assert "\n" not in str(info.value)
+
+
+def test_feature_names_checked():
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    assert Dataset("t", X, y, X, y, (2,), feature_names=["a", "b"]).feature_names == ("a", "b")
+    with pytest.raises(DataError, match="3 feature names for 2 features"):
+        Dataset("t", X, y, X, y, (2,), feature_names=["a", "b", "c"])
+
+
+# -- the package: names without numpy, no cycle with config ----------------------------------
+
+
+def test_names_load_without_numpy_and_config_shares_them():
+    import subprocess
+    import sys
+
+    code = ("import sys, idmlp.data, idmlp.data.registry, idmlp.config as c\n"
+            "from idmlp.data import registry as r\n"
+            "assert c.DATASETS is r.DATASETS and c.SCALINGS is r.SCALINGS\n"
+            "assert c.check_dataset_name is r.check_dataset_name\n"
+            "print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))")
+    src = str(Path(data.__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": src, "PATH": ""}, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["digits", "MNIST1D", "csv:t.csv", "npz:t.npz"])
+def test_dataset_names_accepted(name):
+    assert data.check_dataset_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["csv:", "npz:", "cifar", 3])
+def test_dataset_names_refused(name):
+    with pytest.raises(ValueError, match="csv:PATH"):
+        data.check_dataset_name(name)
+
+
+@given(st.lists(st.one_of(st.integers(-3, 3), st.sampled_from(["a", "b", "ç"])), min_size=1)
+       .filter(lambda v: len({type(x) for x in v}) == 1))
+@settings(max_examples=60, deadline=None)
+def test_encode_labels_round_trip(labels):
+    codes, classes = data.encode_labels(np.asarray(labels), "y")
+    assert codes.dtype == np.int64 and list(classes[codes]) == labels
+    assert list(classes) == sorted(set(labels))

@@ -7,24 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_choice, check_int, check_probability, check_real
+from ..data.registry import DATASETS, SCALINGS, check_dataset_name
 from .fields import check_bool, meta, put
 
 __all__ = ["DATASETS", "SCALINGS", "DataConfig", "check_dataset_name"]
-
-#: Dataset names for :func:`idmlp.data.load_dataset`; ``npz:PATH`` stands for any file.
-DATASETS: tuple[str, ...] = ("digits", "mnist5k", "mnist", "fashion-mnist", "kmnist", "npz:PATH")
-#: Input standardization: one mean and deviation over all features, one per feature, or
-#: ``auto`` (global for image data, per feature otherwise).
-SCALINGS: tuple[str, ...] = ("auto", "global", "feature")
-
-
-def check_dataset_name(name: object) -> str:
-    """Return ``name`` if it names a dataset of :data:`DATASETS` (or ``npz:PATH``)."""
-    if not isinstance(name, str) or not (
-        (name.startswith("npz:") and len(name) > 4) or name.strip().lower() in DATASETS[:-1]
-    ):
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
-    return name
 
 
 @dataclass(frozen=True)
