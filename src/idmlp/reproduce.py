@@ -29,6 +29,7 @@ from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
+from .faithfulness.methods import DEFAULT_METHODS
 from .nets.readout import MAPS
 from .report import (
     LayerCurve,
@@ -336,11 +337,12 @@ def _seeds_section(study: SeedStudy) -> Section:
 
 
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
-    """The built-in maps against InputXGradient and IntegratedGradients (when Captum is
-    installed; else against the baseline orderings only)."""
+    """The built-in maps against the registry's default Captum methods
+    (:data:`idmlp.faithfulness.methods.DEFAULT_METHODS`, when Captum is installed; else
+    against the baseline orderings only)."""
     try:
         require_captum()
-        methods: tuple[str, ...] = ("input_x_gradient", "integrated_gradients")
+        methods: tuple[str, ...] = DEFAULT_METHODS
     except MissingCaptumError:
         methods = ()
     result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
@@ -401,8 +403,7 @@ def _faithfulness_section(faith: FaithfulnessResult) -> Section:
         "high correlation means the map shows the architecture, not what was learned.")
     if not faith.meta.get("captum"):
         sec.text("Captum is not installed, so only the baseline orderings are compared: "
-                 "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
-                 "IntegratedGradients.")
+                 f"pip install 'idmlp[xai]' for {', '.join(DEFAULT_METHODS)}.")
     head, rows, note = faith.summary_table()
     sec.text(f"The table: {note}.")
     sec.table(rows, head, caption="Faithfulness at the output", digits=None)
