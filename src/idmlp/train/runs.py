@@ -66,6 +66,7 @@ __all__ = [
     "build_network",
     "fit",
     "load_config",
+    "load_model",
     "load_run",
     "make_trainer",
     "run_identity",
@@ -530,6 +531,37 @@ def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Datase
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
     return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
+
+
+def load_model(run_dir: str | Path, device: str = "cpu"
+               ) -> tuple[RunConfig, LayerwiseNet, InputScaler, dict[str, Any]]:
+    """The trained network of a run folder without its data: ``(config, model, scaler,
+    info)``, the model in eval mode on ``device`` and ``info`` the whole ``config.json``
+    (its ``metrics`` are those of ``checkpoint.pt``). Folders of idmlp 0.1 need
+    :func:`load_run`.
+
+    Raises:
+        ValueError: not a run folder, unreadable config, a truncated or corrupt
+            checkpoint, or a checkpoint of another architecture (one line each).
+    """
+    from ..config import ModelConfig, from_dict
+
+    run = Path(run_dir)
+    torch_device = resolve_device(device)
+    info = _read_info(run)
+    if "config" not in info:
+        raise ValueError(f"{run} was written by idmlp 0.1; load it with load_run")
+    config, scaler = _stored(run, info)
+    try:
+        model_config = from_dict(ModelConfig, info["model"], where="model: ")
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{run / CONFIG_FILE} has an invalid model: {one_line(err)}") from None
+    ckpt = _read_checkpoint(run, torch_device)
+    model = build_model(model_config)
+    _check_state(model, ckpt["model"], run / CHECKPOINT_FILE)
+    model.load_state_dict(ckpt["model"])
+    return (config, model.to(torch_device).eval(), scaler,
+            {**info, "metrics": list(ckpt.get("metrics", []))})
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
