@@ -225,8 +225,12 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         codes = encoder.transform(y)
         data = config.data
         if data.val_size:
-            X_fit, X_val, y_fit, y_val = stratified_split(
-                type(self).__name__, X, codes, data.val_size, data.split_seed, "val_size")
+            try:
+                X_fit, X_val, y_fit, y_val = stratified_split(
+                    type(self).__name__, X, codes, data.val_size, data.split_seed, "val_size")
+            except ValueError as err:
+                raise ValueError(f"{err}; give more samples per class, a larger val_size, or "
+                                 "val_size=0 (no validation split)") from None
         else:
             X_fit, y_fit = X, codes
         scaler = InputScaler(data.resolved_scaling(shape), data.std_floor).fit(X_fit)
@@ -276,20 +280,28 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
 
     # -- prediction ----------------------------------------------------------------------
 
-    def _z(self, X: Any) -> tuple[torch.Tensor, tuple[int, ...]]:
-        """Standardized inputs ``(n, N)`` on the model's device, and ``X``'s own shape."""
+    def _z(self, X: Any, dtype: torch.dtype = torch.float32
+           ) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Standardized inputs ``(n, N)`` on the model's device, and the shape ``X`` came
+        in (``(n, N)`` or ``(n, *sample shape)``)."""
         check_is_fitted(self)
-        given = tuple(np.shape(_numpy(X)))
-        X, _, _ = self._check_X(X, reset=False)
+        X, _, shape = self._check_X(X, reset=False)
         device = next(self.model_.parameters()).device
-        return torch.as_tensor(self.scaler_.transform(X), dtype=torch.float32,
-                               device=device), given
+        return (torch.as_tensor(self.scaler_.transform(X), dtype=dtype, device=device),
+                (len(X), *shape))
 
     def _logits(self, X: Any) -> np.ndarray:
-        z, _ = self._z(X)
+        """The last layer's logits in float64, computed from the trained (float32) weights
+        in float64: a sample's outputs then do not depend on the other samples of the batch
+        or their order (float32 matrix products differ in the last bits with a row's
+        position), as scikit-learn's estimator checks ask."""
+        z, _ = self._z(X, torch.float64)
+        state = {k: v.double() if v.is_floating_point() else v
+                 for k, v in [*self.model_.named_parameters(), *self.model_.named_buffers()]}
         with torch.no_grad():
-            out = [self.model_(chunk) for chunk in z.split(_EVAL_BATCH)]
-        return torch.cat(out).double().cpu().numpy()
+            out = [torch.func.functional_call(self.model_, state, (chunk,))
+                   for chunk in z.split(_EVAL_BATCH)]
+        return torch.cat(out).cpu().numpy()
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The last layer's class logits ``(n, C)``; for two classes, ``(n,)``: the second
@@ -305,7 +317,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The class of :attr:`classes_` the last layer reads out, ``(n,)``."""
-        return self.classes_[self._logits(X).argmax(axis=1)]
+        codes = self._logits(X).argmax(axis=1)
+        return self.classes_[codes]
 
     # -- interpretation ------------------------------------------------------------------
 
