@@ -95,7 +95,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         n_features_in_: the number of input features (pixels of an image).
         feature_names_in_: a ``DataFrame``'s column names (only when fitted on one).
         input_shape_: the shape of one sample, e.g. ``(28, 28)``.
-        model_: the trained network (:class:`~idmlp.nets.base.LayerwiseNet`, eval mode).
+        model_: the trained network (:class:`~idmlp.nets.base.LayerwiseNet`, eval mode,
+            no gradients: ``model_.requires_grad_(True)`` to train it further).
         scaler_: the fitted :class:`~idmlp.data.InputScaler`.
         config_: the :class:`~idmlp.config.RunConfig` it was trained with.
         history_: one record per epoch (losses, accuracies per layer, identity distances).
@@ -242,7 +243,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         trainer.run(progress=bool(self.verbose))
         self.classes_ = encoder.classes_
         self.input_shape_ = shape
-        self.model_ = trainer.model.eval()
+        # trained: its maps and readouts are values, not graphs to differentiate
+        self.model_ = trainer.model.eval().requires_grad_(False)
         self.scaler_ = scaler
         self.config_ = config
         self.history_ = list(trainer.history)
@@ -439,7 +441,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{path}: the estimator entry of config.json is invalid "
                                  f"({err}); save the classifier again") from None
         est.config_ = est.run_config()
-        est.model_, est.scaler_, est.history_ = model, scaler, info["metrics"]
+        est.model_, est.scaler_ = model.requires_grad_(False), scaler
+        est.history_ = info["metrics"]
         est.classes_, est.input_shape_ = classes, shape
         est.n_features_in_ = math.prod(shape)
         if names is not None:
