@@ -28,15 +28,22 @@ The methods, their papers and cost models are the registry's
 :mod:`idmlp.faithfulness.captum`. Captum is an optional dependency
 (``pip install 'idmlp[xai]'``); it is imported only when a method runs, and its absence
 raises :class:`MissingCaptumError` in one line.
+
+:class:`ClassEvidence` is the interpretable networks' own map, the class evidence, with
+Captum's calling convention (``ClassEvidence(model).attribute(inputs, target=...)``, a map
+of the inputs' shape from one forward pass; an instance is a Quantus ``explain_func``): it
+needs no Captum.
 """
 
 from __future__ import annotations
 
 from .faithfulness.captum import INSTALL_HINT, MissingCaptumError, require_captum
 from .faithfulness.methods import CAPTUM_METHODS, captum_attribution, method_passes
+from .nets.evidence import ClassEvidence
 
 __all__ = [
     "CAPTUM_METHODS",
+    "ClassEvidence",
     "INSTALL_HINT",
     "MissingCaptumError",
     "captum_attribution",

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_int
-from ._checks import check_xy
+from ._checks import check_xy, natural_inputs
 from .perturbation import LogitsFn
 
 __all__ = ["CorrelationProbe", "correlation_probe", "default_subset_size",
@@ -69,8 +69,9 @@ def faithfulness_correlation(
 
     Args:
         logits_fn: ``(B, N) -> (B, C)`` (or ``(B, L, C)``: the last layer is read).
-        x, y: images ``(B, N)`` and explained classes ``(B,)``.
-        attribution: maps ``(B, N)``.
+        x, y: images ``(B, N)`` (or in their shape ``(B, *S)``: ``logits_fn`` then sees that
+            shape) and explained classes ``(B,)``.
+        attribution: maps ``(B, N)`` (or ``(B, *S)``).
         subset_size: pixels per subset (default :func:`default_subset_size`).
         runs: subsets per image (>= 2).
         baseline: ``"min"`` (each image's minimum) or a number.
@@ -87,9 +88,10 @@ def faithfulness_correlation(
         ...                                subset_size=2, runs=10, baseline=0.0)[0])
         1.0
     """
-    probe = correlation_probe(logits_fn, x, y, subset_size=subset_size, runs=runs,
-                              baseline=baseline, seed=seed, chunk=chunk)
-    return probe.correlate(attribution)
+    nat = natural_inputs(x)
+    probe = correlation_probe(nat.logits_fn(logits_fn), nat.x, y, subset_size=subset_size,
+                              runs=runs, baseline=baseline, seed=seed, chunk=chunk)
+    return probe.correlate(nat.flat_map(attribution))
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,7 @@ It returns a :class:`~idmlp.faithfulness.result.FaithfulnessResult`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,7 @@ from torch import Tensor
 
 from .._validation import check_choice, check_int, check_probability
 from ..runtime import progress_bar
-from ._checks import baseline_image, check_layers, check_xy
+from ._checks import NaturalInputs, baseline_image, check_layers, check_xy, natural_inputs
 from .captum import require_captum
 from .correlation import CorrelationProbe, correlation_probe
 from .measures import FIELD_MEASURES
@@ -213,6 +214,24 @@ def _prepare(logits_fn: LogitsFn, x: Tensor, y: Tensor, maps: Mapping[str, Any] 
                   ks, drop_at, depth, sel, curve_kw, steps, batch_size, seed, metrics, shape,
                   randomized if "randomization" in metrics else None, y_off, probe_fc,
                   road_kw)
+
+
+def _natural_maps(nat: NaturalInputs, maps: Mapping[str, Any] | None
+                  ) -> Mapping[str, Any] | None:
+    """The maps of inputs given in their natural shape, as the measures take them."""
+    if not nat.natural or not maps:
+        return maps
+
+    def one(m: Any) -> Any:
+        if isinstance(m, Explainer):
+            fns = m.randomized_fns
+            return dataclasses.replace(
+                m, fn=nat.map_fn(m.fn), reference_fn=nat.map_fn(m.reference_fn),
+                randomized_fns=None if fns is None else {k: nat.map_fn(f)
+                                                         for k, f in fns.items()})
+        return nat.map_fn(m) if callable(m) else nat.flat_map(m)
+
+    return {name: one(m) for name, m in maps.items()}
 
 
 def _variant(a: Tensor, variant: str) -> Tensor:
@@ -418,7 +437,10 @@ def evaluate_faithfulness(
     Args:
         logits_fn: ``(B, N) -> (B, C)`` or ``(B, L, C)`` logits of the trained model (an
             ``nn.Module`` for ``deeplift``); eval mode is the caller's job.
-        x: inputs ``(B, N)`` in the model's input space; y: explained classes ``(B,)``.
+        x: inputs ``(B, N)`` in the model's input space, or in their natural shape
+            ``(B, *S)`` (e.g. ``(B, C, H, W)``): the models and map functions are then
+            called with that shape, maps may have it (``(B, *S)``, ``(B, L, *S)``) and
+            ``image_shape`` defaults to ``S``; y: explained classes ``(B,)``.
         maps: name -> a precomputed map (``(B, N)`` or ``(B, L, N)`` tensor; no cost, no
             sanity check), a callable ``fn(x, y)`` (timed; passes unknown) or an
             :class:`Explainer` (timed, passes and reference map given). A per-layer map is
@@ -471,9 +493,14 @@ def evaluate_faithfulness(
         >>> bool(res.auc("x*w", "deletion").mean() < res.auc("random", "deletion").mean())
         True
     """
-    st = _prepare(logits_fn, x, y, maps, methods, baselines, variants, reference_logits_fn,
-                  layers, steps, schedule, drop_at, baseline, score, batch_size, max_elements,
-                  seed, metrics, image_shape, randomized, road, correlation)
+    nat = natural_inputs(x, image_shape)
+    st = _prepare(nat.logits_fn(logits_fn), nat.x, y, _natural_maps(nat, maps), methods,
+                  baselines, variants, nat.logits_fn(reference_logits_fn), layers, steps,
+                  schedule, drop_at, nat.flat_map(baseline), score, batch_size, max_elements,
+                  seed, metrics, nat.shape,
+                  None if randomized is None else {k: nat.logits_fn(f)
+                                                   for k, f in randomized.items()},
+                  road, correlation)
     n_resamples = check_int("n_resamples", n_resamples)
     confidence = check_probability("confidence", confidence)
     todo = [("map", nm) for nm in st.maps] + [("captum", m) for m in st.methods]

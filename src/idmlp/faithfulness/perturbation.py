@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._validation import check_choice, check_int
-from ._checks import baseline_image, check_layers, check_xy
+from ._checks import baseline_image, check_layers, check_xy, natural_inputs
 
 __all__ = ["LogitsFn", "MapFn", "curve_auc", "check_ks", "perturbation_curve",
            "perturbation_schedule", "pixel_ranks"]
@@ -162,7 +162,9 @@ def perturbation_curve(
 
     Args:
         logits_fn: ``(B, N) -> (B, C)`` or ``(B, L, C)`` logits (eval mode: your job).
-        x: inputs ``(B, N)``, in the model's (scaled) input space.
+        x: inputs ``(B, N)``, in the model's (scaled) input space, or in their natural
+            shape ``(B, *S)`` (``(B, C, H, W)``, ...: ``logits_fn`` is then called with
+            that shape, and the maps may have it too, ``(B, *S)`` or ``(B, L, *S)``).
         y: the explained class of each input, ``(B,)`` integers.
         attribution: maps ``(B, N)`` or per-layer maps ``(B, L, N)`` or
             ``(B, len(layers), N)``; finite.
@@ -190,7 +192,9 @@ def perturbation_curve(
     score = check_choice("score", score, ("probability", "logit"))
     if not callable(logits_fn):
         raise ValueError(f"logits_fn must be callable, got {type(logits_fn).__name__}")
-    x, y = check_xy(x, y)
+    nat = natural_inputs(x)
+    logits_fn, attribution = nat.logits_fn(logits_fn), nat.flat_map(attribution)
+    x, y = check_xy(nat.x, y)
     b, n = x.shape
     a = torch.as_tensor(attribution, device=x.device)
     if a.ndim not in (2, 3) or a.shape[0] != b or a.shape[-1] != n:

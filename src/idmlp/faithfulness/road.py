@@ -40,7 +40,7 @@ from scipy.sparse.linalg import spsolve
 from torch import Tensor
 
 from .._validation import check_int, check_real
-from ._checks import check_xy
+from ._checks import check_xy, natural_inputs
 from .perturbation import LogitsFn, pixel_ranks
 
 __all__ = ["ROAD_FRACTIONS", "RoadCurves", "noisy_linear_imputation", "road_curves",
@@ -174,7 +174,7 @@ def road_curves(
     x: Tensor,
     y: Tensor,
     attribution: Tensor,
-    image_shape: Sequence[int],
+    image_shape: Sequence[int] | None = None,
     *,
     fractions: Sequence[float] = ROAD_FRACTIONS,
     noise: float = 0.01,
@@ -185,9 +185,12 @@ def road_curves(
 
     Args:
         logits_fn: ``(B, N) -> (B, C)`` (or ``(B, L, C)``: the last layer is read).
-        x, y: images ``(B, N)`` and explained classes ``(B,)``.
-        attribution: maps ``(B, N)``; ties broken at random (seeded, :func:`pixel_ranks`).
-        image_shape: one image's shape, for the neighbours of the imputation.
+        x, y: images ``(B, N)`` (or in their shape ``(B, *S)``: ``logits_fn`` then sees that
+            shape) and explained classes ``(B,)``.
+        attribution: maps ``(B, N)`` (or ``(B, *S)``); ties broken at random (seeded,
+            :func:`pixel_ranks`).
+        image_shape: one image's shape, for the neighbours of the imputation (default: the
+            inputs' own shape, ``(N,)`` for flat ones).
         fractions: removal fractions in ``(0, 1)``.
         noise, seed: of the imputation (and the tie-breaking).
         chunk: images per sparse solve and forward call (bounds memory).
@@ -204,7 +207,10 @@ def road_curves(
         >>> c[0].tolist(), c[1].tolist()  # MoRF removes x_0 (class lost), LeRF keeps it
         ([[0.0]], [[1.0]])
     """
-    x, y = check_xy(x, y)
+    nat = natural_inputs(x, image_shape)
+    logits_fn, attribution, image_shape = (nat.logits_fn(logits_fn), nat.flat_map(attribution),
+                                           nat.shape)
+    x, y = check_xy(nat.x, y)
     b, n = x.shape
     a = torch.as_tensor(attribution, device=x.device)
     if a.shape != (b, n):

@@ -228,9 +228,31 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
 
     # -- forward -------------------------------------------------------------------------
 
+    def flat_inputs(self, z: Tensor) -> Tensor:
+        """A batch of inputs as ``(B, N)``: flattened ``(B, N)`` as they are, or in their
+        natural shape, ``(B, *image_shape)``, flattened row-major; dimensions of size 1 do
+        not count, so an image ``(H, W)`` also comes as ``(B, 1, H, W)`` (Captum's and
+        Quantus' channel axis). Any other shape is refused in one line.
+
+        Examples:
+            >>> from idmlp.nets.mlp import InterpretableMLP
+            >>> net = InterpretableMLP(64, 10, depth=2, image_shape=(8, 8))
+            >>> net.flat_inputs(torch.zeros(5, 1, 8, 8)).shape, net(torch.zeros(5, 8, 8)).shape
+            (torch.Size([5, 64]), torch.Size([5, 10]))
+        """
+        shape, n = tuple(z.shape[1:]), self.in_features
+        if shape == (n,):
+            return z
+        if z.ndim >= 2 and _squeezed(shape) == _squeezed(self.image_shape):
+            return z.reshape(len(z), n)
+        one = tuple(self.image_shape)
+        forms = f"(B, {n})" + (f" or (B, {', '.join(map(str, one))})" if one != (n,) else "")
+        raise ValueError(f"expected inputs of shape {forms}, got {tuple(z.shape)}")
+
     def embed(self, z: Tensor) -> Tensor:
-        r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` from flattened standardized inputs ``z``."""
-        return self.rule.embed(z, self.input_scale)
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` from standardized inputs ``z``, flattened
+        ``(B, N)`` or in their natural shape (:meth:`flat_inputs`)."""
+        return self.rule.embed(self.flat_inputs(z), self.input_scale)
 
     def step(self, l: int, x: Tensor) -> Tensor:
         r"""Layer ``l`` (0-based): :math:`x^{l+1} = \phi(W^{l+1} x^l)` by default."""
@@ -342,6 +364,10 @@ class _FlatStack(nn.Module):
         shape = self.net.state_shape
         out = self.net.stack(x.reshape(*x.shape[:-1], *shape))
         return out.flatten(-len(shape)) if len(shape) > 1 else out
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def build_model(config: ModelConfig, **kwargs: Any) -> LayerwiseNet:
