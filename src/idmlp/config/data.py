@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_choice, check_int, check_probability, check_real
+from .._validation import MAX_SPLIT_SEED, check_choice, check_int, check_probability, check_real
 from ..data.registry import DATASETS, SCALINGS, check_dataset_name
 from .fields import check_bool, meta, put
 
@@ -54,7 +54,8 @@ class DataConfig:
         put(self, "val_size", check_real("val_size", self.val_size))
         if not 0.0 <= self.val_size < 1.0:
             raise ValueError(f"val_size must lie in [0, 1), got {self.val_size!r}")
-        put(self, "split_seed", check_int("split_seed", self.split_seed, minimum=0))
+        put(self, "split_seed", check_int("split_seed", self.split_seed, minimum=0,
+                                          maximum=MAX_SPLIT_SEED))
         check_choice("scaling", self.scaling, SCALINGS)
         put(self, "std_floor", check_real("std_floor", self.std_floor))
         if not 0.0 <= self.std_floor <= 1.0:

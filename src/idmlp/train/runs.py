@@ -29,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import pickle
 import platform
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +48,12 @@ from .._io import (
     save_json,
     torch_save_atomic,
 )
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_path
 from ..config import ENVIRONMENT_FIELDS, RunConfig, run_identity
 from ..data import Dataset, InputScaler, as_dataset, load_dataset
 from ..nets.base import LayerwiseNet, build_model
 from ..runtime import one_line, resolve_device
+from .checkpoint import CHECKPOINT_FORMAT, check_weights, read_checkpoint
 from .loop import Trainer, TrainingDiverged
 from .snapshots import SnapshotRecorder, snapshot_steps
 
@@ -78,7 +77,6 @@ CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "ch
 #: the dataset ``npz:data.npz``, read from the run folder.
 DATA_FILE = "data.npz"
 IN_RUN_DATASET = f"npz:{DATA_FILE}"
-_CHECKPOINT_FORMAT = "idmlp-checkpoint-v1"
 _RUN_FORMAT = "idmlp-run-v2"
 
 
@@ -271,7 +269,7 @@ def write_run(out: str | Path, config: RunConfig, model: LayerwiseNet, scaler: I
     with folder_lock(out), atomic_output_dir(out, overwrite) as tmp:
         save_json(tmp / CONFIG_FILE, info)
         atomic_write_text(tmp / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in metrics))
-        torch_save_atomic({"format": _CHECKPOINT_FORMAT, "model": model.state_dict(),
+        torch_save_atomic({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
                            "metrics": list(metrics), "epoch": len(metrics)},
                           tmp / CHECKPOINT_FILE)
         if dataset is not None:
@@ -284,9 +282,9 @@ def _read_info(run: Path) -> dict[str, Any]:
     if not run.is_dir() or not path.is_file() or not (run / CHECKPOINT_FILE).is_file():
         raise ValueError(f"{run} is not an idmlp training run (needs {CONFIG_FILE} and "
                          f"{CHECKPOINT_FILE}); give the folder that 'idmlp train' wrote")
-    try:
+    try:  # an unreadable file (permissions) is an environment failure: OSError, exit 1
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {one_line(err)}") from None
     if not isinstance(info, dict):
         raise ValueError(f"{path} is not an idmlp run config")
@@ -311,36 +309,13 @@ def _stored(run: Path, info: dict[str, Any]) -> tuple[RunConfig, InputScaler]:
         raise ValueError(f"{run / CONFIG_FILE} has an invalid config: {one_line(err)}") from None
 
 
-def _read_checkpoint(run: Path, device: torch.device) -> dict[str, Any]:
-    path = run / CHECKPOINT_FILE
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as err:
-        raise ValueError(f"cannot read {path} (truncated or corrupt: {one_line(err)}); "
-                         "retrain, or restore the file from a copy") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an idmlp checkpoint (no '{_CHECKPOINT_FORMAT}' tag)")
-    if not isinstance(ckpt.get("model"), dict):
-        raise ValueError(f"{path} has no model weights; retrain, or restore the file from a copy")
-    return ckpt
+def _read_checkpoint(run: Path, device: torch.device, *, resume: bool = False
+                     ) -> dict[str, Any]:
+    return read_checkpoint(run / CHECKPOINT_FILE, device, resume=resume)
 
 
 def _check_state(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
-    """Refuse a checkpoint of another architecture with one line naming the first mismatch."""
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        what = (f"missing {', '.join(missing[:3])}" if missing
-                else f"unexpected {', '.join(unexpected[:3])}")
-        raise ValueError(f"{path} holds another architecture than {CONFIG_FILE} describes "
-                         f"({what}); was it copied from another run?")
-    for key, value in own.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise ValueError(
-                f"{path} holds another architecture than {CONFIG_FILE} describes ({key} has "
-                f"shape {tuple(state[key].shape)}, expected {tuple(value.shape)}); was it "
-                "copied from another run?")
+    check_weights(model, state, path, config_file=CONFIG_FILE)
 
 
 def fit(
@@ -400,7 +375,7 @@ def fit(
         raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
     if stop_after is not None:
         stop_after = check_int("stop_after", stop_after)
-    out = Path(out_dir)
+    out = check_path("out_dir", out_dir)
     if resume:
         if overwrite:
             raise ValueError("resume and overwrite exclude each other; resume continues the run")
@@ -454,7 +429,7 @@ def fit(
 def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
     # Checkpoint first: it holds the full history, from which metrics.jsonl is rebuilt on
     # resume, so a crash between the two writes loses nothing.
-    torch_save_atomic({"format": _CHECKPOINT_FORMAT, **trainer.state_dict()},
+    torch_save_atomic({"format": CHECKPOINT_FORMAT, **trainer.state_dict()},
                       run_dir / CHECKPOINT_FILE)
     append_jsonl(run_dir / METRICS_FILE, record)
 
@@ -471,7 +446,7 @@ def _run(trainer: Trainer, out: Path, *, progress: bool, stop_after: int | None,
 
 def load_config(run_dir: str | Path) -> RunConfig:
     """The :class:`RunConfig` stored in the run folder ``run_dir`` (no weights, no data)."""
-    run = Path(run_dir)
+    run = check_path("run_dir", run_dir)
     return _stored(run, _read_info(run))[0]
 
 
@@ -503,7 +478,7 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
             raise ValueError(f"cannot resume {out} with a different config "
                              f"({', '.join(differ)} differ); resume with the stored config")
     device = resolve_device(config.device)
-    ckpt = _read_checkpoint(out, device)
+    ckpt = _read_checkpoint(out, device, resume=True)
     dataset = _load_data(out, config)
     model = _build(config, dataset)
     _check_state(model, ckpt["model"], out / CHECKPOINT_FILE)
@@ -546,7 +521,7 @@ def load_model(run_dir: str | Path, device: str = "cpu"
     """
     from ..config import ModelConfig, from_dict
 
-    run = Path(run_dir)
+    run = check_path("run_dir", run_dir)
     torch_device = resolve_device(device)
     info = _read_info(run)
     if "config" not in info:
@@ -575,7 +550,7 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
         ValueError: not a run folder, unreadable config, a truncated or corrupt checkpoint,
             or a checkpoint of another architecture (one line each).
     """
-    run = Path(run_dir)
+    run = check_path("run_dir", run_dir)
     torch_device = resolve_device(device)
     config, scaler = _stored(run, _read_info(run))
     ckpt = _read_checkpoint(run, torch_device)
