@@ -64,7 +64,7 @@ def _drop(key):
 
 
 @pytest.mark.parametrize(("edit", "command", "words"), [
-    (b"hello, not a checkpoint\n", "interpret", ("as a checkpoint",)),
+    (b"hello, not a checkpoint\n", "interpret", ("truncated or corrupt",)),
     (_set("epoch", -3), "resume", ("epoch counter -3",)),
     (_set("metrics", "x"), "interpret", ("metrics are a str",)),
     (_set("metrics", [{}]), "interpret", ("lacks epoch",)),
@@ -171,7 +171,7 @@ def test_public_functions_validate_at_their_boundary(tmp_path):
     assert net(torch.zeros(2, 4, dtype=torch.int64)).shape == (2, 3)
     with pytest.raises(TypeError, match="torch.Tensor or numpy array"):
         net.readout([[1, 2, 3, 4]])
-    with pytest.raises(ValueError, match=r"expected inputs of shape \(B, 4\)"):
+    with pytest.raises(ValueError, match=r"expected inputs with 4 features, of shape \(B, 4\)"):
         net(torch.zeros(2, 5))
     mlp = IdentityMLP(4, 3)
     with pytest.raises(ValueError, match="x has 5 features"):

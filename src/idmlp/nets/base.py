@@ -288,13 +288,14 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
                 raise TypeError(f"inputs must be real numbers, got {z.dtype}")
             z = z.to(device=weight.device, dtype=weight.dtype)
         shape, n = tuple(z.shape[1:]), self.in_features
-        if shape == (n,):
+        if shape == (n,) or tuple(z.shape) == (n,):  # a batch, or one unbatched input
             return z
         if z.ndim >= 2 and _squeezed(shape) == _squeezed(self.image_shape):
             return z.reshape(len(z), n)
         one = tuple(self.image_shape)
         forms = f"(B, {n})" + (f" or (B, {', '.join(map(str, one))})" if one != (n,) else "")
-        raise ValueError(f"expected inputs of shape {forms}, got {tuple(z.shape)}")
+        raise ValueError(f"expected inputs with {n} features, of shape {forms}, got "
+                         f"{tuple(z.shape)}")
 
     def embed(self, z: Tensor) -> Tensor:
         r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` from standardized inputs ``z``, flattened

@@ -97,8 +97,8 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", *,
         raise ValueError(f"cannot read {path} (truncated or corrupt: {one_line(err)}); "
                          f"{_FIX}") from None
     except Exception as err:  # torch.load on a foreign file: KeyError, IndexError, ...
-        raise ValueError(f"cannot read {path} as a checkpoint (not a file torch.save wrote, "
-                         f"or truncated: {type(err).__name__}: {one_line(err, 120)}); "
+        raise ValueError(f"cannot read {path} (truncated or corrupt, or not a file "
+                         f"torch.save wrote: {type(err).__name__}: {one_line(err, 120)}); "
                          f"{_FIX}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an idmlp checkpoint (no '{CHECKPOINT_FORMAT}' tag)")
