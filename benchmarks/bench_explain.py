@@ -7,6 +7,10 @@ last layer's logits, through the code path ``idmlp.faithfulness`` uses:
 * built-in, one forward pass for every layer at once: the default map, class evidence
   (``model.readout(x).maps("evidence", target=y)``), and ``x^l - x^0``
   (``maps("change")``) and ``x^l - x^l_id`` (``maps("trained")``);
+* the class evidence propagated through the class path
+  (:func:`idmlp.faithfulness.evidence.propagated_evidence`, one forward pass and a
+  recursion of ``(B, C)`` vectors) and LRP-epsilon
+  (:func:`idmlp.faithfulness.lrp.lrp_epsilon`, 1 forward + 1 backward);
 * Captum through :func:`idmlp.attribution.captum_attribution`: Saliency, InputXGradient,
   DeepLift (1 forward + 1 backward), IntegratedGradients and GradientShap (``--steps``
   forward + backward each, default 32).
@@ -29,6 +33,8 @@ import torch
 
 from _timing import interleaved
 from idmlp.attribution import captum_attribution, method_passes
+from idmlp.faithfulness.evidence import propagated_evidence
+from idmlp.faithfulness.lrp import lrp_epsilon
 from idmlp.nets.mlp import InterpretableMLP
 
 N_IN, N_CLASSES, DEPTH = 784, 10, 20
@@ -66,6 +72,10 @@ def main() -> None:
         base_name: builtin("evidence"), "x^l - x^0 (built-in)": builtin("change"),
         "x^l - x^l_id (built-in)": builtin("trained")}
     passes = dict.fromkeys(runs, (1, 0))
+    runs["propagated evidence"] = lambda: propagated_evidence(model, x, y[:, None])
+    passes["propagated evidence"] = (1, 0)
+    runs["lrp_epsilon"] = lambda: lrp_epsilon(model, x, y)
+    passes["lrp_epsilon"] = (1, 1)
     for method in ("saliency", "input_x_gradient", "deeplift", "integrated_gradients",
                    "gradient_shap"):
         runs[method] = (lambda m=method: captum_attribution(m, model, x, y, steps=args.steps))
@@ -74,13 +84,15 @@ def main() -> None:
     times = interleaved(runs, args.warmup, args.repeats)
     med = {k: statistics.median(v) / args.batch for k, v in times.items()}
     base = med[base_name]
-    print(f"{'method':26s} {'passes':>8s} {'ms/expl':>9s} {'x class evidence':>16s}")
+    print(f"{'method':28s} {'passes':>8s} {'ms/expl':>9s} {'x class evidence':>16s}")
     for name, sec in med.items():
         f, b = passes[name]
-        print(f"{name:26s} {f'{f}F+{b}B':>8s} {sec * 1e3:9.3f} {sec / base:15.1f}x")
+        print(f"{name:28s} {f'{f}F+{b}B':>8s} {sec * 1e3:9.3f} {sec / base:15.1f}x")
     ig = med["integrated_gradients"]
-    print(f"IntegratedGradients ({args.steps} steps) / class evidence: {ig / base:.1f}x "
-          f"(goal >= 10x); medians of {args.repeats} repeats")
+    prop = med["propagated evidence"]
+    print(f"IntegratedGradients ({args.steps} steps) / class evidence: {ig / base:.1f}x, "
+          f"/ propagated class evidence: {ig / prop:.1f}x (goal >= 10x); medians of "
+          f"{args.repeats} repeats")
 
 
 if __name__ == "__main__":

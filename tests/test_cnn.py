@@ -90,8 +90,6 @@ def test_identity_of_a_grouped_convolution_keeps_every_group() -> None:
         ((4, 4, 2, 2), 1, "even size"),
         ((4, 4, 3, 4), 1, "even size"),
         ((4, 4, 2), 1, "even size"),
-        ((2, 3, 3, 3), 1, "cannot keep 3 input channels"),
-        ((3, 5, 3), 1, "cannot keep 5 input channels"),
         ((6, 2, 3, 3), 4, "not divisible by groups"),
         ((4, 4, 3, 3, 3, 3), 1, "2-D weight"),
         ((4,), 1, "2-D weight"),
@@ -105,8 +103,24 @@ def test_identity_refuses_shapes_without_an_identity(
         identity_(torch.empty(shape), groups=groups)
     assert "\n" not in str(err.value)
     if len(shape) in (3, 4, 5):  # the message names the valid shapes
-        assert "odd kernel sizes" in str(err.value) and "out/groups >= in/groups" in str(
+        assert "odd kernel sizes" in str(err.value) and "groups dividing out" in str(
             err.value)
+
+
+def test_identity_follows_torch_init_conventions() -> None:
+    """gain= as torch.nn.init names it; fewer output than input channels as dirac_ does;
+    an integer tensor refused in one line."""
+    a, b = identity_(torch.empty(3, 3), gain=2.0), identity_(torch.empty(3, 3), sigma=2.0)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="give the scale once"):
+        identity_(torch.empty(3, 3), sigma=2.0, gain=3.0)
+    with pytest.raises(ValueError, match="gain must be a finite number > 0"):
+        identity_(torch.empty(3, 3), gain=-1.0)
+    narrow = identity_(torch.empty(2, 3, 3, 3), sigma=1.5)
+    ref = nn.init.dirac_(torch.empty(2, 3, 3, 3)) * 1.5
+    assert torch.equal(narrow, ref)
+    with pytest.raises(ValueError, match="floating-point tensor, got torch.int64"):
+        identity_(torch.empty(3, 3, dtype=torch.int64))
 
 
 def test_identity_refuses_groups_on_a_matrix_and_bad_groups() -> None:

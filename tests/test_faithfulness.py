@@ -470,3 +470,20 @@ def test_figures(study, tmp_path):
         plot_auc(res, methods=["nope"])
     with pytest.raises(ValueError, match="layer must be one of the measured layers"):
         plot_perturbation_curves(res, layer=3)
+
+
+def test_one_method_registry_behind_the_cli_and_the_study():
+    from idmlp.cli import faithfulness as cli
+    from idmlp.faithfulness.methods import BUILTIN_MAPS, METHODS, method_names
+
+    assert cli._METHODS == method_names("lrp", "captum")
+    assert CAPTUM_METHODS == method_names("captum")
+    assert cli._MAPS == tuple(BUILTIN_MAPS) == method_names("builtin")
+    for m in METHODS.values():
+        assert m.paper and m.summary and m.family in ("builtin", "lrp", "captum", "baseline")
+        assert "," not in m.name  # the command line takes comma lists
+        assert m.needs_captum == (m.family == "captum")
+        f, b = m.cost(steps=8)
+        assert (f, b) == ((8, 8) if m.per_step else m.passes)
+    with pytest.raises(ValueError, match="families must be among"):
+        method_names("lime")

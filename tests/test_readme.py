@@ -12,8 +12,9 @@ is what makes these tests pass or fail:
 * the ``idmlp ...`` commands in inline code (the command table): examples without
   placeholders run as written in an empty folder; synopses (``RUN``, ``[--out DIR]``) use
   only flags that the command accepts;
-* the ``python`` block runs as written, and every value it states in a comment
-  (``alpha(1.05, 0.2, 20)  # 0.6006``, shapes) is what the code returns;
+* the ``python`` blocks run as written, in README order and one namespace, and every value
+  they state in a comment (``alpha(1.05, 0.2, 20)  # 0.6006``, shapes) is what the code
+  returns;
 * every ``idmlp.module.name`` in inline code exists.
 """
 
@@ -163,14 +164,13 @@ def _matches(value: object, stated: object) -> bool:
     return value == stated
 
 
-def test_readme_python_block_runs_and_states_true_values(tmp_path, monkeypatch):
-    (block,) = code_blocks("python")
-    monkeypatch.chdir(tmp_path)
+def _run_block(block: str, namespace: dict[str, object]) -> int:
+    """Run one python block statement by statement; compare every value a comment states.
+    Returns the number of values compared."""
     comments = {}
     for lineno, line in enumerate(block.splitlines(), start=1):
         if "#" in line:
             comments[lineno] = line[line.index("#"):]
-    namespace: dict[str, object] = {"__name__": "readme"}
     checked = 0
     for node in ast.parse(block).body:
         code = ast.get_source_segment(block, node)
@@ -181,7 +181,19 @@ def test_readme_python_block_runs_and_states_true_values(tmp_path, monkeypatch):
             checked += 1
         else:
             exec(compile(ast.Module([node], []), "README.md", "exec"), namespace)
-    assert checked >= 2  # the README states values; they were compared
+    return checked
+
+
+@pytest.mark.slow
+def test_readme_python_blocks_run_and_state_true_values(tmp_path, monkeypatch):
+    """Every python block, in README order, in one namespace (a later block may use what
+    an earlier one made), in an empty folder."""
+    blocks = code_blocks("python")
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "readme"}
+    for block in blocks:
+        assert _run_block(block, namespace) >= 1  # every block states values; compared
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ _LAZY = {
     "InterpretableMLP": "nets.mlp",
     "InterpretableCNN": "nets.cnn",
     "LayerReadout": "nets.readout",
+    "InterpretableClassifier": "estimator",
     "identity_": "init",
     "identity_init_": "init",
     "init_weight_": "init",

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 __all__ = [
+    "check_path",
+    "MAX_SEED",
+    "MAX_SPLIT_SEED",
     "check_choice",
     "check_indices",
     "check_int",
@@ -56,12 +61,21 @@ def check_probability(name: str, value: object, *, open_interval: bool = True) -
     return v
 
 
-def check_int(name: str, value: object, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an integer >= ``minimum`` (bools and floats are refused)."""
+#: The largest seed torch's generators take (a signed 64-bit integer).
+MAX_SEED = 2**63 - 1
+#: The largest seed scikit-learn's and numpy's legacy generators take (32 bits).
+MAX_SPLIT_SEED = 2**32 - 1
+
+
+def check_int(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an integer >= ``minimum`` (and <= ``maximum``; bools and
+    floats are refused)."""
+    valid = (f"an integer in [{minimum}, {maximum}]" if maximum is not None
+             else f"an integer >= {minimum}")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be {valid}, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {valid}, got {value!r}")
     return int(value)
 
 
@@ -89,3 +103,11 @@ def check_indices(name: str, values: object, low: int, high: int, *,
             raise ValueError(f"{name} must hold integers in {low}..{high}, got {v!r}")
         out.append(int(v))
     return tuple(sorted(set(out))) if sort else tuple(out)
+
+
+def check_path(name: str, value: object) -> Path:
+    """Return ``value`` as a :class:`~pathlib.Path` if it is a non-empty path (a ``str`` or
+    an ``os.PathLike``), else raise ``ValueError`` naming ``name``."""
+    if isinstance(value, (str, os.PathLike)) and str(os.fspath(value)).strip():
+        return Path(value)
+    raise ValueError(f"{name} must be a folder path (a str or pathlib.Path), got {value!r}")

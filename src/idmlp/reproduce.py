@@ -29,6 +29,8 @@ from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
 from .faithfulness import FaithfulnessResult, faithfulness_run
+from .faithfulness.measures import FIELD_MEASURES
+from .faithfulness.methods import DEFAULT_METHODS, METHODS
 from .plots.interpret import save_interpretation
 from .report.build import run_report_data
 from .report.data import LayerCurve
@@ -326,16 +328,21 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
 
 
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
-    """The built-in maps against InputXGradient and IntegratedGradients (when Captum is
-    installed; else against the baseline orderings only)."""
+    """The built-in maps against the registry's default methods
+    (:data:`idmlp.faithfulness.methods.DEFAULT_METHODS`: LRP-epsilon, and Captum's when
+    Captum is installed), with the field's measures (ROAD, FaithfulnessCorrelation,
+    model-parameter randomization, RandomLogit)."""
     try:
         require_captum()
-        methods: tuple[str, ...] = ("input_x_gradient", "integrated_gradients")
+        methods: tuple[str, ...] = DEFAULT_METHODS
+        captum = True
     except MissingCaptumError:
-        methods = ()
+        methods = tuple(m for m in DEFAULT_METHODS if not METHODS[m].needs_captum)
+        captum = False
     result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
-                              n_resamples=1000, progress=progress)
-    result.meta["captum"] = bool(methods)
+                              n_resamples=1000, progress=progress, metrics=FIELD_MEASURES,
+                              stages=5)
+    result.meta["captum"] = captum
     return result
 
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 from . import dynamics, faithfulness, interpret, reproduce, sweep, theory, train
@@ -44,15 +47,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupts:
+    """Remembers a SIGINT while a command runs: a ``KeyboardInterrupt`` raised where Python
+    only reports it ("Exception ignored in ...", e.g. in a finalizer or a C callback of a
+    plotting library) would otherwise let the command finish with status 0."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``idmlp`` console script."""
-    from .._io import describe_os_error
-    from ..runtime import one_line
-
     parser = build_parser()
     args = parser.parse_args(argv)
     # the exact command line, for the report's configuration section
     args.command_line = shlex.join(["idmlp", *(sys.argv[1:] if argv is None else argv)])
+    with _Interrupts() as interrupts:
+        status = _run(args)
+    if interrupts.seen and status != 130:
+        print(f"idmlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .._io import describe_os_error
+    from ..runtime import one_line
+
     try:
         return int(args.func(args) or 0)
     except ValueError as err:

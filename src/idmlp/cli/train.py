@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             flags = ", ".join("--" + k.replace("_", "-") for k in extra)
             raise ValueError(f"--resume continues RUN with its stored config; drop {flags}")
     else:
-        check_output_dir(args.out or DEFAULT_OUT, args.overwrite)
+        check_output_dir(DEFAULT_OUT if args.out is None else args.out, args.overwrite)
 
     from ..train.runs import fit, load_config
 
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
         result = fit(config, args.resume, resume=True, progress=not args.quiet)
     else:
         config = RunConfig.from_changes(given)
-        result = fit(config, args.out or DEFAULT_OUT, overwrite=args.overwrite,
-                     progress=not args.quiet)
+        out = DEFAULT_OUT if args.out is None else args.out
+        result = fit(config, out, overwrite=args.overwrite, progress=not args.quiet)
     last = result.metrics[-1]
     print(f"run {result.path}: {result.epochs_done} epochs, {last['elapsed']:.1f} s of training")
     # a CNN's layer l sees a square of the input (early layers see little of the image)

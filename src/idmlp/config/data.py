@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_choice, check_int, check_probability, check_real
+from .._validation import MAX_SPLIT_SEED, check_choice, check_int, check_probability, check_real
 from ..data.registry import DATASETS, SCALINGS, check_dataset_name
 from .fields import check_bool, meta, put
 
@@ -40,6 +40,8 @@ class DataConfig:
         "'auto' (global for images, feature otherwise)"))
     std_floor: float = field(default=0.1, metadata=meta(
         "'feature' scaling: floor on each deviation, as a fraction of the RMS deviation"))
+    target: str | None = field(default=None, metadata=meta(
+        "csv:PATH datasets: the column holding the class labels (default: the last column)"))
 
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
@@ -52,18 +54,26 @@ class DataConfig:
         put(self, "val_size", check_real("val_size", self.val_size))
         if not 0.0 <= self.val_size < 1.0:
             raise ValueError(f"val_size must lie in [0, 1), got {self.val_size!r}")
-        put(self, "split_seed", check_int("split_seed", self.split_seed, minimum=0))
+        put(self, "split_seed", check_int("split_seed", self.split_seed, minimum=0,
+                                          maximum=MAX_SPLIT_SEED))
         check_choice("scaling", self.scaling, SCALINGS)
         put(self, "std_floor", check_real("std_floor", self.std_floor))
         if not 0.0 <= self.std_floor <= 1.0:
             raise ValueError(f"std_floor must lie in [0, 1], got {self.std_floor!r}")
+        if self.target is not None:
+            if not isinstance(self.target, str) or not self.target:
+                raise ValueError(f"target must be a column name, got {self.target!r}")
+            if not self.dataset.startswith("csv:"):
+                raise ValueError(f"target ({self.target!r}) names the label column of a "
+                                 f"csv:PATH dataset; dataset {self.dataset!r} has none (drop "
+                                 "--target, or give --dataset csv:PATH)")
 
     def load(self) -> Any:
         """The :class:`~idmlp.data.Dataset` this config names (raw features, the split)."""
         from ..data import load_dataset
 
         ds = load_dataset(self.dataset, data_dir=self.data_dir, test_size=self.test_size,
-                          seed=self.split_seed, download=self.download)
+                          seed=self.split_seed, download=self.download, target=self.target)
         return ds.with_validation(self.val_size, self.split_seed) if self.val_size else ds
 
     def resolved_scaling(self, image_shape: tuple[int, ...]) -> str:

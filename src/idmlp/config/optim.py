@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validation import check_choice, check_int, check_positive, check_real
+from .._validation import MAX_SEED, check_choice, check_int, check_positive, check_real
 from .fields import meta, put
 
 __all__ = ["LAYER_LOSSES", "OPTIMIZERS", "SCHEDULES", "OptimConfig"]
@@ -80,7 +80,7 @@ class OptimConfig:
         put(self, "epochs", check_int("epochs", self.epochs))
         if self.steps is not None:
             put(self, "steps", check_int("steps", self.steps))
-        put(self, "seed", check_int("seed", self.seed, minimum=0))
+        put(self, "seed", check_int("seed", self.seed, minimum=0, maximum=MAX_SEED))
         if not 0.0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must lie in [0, epochs={self.epochs}], "
                              f"got {self.warmup_epochs!r}")

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .._validation import check_choice, check_int, check_probability
+from .._validation import MAX_SEED, check_choice, check_int, check_probability
 from .archs import option_owners
 from .data import DataConfig
 from .fields import field_names, from_dict, meta, route
@@ -396,6 +396,8 @@ class SweepConfig:
         set_(self, "init", parse_choices(self.init, "init", INIT_SCHEMES))
         set_(self, "activation", parse_choices(self.activation, "activation", ACTIVATIONS))
         set_(self, "seeds", parse_ints(self.seeds, "seeds", minimum=0, max_values=top))
+        for seed in self.seeds:
+            check_int("seeds", seed, minimum=0, maximum=MAX_SEED)
         if isinstance(self.train, dict):
             set_(self, "train", TrainSettings(**self.train))
         if not isinstance(self.train, TrainSettings):

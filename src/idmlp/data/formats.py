@@ -12,6 +12,7 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -188,33 +189,64 @@ def load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
     return split_dataset(name, X, y, image_shape, class_names, test_size, seed, layout)
 
 
+def _check_members(fh: BinaryIO, path: Path, name: str) -> None:
+    """Read every member's ``.npy`` header (a few hundred bytes) and refuse, before any
+    array is allocated, one whose declared shape needs more bytes than the member holds
+    (a forged or truncated header would otherwise allocate e.g. 10^12 elements) or that
+    holds Python objects."""
+    with zipfile.ZipFile(fh) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(member)
+                header = member.tell()
+            if dtype.hasobject:
+                raise DataError(f"{name}: {info.filename} in {path} holds Python objects: "
+                                "save numeric arrays with np.savez(path, X=..., y=...)")
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > info.file_size - header:
+                raise DataError(
+                    f"{name}: {path} is corrupt: {info.filename} declares shape {shape} "
+                    f"({declared:,} bytes) but holds {max(0, info.file_size - header):,}; "
+                    "save it again with np.savez(path, X=..., y=...)")
+    fh.seek(0)
+
+
 def read_npz(path: Path, name: str) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` file ``path`` (no pickles), or one :class:`DataError`
-    that says what is wrong with the file and how to write it again."""
-    unreadable = (OSError, ValueError, EOFError, KeyError, zlib.error, zipfile.BadZipFile)
-    try:
-        # Our own file object: np.load leaks its own when the zip directory is corrupt.
-        with path.open("rb") as fh:
-            is_npy = fh.read(6) == b"\x93NUMPY"
+    that says what is wrong with the file and how to write it again. Each member's declared
+    size is checked against the file before anything is read (:func:`_check_members`). A
+    file that cannot be read at all (permissions) is an environment failure: ``OSError``."""
+    unreadable = (ValueError, EOFError, KeyError, zlib.error, zipfile.BadZipFile,
+                  OSError)
+    save = "save it with np.savez(path, X=..., y=...)"
+    # Our own file object: np.load leaks its own when the zip directory is corrupt.
+    with path.open("rb") as fh:
+        try:
+            magic = fh.read(6)
             fh.seek(0)
-            loaded = None if is_npy else np.load(fh, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.save wrote one array
-                raise DataError(
-                    f"{name}: {path} holds a single .npy array, not a .npz archive of named "
-                    "arrays; save with np.savez(path, X=..., y=...)"
-                )
-            with loaded as npz:
+            if magic == b"\x93NUMPY":  # np.save wrote one array
+                raise DataError(f"{name}: {path} holds a single .npy array, not a .npz "
+                                f"archive of named arrays; {save}")
+            if not zipfile.is_zipfile(fh):
+                raise DataError(f"{name}: cannot read {path} as .npz (no readable zip file of "
+                                f".npy arrays); the file is truncated or not a .npz: {save}")
+            fh.seek(0)
+            _check_members(fh, path, name)
+            with np.load(fh, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-    except unreadable as exc:
-        if isinstance(exc, DataError):
-            raise
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.errno is not None:  # permissions, I/O error
-            hint = "check that the file is readable"
-        elif "Object arrays" in reason:
-            hint = "it holds Python objects: save numeric arrays with np.savez(path, X=..., y=...)"
-        else:
-            hint = ("the file is truncated or not a .npz: save it again with "
-                    "np.savez(path, X=..., y=...)")
-        raise DataError(f"{name}: cannot read {path} as .npz ({reason}); {hint}") from None
+        except unreadable as exc:
+            if isinstance(exc, DataError):
+                raise
+            if isinstance(exc, OSError) and exc.errno is not None:  # an I/O error
+                raise
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if "pickle" in reason.lower() or "Object arrays" in reason:
+                reason = "it holds Python objects"  # never pass on numpy's allow_pickle hint
+            raise DataError(f"{name}: cannot read {path} as .npz ({reason[:200]}); the file "
+                            f"is truncated or not a .npz: {save}") from None
     return arrays

@@ -17,11 +17,12 @@ __all__ = ["identity_", "identity_init_", "is_diagonal"]
 def _conv_shape_error(tensor: Tensor, why: str) -> ValueError:
     return ValueError(
         f"identity_ needs a 2-D weight (out, in) or a convolution weight (out, in/groups, "
-        f"k1[, k2[, k3]]) with odd kernel sizes and out/groups >= in/groups; got "
+        f"k1[, k2[, k3]]) with odd kernel sizes and groups dividing out; got "
         f"{tuple(tensor.shape)} ({why})")
 
 
-def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
+def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1, *,
+              gain: float | None = None) -> Tensor:
     r"""Fill ``tensor`` with a scaled identity: :math:`W = \sigma I`, or
     :math:`\sigma` times the Dirac kernel for a convolution weight.
 
@@ -43,9 +44,11 @@ def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
     keeps the size (zeros, reflect, replicate, circular: the padded values are never read),
     the identity initialization of dilated context modules (Yu and Koltun, "Multi-Scale
     Context Aggregation by Dilated Convolutions", ICLR 2016). Every kernel size must be odd
-    (an even kernel has no centre: its "identity" shifts the image by half a pixel), and
-    ``out/groups >= in/groups`` (fewer outputs would drop input channels); extra output
-    channels start at zero. With ``groups`` each group keeps its own channels.
+    (an even kernel has no centre: its "identity" shifts the image by half a pixel). As
+    :func:`torch.nn.init.dirac_` (and :func:`torch.nn.init.eye_` for 2-D weights), extra
+    output channels start at zero and, with fewer output than input channels, output ``o``
+    still copies input ``o`` (the last input channels are not read). With ``groups`` each
+    group keeps its own channels.
 
     Args:
         tensor: a 2-D weight, or a 3-, 4- or 5-D convolution weight, filled in place
@@ -53,6 +56,8 @@ def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
         sigma: the scale :math:`\sigma`, a finite number > 0.
         groups: the convolution's ``groups`` (convolution weights only; integer >= 1
             dividing ``out``).
+        gain: :mod:`torch.nn.init`'s name for the scale; ``identity_(w, gain=2.0)`` is
+            ``identity_(w, sigma=2.0)`` (give one of the two).
 
     Returns:
         ``tensor``.
@@ -74,7 +79,15 @@ def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
         shape = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
         raise ValueError(f"identity_ needs a 2-D weight (out, in) or a 3-, 4- or 5-D "
                          f"convolution weight (out, in/groups, *kernel), got {shape}")
-    sigma = check_positive("sigma", sigma)
+    if not tensor.is_floating_point():
+        raise ValueError(f"identity_ needs a floating-point tensor, got {tensor.dtype}; "
+                         "create the weight with dtype=torch.float32 (or float64)")
+    if gain is not None:
+        if sigma != 1.0 and sigma != gain:
+            raise ValueError(f"give the scale once, as sigma or as gain (got sigma={sigma!r} "
+                             f"and gain={gain!r})")
+        sigma = gain
+    sigma = check_positive("sigma" if gain is None else "gain", sigma)
     groups = check_int("groups", groups)
     if tensor.ndim == 2:
         if groups != 1:
@@ -89,9 +102,6 @@ def identity_(tensor: Tensor, sigma: float = 1.0, groups: int = 1) -> Tensor:
         raise _conv_shape_error(tensor, f"kernel {tuple(kernel)} has an even size")
     if out % groups:
         raise _conv_shape_error(tensor, f"out = {out} is not divisible by groups = {groups}")
-    if out // groups < per_group:
-        raise _conv_shape_error(tensor, f"{out // groups} output channels per group cannot "
-                                f"keep {per_group} input channels")
     with torch.no_grad():
         nn.init.dirac_(tensor, groups)
         tensor.mul_(sigma)

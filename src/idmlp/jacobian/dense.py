@@ -56,11 +56,29 @@ METHODS: tuple[str, ...] = ("auto", "diagonal", "mlp", "autograd")
 
 
 def _check_input(model: nn.Module, x: Tensor) -> None:
+    """Refuse, in one line, a model that is not a module, ``x`` that is not a 2-D batch, or
+    inputs the model cannot take (a dry run on the first input, without gradients)."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(x, Tensor) or x.ndim != 2:
+    if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a 2-D tensor (batch, features), got {shape}")
+        raise ValueError(f"x must be a 2-D tensor (batch, features) with both >= 1, got {shape}")
+    if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64, torch.bool)):
+        raise ValueError(f"x must hold real numbers, got {x.dtype}")
+    first = next(iter(model.parameters()), None)
+    width = (model.layers[0].in_features if isinstance(model, DenseStack)
+             and model.forward_is_stack else None)
+    if width is not None and x.shape[1] != width:
+        raise ValueError(f"x has {x.shape[1]} features but the model's first layer takes "
+                         f"{width}; give inputs of shape (batch, {width})")
+    try:
+        with torch.no_grad():
+            model(x[:1].to(first.dtype if first is not None else torch.float32))
+    except (RuntimeError, ValueError, IndexError) as err:
+        from ..runtime import one_line
+
+        raise ValueError(f"the model cannot take x of shape {tuple(x.shape)} (give x with "
+                         f"the model's input width): {one_line(err, 160)}") from None
 
 
 def _resolve(model: nn.Module, method: str) -> str:

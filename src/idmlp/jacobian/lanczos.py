@@ -61,6 +61,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vjp
 
 from .._validation import check_int
+from .dense import _check_input
 
 __all__ = ["SLQDensity", "slq"]
 
@@ -215,11 +216,7 @@ def slq(
         >>> est.nodes.shape, sorted({round(float(v), 9) for v in est.nodes[est.node_weights > 0]})
         ((4, 1, 10), [0.0, 1.0])
     """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a 2-D tensor (batch, features) with both >= 1, got {shape}")
+    _check_input(model, x)
     n = x.shape[1]
     steps = check_int("steps", min(60, n) if steps is None else steps, minimum=1)
     if steps > n:

@@ -15,6 +15,7 @@ _LAZY = {
     "as_readout": "readout",
     "MLP": "mlp", "IdentityMLP": "mlp", "InterpretableMLP": "mlp", "build_model": "mlp",
     "ClassChannels": "cnn", "InterpretableCNN": "cnn",
+    "ClassEvidence": "evidence",
 }
 
 __all__ = sorted(_LAZY)

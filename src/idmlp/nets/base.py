@@ -37,7 +37,7 @@ from .readout import LayerReadout
 from .rules import ReadoutRule, RuleSizes
 
 __all__ = ["DenseStack", "InterpretableNet", "LayerwiseNet", "build_model", "check_common",
-           "init_layer_"]
+           "check_factory", "check_size", "init_layer_"]
 
 
 @runtime_checkable
@@ -96,6 +96,34 @@ def init_layer_(weight: Tensor, scheme: str, sigma: float, generator: torch.Gene
         raise ValueError(f"init {scheme} does not apply to {where}: {err}; {fix}") from None
 
 
+def check_factory(dtype: object, device: object) -> tuple[torch.dtype | None, Any]:
+    """The ``dtype`` and ``device`` factory arguments, validated in one line: a floating
+    :class:`torch.dtype` (or its name, ``"float32"``, ``"float64"``) or ``None``; a
+    :class:`torch.device`, its name or ``None``."""
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, dtype)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch.dtype such as torch.float32 or "
+                         f"torch.float64 (or None), got {dtype!r}")
+    if device is not None and not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)  # type: ignore[arg-type]
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must be a torch.device or a name such as 'cpu' or "
+                             f"'cuda', got {device!r}") from err
+    return dtype, device
+
+
+def check_size(n_params: float, dtype: torch.dtype | None, what: str) -> None:
+    """Refuse, before anything is allocated, a network whose weights cannot fit in memory
+    (:func:`idmlp.runtime.check_memory`: one line, exit 1 on the command line)."""
+    from ..runtime import check_memory
+
+    itemsize = (dtype or torch.get_default_dtype()).itemsize
+    check_memory(float(n_params) * itemsize, f"the weights of {what}",
+                 "use a smaller depth or width (or fewer channels)")
+
+
 class _LayerStack:
     """What every idmlp network reads off its ``layers`` and ``act``."""
 
@@ -129,6 +157,9 @@ class DenseStack(_LayerStack):
 
     def _dense_layers(self, width: int, depth: int, bias: bool, dtype: torch.dtype | None,
                       device: torch.device | str | None) -> nn.ModuleList:
+        dtype, device = check_factory(dtype, device)
+        check_size(depth * (width * width + (width if bias else 0)), dtype,
+                   f"{depth} dense layers of width {width}")
         # skip_init: nn.Linear's own random init would be overwritten by reset_parameters.
         device = device if device is not None else torch.get_default_device()
         return nn.ModuleList(
@@ -199,6 +230,7 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
                       dtype: torch.dtype | None, device: torch.device | str | None) -> None:
         """The input variance and the shared logit scale (registered after the layers, so
         the parameters keep their order in checkpoints and optimizer states)."""
+        dtype, device = check_factory(dtype, device)
         self.q0 = check_positive("q0", q0)
         self.input_scale = math.sqrt(self.q0)
         self.log_logit_scale = nn.Parameter(
@@ -246,9 +278,46 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
 
     # -- forward -------------------------------------------------------------------------
 
+    def flat_inputs(self, z: Tensor) -> Tensor:
+        """A batch of inputs as ``(B, N)``: flattened ``(B, N)`` as they are, or in their
+        natural shape, ``(B, *image_shape)``, flattened row-major; dimensions of size 1 do
+        not count, so an image ``(H, W)`` also comes as ``(B, 1, H, W)`` (Captum's and
+        Quantus' channel axis). A numpy array, or a tensor of integers or of another
+        floating type, is converted to the network's dtype and device. Any other shape or
+        type is refused in one line.
+
+        Examples:
+            >>> from idmlp.nets.mlp import InterpretableMLP
+            >>> net = InterpretableMLP(64, 10, depth=2, image_shape=(8, 8))
+            >>> net.flat_inputs(torch.zeros(5, 1, 8, 8)).shape, net(torch.zeros(5, 8, 8)).shape
+            (torch.Size([5, 64]), torch.Size([5, 10]))
+        """
+        if not isinstance(z, Tensor):
+            import numpy as np
+
+            if not isinstance(z, np.ndarray):
+                raise TypeError(f"inputs must be a torch.Tensor or numpy array of shape "
+                                f"(B, {self.in_features}), got {type(z).__name__}")
+            z = torch.from_numpy(np.asarray(z))
+        weight = self.log_logit_scale
+        if z.dtype != weight.dtype or z.device != weight.device:
+            if z.is_complex():
+                raise TypeError(f"inputs must be real numbers, got {z.dtype}")
+            z = z.to(device=weight.device, dtype=weight.dtype)
+        shape, n = tuple(z.shape[1:]), self.in_features
+        if shape == (n,) or tuple(z.shape) == (n,):  # a batch, or one unbatched input
+            return z
+        if z.ndim >= 2 and _squeezed(shape) == _squeezed(self.image_shape):
+            return z.reshape(len(z), n)
+        one = tuple(self.image_shape)
+        forms = f"(B, {n})" + (f" or (B, {', '.join(map(str, one))})" if one != (n,) else "")
+        raise ValueError(f"expected inputs with {n} features, of shape {forms}, got "
+                         f"{tuple(z.shape)}")
+
     def embed(self, z: Tensor) -> Tensor:
-        r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` from flattened standardized inputs ``z``."""
-        return self.rule.embed(z, self.input_scale)
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` from standardized inputs ``z``, flattened
+        ``(B, N)`` or in their natural shape (:meth:`flat_inputs`)."""
+        return self.rule.embed(self.flat_inputs(z), self.input_scale)
 
     def step(self, l: int, x: Tensor) -> Tensor:
         r"""Layer ``l`` (0-based): :math:`x^{l+1} = \phi(W^{l+1} x^l)` by default."""
@@ -360,6 +429,10 @@ class _FlatStack(nn.Module):
         shape = self.net.state_shape
         out = self.net.stack(x.reshape(*x.shape[:-1], *shape))
         return out.flatten(-len(shape)) if len(shape) > 1 else out
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def build_model(config: ModelConfig, **kwargs: Any) -> LayerwiseNet:

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from .._validation import check_int
 from ..activations import Activation, value_and_derivative
 from ..config import CNNOptions, ModelConfig, parse_dilations
-from .base import LayerwiseNet, check_common, init_layer_
+from .base import LayerwiseNet, check_common, check_factory, check_size, init_layer_
 
 __all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
 
@@ -230,6 +230,9 @@ class InterpretableCNN(LayerwiseNet):
         self.extra_init_std, self.kernel_size = opts.extra_init_std, opts.kernel_size
         self.rule, self.depth, self.sigma, self.init_scheme = rule, depth, float(sigma), init
         ch = rule.channels
+        dtype, device = check_factory(dtype, device)
+        check_size(depth * ch * (ch * kernel_size ** len(rule.spatial) + int(bias)), dtype,
+                   f"{depth} convolutions of {ch} channels")
         device = device if device is not None else torch.get_default_device()
         self.layers = nn.ModuleList(
             nn.utils.skip_init(nn.Conv2d, ch, ch, kernel_size, padding=d * (kernel_size // 2),

@@ -141,6 +141,11 @@ def plot_spectrum_over_time(snaps: Snapshots, law: Any, law_label: str) -> Figur
              label=r"mean $\lambda$")
     ax3.axhline(law.mean(), color="C3", ls=":", lw=1, label=r"law: mean $\lambda$")
     ax3.set_ylabel(r"mean $\lambda$", color="C3")
+    # from 0, so that a change of a few percent does not look like a collapse
+    means = [*np.mean(sv.reshape(s, -1) ** 2, axis=1), law.mean()]
+    top = np.nanmax(np.asarray([m for m in means if m is not None], dtype=np.float64))
+    if np.isfinite(top) and top > 0:
+        ax3.set_ylim(0, 1.15 * top)
     _time_axis(ax2, snaps)
     handles = ax2.get_legend_handles_labels()[0] + ax3.get_legend_handles_labels()[0]
     ax2.legend(handles=handles, fontsize=8, loc="lower left")

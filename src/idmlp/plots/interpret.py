@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from . import save_figure
+from . import save_figure, series_style
 
 if TYPE_CHECKING:
     from ..analysis.interpret import Interpretation
@@ -126,7 +126,10 @@ def _map_grid(rows: int, cols: int, image: bool) -> tuple[Figure, np.ndarray]:
 
 
 def _colorbar(fig: Figure, im: object, axes: np.ndarray, label: str, clipped: bool) -> None:
+    """The shared colorbar; a clipped scale says so in its label and with arrow ends."""
     height = fig.get_figheight()
+    if clipped:
+        label = f"{label}\n(scale clipped: values beyond it saturate)"
     fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.9 / fig.get_figwidth(), pad=0.01,
                  shrink=min(1.0, 4.0 / height) if height > 4 else 1.0, label=label,
                  extend="both" if clipped else "neither")
@@ -163,7 +166,8 @@ def plot_layer_accuracy(
     *,
     title: str | None = None,
 ) -> Figure:
-    """Recognition accuracy of every layer (left) and mean true-class probability (right).
+    """Recognition accuracy of every layer with its 95% Wilson interval (left, shaded) and
+    mean true-class probability (right).
 
     Pass a mapping such as ``{"train": a, "test": b}`` to overlay several sets. The dashed
     line is chance level, ``1 / C``.
@@ -173,8 +177,12 @@ def plot_layer_accuracy(
     ax_acc, ax_p = fig.subplots(1, 2)
     for i, (label, it) in enumerate(runs.items()):
         x = np.arange(1, it.depth + 1)
-        kw = {"color": f"C{i}", "marker": "o", "markersize": 3.5, "label": label or None}
+        kw = {**series_style(i), "markersize": 3.5, "label": label or None}
         ax_acc.plot(x, it.accuracy, **kw)
+        lo, hi = it.accuracy_interval()
+        ax_acc.fill_between(x, lo, hi, color=kw["color"], alpha=0.2, linewidth=0,
+                            label=f"{label + ': ' if label else ''}95% interval "
+                                  f"({it.n} examples)")
         ax_p.plot(x, it.true_class_prob, **kw)
     first = next(iter(runs.values()))
     for ax, ylabel in ((ax_acc, "accuracy"), (ax_p, "mean p(true class)")):
@@ -183,7 +191,7 @@ def plot_layer_accuracy(
         _layer_axis(ax, first.depth)
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(frameon=False, loc="lower right")
+        ax.legend(loc="best", framealpha=0.9)
     ax_acc.set_title("recognition accuracy of each layer's class block")
     ax_p.set_title("probability of the true class")
     if title:

@@ -330,7 +330,8 @@ def run_report_data(
     ds, model = run.dataset, run.model
     images = getattr(ds, f"X_{split}")
     val = run.metrics[-1].get("layer_val_acc") if run.metrics else None
-    if val is not None and split != "val":
+    if val is not None and split != "val" and ds.y_val is not None:
+        # (a folder saved by InterpretableClassifier.save carries no validation data)
         n_val = len(ds.y_val)
         lo, hi = wilson_interval(np.asarray(val), n_val)
         curves = (LayerCurve(f"validation accuracy ({n_val} examples)", np.asarray(val), lo,

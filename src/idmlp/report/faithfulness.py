@@ -15,7 +15,11 @@ __all__ = ["faithfulness_section"]
 
 
 def faithfulness_section(faith: FaithfulnessResult) -> Section:
-    """The deletion/insertion table and how the default map compares."""
+    """The deletion/insertion table, the field's measures, the methods with their papers
+    and how the default map compares with IntegratedGradients."""
+    from ..faithfulness.measures import FIELD_MEASURES, MEASURES
+    from ..faithfulness.methods import DEFAULT_METHODS, METHODS
+
     split = faith.meta.get("split", "test")
     sec = Section("Faithfulness of the maps").text(
         f"Deletion and insertion (pixel flipping) on {faith.n_images} {split} images at the "
@@ -29,12 +33,24 @@ def faithfulness_section(faith: FaithfulnessResult) -> Section:
     if not any(m.kind == "captum" for m in faith.methods.values()):
         why = ("Captum is not installed" if faith.meta.get("captum") is False
                else "no attribution method of Captum was asked for")
-        sec.text(f"{why[0].upper()}{why[1:]}, so only the baseline orderings are compared: "
-                 "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
-                 "IntegratedGradients.")
+        captum = [m for m in DEFAULT_METHODS if METHODS[m].needs_captum]
+        sec.text(f"{why[0].upper()}{why[1:]}, so its methods are left out: pip install "
+                 f"'idmlp[xai]' for {', '.join(captum)}.")
     head, rows, note = faith.summary_table()
     sec.text(f"The table: {note}.")
     sec.table(rows, head, caption="Faithfulness at the output", digits=None)
+    if faith.field_columns():
+        sec.text("The field's measures, explaining the true class at the last layer: "
+                 + "; ".join(f"{m.name} ({m.paper}): {m.reports}, {m.better} is better"
+                             for m in (MEASURES[k] for k in FIELD_MEASURES))
+                 + ". Saliency and InputXGradient give all-zero maps where every unit on "
+                 "the class path is saturated (hard-tanh), which lowers their scores.")
+        head, rows, note = faith.summary_table("field")
+        sec.table(rows, head, caption=f"The field's measures ({note})", digits=None)
+    listed = [m for m in METHODS.values() if m.name in {n.rstrip("+") for n in faith.methods}]
+    if listed:
+        sec.table([[m.name, m.family, m.paper, m.summary] for m in listed],
+                  ["method", "family", "paper", "map"], caption="The methods")
     if "integrated_gradients+" in faith.methods:
         rows = []
         for metric in ("mean_drop", "insertion_auc"):

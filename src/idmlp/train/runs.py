@@ -11,9 +11,13 @@ A run folder::
                        (rewritten atomically after every epoch)
       snapshots.npz    with DynamicsConfig(snapshots=K): the snapshots of every layer
                        during training (idmlp.analysis.dynamics), rewritten after each one
+      data.npz         a run trained on data in memory (``fit(config, out, X, y)``, an
+                       estimator's ``save(path, X, y)``): its training and test splits,
+                       read back in place of ``config.data.dataset`` (``npz:data.npz``)
 
-:func:`fit` loads the data (:meth:`DataConfig.load`), standardizes it with statistics of
-the training split, builds the network of its architecture
+:func:`fit` loads the data (:meth:`DataConfig.load`, or takes arrays, tensors, a torch
+``Dataset`` or ``DataLoader``: :func:`idmlp.data.as_dataset`), standardizes it with
+statistics of the training split, builds the network of its architecture
 (:func:`~idmlp.nets.base.build_model`), trains it with :class:`~idmlp.train.loop.Trainer`
 and writes the folder; :func:`load_run` reads it back as a :class:`TrainedRun`; ``fit(...,
 resume=True)`` continues an interrupted run and ends with exactly the weights of an
@@ -25,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import pickle
 import platform
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,26 +48,35 @@ from .._io import (
     save_json,
     torch_save_atomic,
 )
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_path
 from ..config import ENVIRONMENT_FIELDS, RunConfig, run_identity
-from ..data import Dataset, InputScaler
+from ..data import Dataset, InputScaler, as_dataset, load_dataset
 from ..nets.base import LayerwiseNet, build_model
 from ..runtime import one_line, resolve_device
+from .checkpoint import CHECKPOINT_FORMAT, check_weights, read_checkpoint
 from .loop import Trainer, TrainingDiverged
 from .snapshots import SnapshotRecorder, snapshot_steps
 
 __all__ = [
+    "DATA_FILE",
     "ENVIRONMENT_FIELDS",
     "RunConfig",
     "TrainedRun",
+    "build_network",
     "fit",
     "load_config",
+    "load_model",
     "load_run",
+    "make_trainer",
     "run_identity",
+    "write_run",
 ]
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "checkpoint.pt"
-_CHECKPOINT_FORMAT = "idmlp-checkpoint-v1"
+#: The data a run folder carries when it was trained on data in memory; its config names
+#: the dataset ``npz:data.npz``, read from the run folder.
+DATA_FILE = "data.npz"
+IN_RUN_DATASET = f"npz:{DATA_FILE}"
 _RUN_FORMAT = "idmlp-run-v2"
 
 
@@ -152,36 +163,55 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: Inp
     return recorder
 
 
-def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
-    # The random parts of an initialization come from the run's seed, not the global RNG.
-    return build_model(config.model.for_data(dataset.n_features, dataset.num_classes,
-                                             dataset.image_shape),
+def build_network(config: RunConfig, n_features: int, num_classes: int,
+                  image_shape: tuple[int, ...]) -> LayerwiseNet:
+    """The freshly initialized network of ``config`` for data of these sizes; the random
+    parts of its initialization come from the run's seed (``config.optim.seed``), not the
+    global RNG. What :func:`fit` and :class:`idmlp.InterpretableClassifier` build."""
+    return build_model(config.model.for_data(n_features, num_classes, image_shape),
                        generator=torch.Generator().manual_seed(config.optim.seed))
+
+
+def make_trainer(config: RunConfig, model: LayerwiseNet, train: tuple[Tensor, Tensor],
+                 eval_sets: dict[str, tuple[Tensor, Tensor]], device: torch.device) -> Trainer:
+    """The :class:`~idmlp.train.loop.Trainer` of ``config`` on standardized ``train``
+    tensors, scoring ``eval_sets`` after every epoch (the first must stay finite) and
+    recording the weights' identity distances: what :func:`fit` and
+    :class:`idmlp.InterpretableClassifier` train with."""
+    return Trainer(model, *train, eval_sets, optim=config.optim, device=device,
+                   hooks=[type(model).layer_metrics])
+
+
+def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
+    return build_network(config, dataset.n_features, dataset.num_classes, dataset.image_shape)
 
 
 def _trainer(config: RunConfig, model: LayerwiseNet, dataset: Dataset, scaler: InputScaler,
              device: torch.device) -> Trainer:
-    X_train, y_train = _split_tensors(dataset, scaler, "train")
-    return Trainer(model, X_train, y_train, _eval_sets(dataset, scaler), optim=config.optim,
-                   device=device, hooks=[type(model).layer_metrics])
+    return make_trainer(config, model, _split_tensors(dataset, scaler, "train"),
+                        _eval_sets(dataset, scaler), device)
 
 
-def _run_info(config: RunConfig, model: LayerwiseNet, dataset: Dataset,
-              scaler: InputScaler, device: torch.device) -> dict[str, Any]:
+def _dataset_facts(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "n_train": len(dataset.y_train),
+        "n_val": 0 if dataset.y_val is None else len(dataset.y_val),
+        "n_test": len(dataset.y_test),
+        "n_features": dataset.n_features,
+        "num_classes": dataset.num_classes,
+        "image_shape": list(dataset.image_shape),
+        "class_names": list(dataset.class_names),
+    }
+
+
+def _run_info(config: RunConfig, model: LayerwiseNet, facts: dict[str, Any],
+              scaler: InputScaler, device: torch.device | str) -> dict[str, Any]:
     return {
         "format": _RUN_FORMAT,
         "config": config.to_dict(),
         "model": model.config.to_dict(),
-        "dataset": {
-            "name": dataset.name,
-            "n_train": len(dataset.y_train),
-            "n_val": 0 if dataset.y_val is None else len(dataset.y_val),
-            "n_test": len(dataset.y_test),
-            "n_features": dataset.n_features,
-            "num_classes": dataset.num_classes,
-            "image_shape": list(dataset.image_shape),
-            "class_names": list(dataset.class_names),
-        },
+        "dataset": facts,
         "device": str(device),
         "versions": {"idmlp": __version__, "torch": torch.__version__,
                      "numpy": np.__version__, "python": platform.python_version()},
@@ -189,14 +219,72 @@ def _run_info(config: RunConfig, model: LayerwiseNet, dataset: Dataset,
     }
 
 
+def _write_data(dataset: Dataset, path: Path) -> None:
+    """``dataset``'s training (before any validation split) and test splits as the npz
+    that ``npz:PATH`` reads back into the same :class:`~idmlp.data.Dataset`."""
+    shape = dataset.image_shape
+    with path.open("wb") as fh:
+        np.savez(fh, X=dataset.X_train.reshape(-1, *shape), y=dataset.y_train,
+                 X_test=dataset.X_test.reshape(-1, *shape), y_test=dataset.y_test,
+                 image_shape=np.asarray(shape), layout=np.asarray(dataset.layout),
+                 class_names=np.asarray(dataset.class_names))
+
+
+def _in_memory(config: RunConfig, data: Any, y: Any) -> tuple[RunConfig, Dataset]:
+    """The run's config and raw dataset (no validation split yet) for data in memory."""
+    if isinstance(data, Dataset) and data.has_validation:
+        raise ValueError("give a Dataset without a validation split: the run carves it with "
+                         f"val_size={config.data.val_size}")
+    options = {} if isinstance(data, Dataset) else {
+        "test_size": config.data.test_size, "seed": config.data.split_seed}
+    dataset = as_dataset(data, y, **options)
+    return config.replace(dataset=IN_RUN_DATASET, target=None), dataset
+
+
+def _load_data(run: Path, config: RunConfig) -> Dataset:
+    """The dataset of ``config``, or the run folder's own ``data.npz``."""
+    if config.data.dataset != IN_RUN_DATASET:
+        return config.data.load()
+    path = run / DATA_FILE
+    if not path.is_file():
+        raise ValueError(f"{run} has no {DATA_FILE} (the data it was trained on); save the "
+                         "run with its data, e.g. InterpretableClassifier.save(path, X, y)")
+    ds = load_dataset(f"npz:{path}")
+    data = config.data
+    return ds.with_validation(data.val_size, data.split_seed) if data.val_size else ds
+
+
+def write_run(out: str | Path, config: RunConfig, model: LayerwiseNet, scaler: InputScaler,
+              facts: dict[str, Any], metrics: list[dict[str, Any]], *,
+              dataset: Dataset | None = None, extra: dict[str, Any] | None = None,
+              overwrite: bool = False) -> Path:
+    """Write a finished run folder at once (built under a temporary name, renamed into
+    place): ``config.json`` (with ``extra`` entries), ``metrics.jsonl``, ``checkpoint.pt``
+    (the weights and metrics; no optimizer state, so it does not resume) and, with
+    ``dataset``, ``data.npz`` (``config`` must then name ``npz:data.npz``)."""
+    out = Path(out)
+    check_output_dir(out, overwrite)
+    info = {**_run_info(config, model, facts, scaler, next(model.parameters()).device),
+            **(extra or {})}
+    with folder_lock(out), atomic_output_dir(out, overwrite) as tmp:
+        save_json(tmp / CONFIG_FILE, info)
+        atomic_write_text(tmp / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in metrics))
+        torch_save_atomic({"format": CHECKPOINT_FORMAT, "model": model.state_dict(),
+                           "metrics": list(metrics), "epoch": len(metrics)},
+                          tmp / CHECKPOINT_FILE)
+        if dataset is not None:
+            _write_data(dataset, tmp / DATA_FILE)
+    return out
+
+
 def _read_info(run: Path) -> dict[str, Any]:
     path = run / CONFIG_FILE
     if not run.is_dir() or not path.is_file() or not (run / CHECKPOINT_FILE).is_file():
         raise ValueError(f"{run} is not an idmlp training run (needs {CONFIG_FILE} and "
                          f"{CHECKPOINT_FILE}); give the folder that 'idmlp train' wrote")
-    try:
+    try:  # an unreadable file (permissions) is an environment failure: OSError, exit 1
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {path}: {one_line(err)}") from None
     if not isinstance(info, dict):
         raise ValueError(f"{path} is not an idmlp run config")
@@ -221,41 +309,20 @@ def _stored(run: Path, info: dict[str, Any]) -> tuple[RunConfig, InputScaler]:
         raise ValueError(f"{run / CONFIG_FILE} has an invalid config: {one_line(err)}") from None
 
 
-def _read_checkpoint(run: Path, device: torch.device) -> dict[str, Any]:
-    path = run / CHECKPOINT_FILE
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError) as err:
-        raise ValueError(f"cannot read {path} (truncated or corrupt: {one_line(err)}); "
-                         "retrain, or restore the file from a copy") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an idmlp checkpoint (no '{_CHECKPOINT_FORMAT}' tag)")
-    if not isinstance(ckpt.get("model"), dict):
-        raise ValueError(f"{path} has no model weights; retrain, or restore the file from a copy")
-    return ckpt
+def _read_checkpoint(run: Path, device: torch.device, *, resume: bool = False
+                     ) -> dict[str, Any]:
+    return read_checkpoint(run / CHECKPOINT_FILE, device, resume=resume)
 
 
 def _check_state(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
-    """Refuse a checkpoint of another architecture with one line naming the first mismatch."""
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        what = (f"missing {', '.join(missing[:3])}" if missing
-                else f"unexpected {', '.join(unexpected[:3])}")
-        raise ValueError(f"{path} holds another architecture than {CONFIG_FILE} describes "
-                         f"({what}); was it copied from another run?")
-    for key, value in own.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise ValueError(
-                f"{path} holds another architecture than {CONFIG_FILE} describes ({key} has "
-                f"shape {tuple(state[key].shape)}, expected {tuple(value.shape)}); was it "
-                "copied from another run?")
+    check_weights(model, state, path, config_file=CONFIG_FILE)
 
 
 def fit(
     config: RunConfig | None,
     out_dir: str | Path,
+    data: Any = None,
+    y: Any = None,
     *,
     overwrite: bool = False,
     resume: bool = False,
@@ -275,6 +342,12 @@ def fit(
             stored one); otherwise it must equal the stored one except in
             :data:`ENVIRONMENT_FIELDS` (``data_dir``, ``download``, ``device``).
         out_dir: the run folder.
+        data, y: data in memory instead of ``config.data.dataset``: arrays, tensors or a
+            ``DataFrame`` with labels ``y`` of any type, a torch ``Dataset`` or
+            ``DataLoader`` of ``(input, label)`` pairs, or an :class:`~idmlp.data.Dataset`
+            (:func:`idmlp.data.as_dataset`), validated like a file. It is split by
+            ``config.data`` (``test_size``, ``val_size``, ``split_seed``) and written to the
+            folder as ``data.npz``, so :func:`load_run` and ``idmlp interpret`` read it back.
         overwrite: replace an existing ``out_dir`` (refused otherwise).
         resume: continue the run in ``out_dir`` from its checkpoint; the final weights are
             exactly those of an uninterrupted run (same device).
@@ -285,7 +358,8 @@ def fit(
         The :class:`TrainedRun` (model in eval mode).
 
     Raises:
-        ValueError: bad config, unknown dataset, existing folder, not a run, corrupt
+        ValueError: bad config, unknown dataset, bad data (NaN, shapes, a single class, ...:
+            :class:`~idmlp.data.DataError`), existing folder, not a run, corrupt
             checkpoint (one line each); :class:`~idmlp.train.loop.TrainingDiverged` on NaN/inf.
 
     Examples:
@@ -293,26 +367,39 @@ def fit(
         >>> cfg = RunConfig(DataConfig("digits"), ModelConfig(depth=3), OptimConfig(epochs=1))
         >>> fit(cfg, tmp / "run", progress=False).epochs_done
         1
+        >>> X, labels = np.random.default_rng(0).normal(size=(60, 5)), ["a", "b", "c"] * 20
+        >>> fit(cfg, tmp / "mine", X, labels, progress=False).dataset.class_names
+        ('a', 'b', 'c')
     """
     if config is not None and not isinstance(config, RunConfig):
         raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
     if stop_after is not None:
         stop_after = check_int("stop_after", stop_after)
-    out = Path(out_dir)
+    out = check_path("out_dir", out_dir)
     if resume:
         if overwrite:
             raise ValueError("resume and overwrite exclude each other; resume continues the run")
+        if data is not None or y is not None:
+            raise ValueError("resume continues the run on the data in its folder; give no data")
         return _resume(config, out, progress=progress, stop_after=stop_after)
     if config is None:
         raise ValueError("config is required unless resume=True")
+    if data is None and y is not None:
+        raise ValueError("y was given without data; give fit(config, out, X, y)")
     device = resolve_device(config.device)
     check_output_dir(out, overwrite)
-    dataset = config.data.load()
+    raw = None
+    if data is None:
+        dataset = config.data.load()
+    else:
+        config, raw = _in_memory(config, data, y)
+        val = config.data
+        dataset = raw.with_validation(val.val_size, val.split_seed) if val.val_size else raw
     scaler = config.data.scaler(dataset)
     model = _build(config, dataset)
     trainer = _trainer(config, model, dataset, scaler, device)
     recorder = _recorder(config, trainer, dataset, scaler)
-    info = _run_info(config, model, dataset, scaler, device)
+    info = _run_info(config, model, _dataset_facts(dataset), scaler, device)
 
     # The lock (released by the OS if this process dies) keeps a second writer out for as
     # long as this run writes the folder.
@@ -321,6 +408,8 @@ def fit(
         # removes; the first checkpoint renames it into place (closing ``pending``).
         run_dir = pending.enter_context(atomic_output_dir(out, overwrite))
         save_json(run_dir / CONFIG_FILE, info)
+        if raw is not None:
+            _write_data(raw, run_dir / DATA_FILE)
         if recorder is not None:
             recorder.folder = run_dir
 
@@ -340,7 +429,7 @@ def fit(
 def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
     # Checkpoint first: it holds the full history, from which metrics.jsonl is rebuilt on
     # resume, so a crash between the two writes loses nothing.
-    torch_save_atomic({"format": _CHECKPOINT_FORMAT, **trainer.state_dict()},
+    torch_save_atomic({"format": CHECKPOINT_FORMAT, **trainer.state_dict()},
                       run_dir / CHECKPOINT_FILE)
     append_jsonl(run_dir / METRICS_FILE, record)
 
@@ -357,7 +446,7 @@ def _run(trainer: Trainer, out: Path, *, progress: bool, stop_after: int | None,
 
 def load_config(run_dir: str | Path) -> RunConfig:
     """The :class:`RunConfig` stored in the run folder ``run_dir`` (no weights, no data)."""
-    run = Path(run_dir)
+    run = check_path("run_dir", run_dir)
     return _stored(run, _read_info(run))[0]
 
 
@@ -389,8 +478,8 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
             raise ValueError(f"cannot resume {out} with a different config "
                              f"({', '.join(differ)} differ); resume with the stored config")
     device = resolve_device(config.device)
-    ckpt = _read_checkpoint(out, device)
-    dataset = config.data.load()
+    ckpt = _read_checkpoint(out, device, resume=True)
+    dataset = _load_data(out, config)
     model = _build(config, dataset)
     _check_state(model, ckpt["model"], out / CHECKPOINT_FILE)
     trainer = _trainer(config, model, dataset, scaler, device)
@@ -406,7 +495,7 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
     # metrics.jsonl may hold a line the checkpoint has not (or miss one): rebuild it.
     atomic_write_text(out / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in trainer.history))
     if config != stored or "config" not in info:  # environment fields, or a 0.1 run
-        info = _run_info(config, model, dataset, scaler, device)
+        info = _run_info(config, model, _dataset_facts(dataset), scaler, device)
         save_json(out / CONFIG_FILE, info)
     _run(trainer, out, progress=progress, stop_after=stop_after,
          on_epoch=lambda record: _save_epoch(trainer, record, out))
@@ -417,6 +506,37 @@ def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Datase
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
     return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
+
+
+def load_model(run_dir: str | Path, device: str = "cpu"
+               ) -> tuple[RunConfig, LayerwiseNet, InputScaler, dict[str, Any]]:
+    """The trained network of a run folder without its data: ``(config, model, scaler,
+    info)``, the model in eval mode on ``device`` and ``info`` the whole ``config.json``
+    (its ``metrics`` are those of ``checkpoint.pt``). Folders of idmlp 0.1 need
+    :func:`load_run`.
+
+    Raises:
+        ValueError: not a run folder, unreadable config, a truncated or corrupt
+            checkpoint, or a checkpoint of another architecture (one line each).
+    """
+    from ..config import ModelConfig, from_dict
+
+    run = check_path("run_dir", run_dir)
+    torch_device = resolve_device(device)
+    info = _read_info(run)
+    if "config" not in info:
+        raise ValueError(f"{run} was written by idmlp 0.1; load it with load_run")
+    config, scaler = _stored(run, info)
+    try:
+        model_config = from_dict(ModelConfig, info["model"], where="model: ")
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{run / CONFIG_FILE} has an invalid model: {one_line(err)}") from None
+    ckpt = _read_checkpoint(run, torch_device)
+    model = build_model(model_config)
+    _check_state(model, ckpt["model"], run / CHECKPOINT_FILE)
+    model.load_state_dict(ckpt["model"])
+    return (config, model.to(torch_device).eval(), scaler,
+            {**info, "metrics": list(ckpt.get("metrics", []))})
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
@@ -430,11 +550,11 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
         ValueError: not a run folder, unreadable config, a truncated or corrupt checkpoint,
             or a checkpoint of another architecture (one line each).
     """
-    run = Path(run_dir)
+    run = check_path("run_dir", run_dir)
     torch_device = resolve_device(device)
     config, scaler = _stored(run, _read_info(run))
     ckpt = _read_checkpoint(run, torch_device)
-    dataset = config.data.load()
+    dataset = _load_data(run, config)
     if dataset.n_features != scaler.n_features_in_:
         raise ValueError(f"dataset {config.data.dataset} has {dataset.n_features} features but "
                          f"the run was trained on {scaler.n_features_in_}")
