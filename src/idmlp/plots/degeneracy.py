@@ -12,14 +12,18 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..analysis.degeneracy import RankTrajectory
+from ..analysis.degeneracy import DEGENERACY_INITS, RankTrajectory
+from . import series_style
 
 __all__ = ["degeneracy_figure"]
 
 _STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
           "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 9}
 _NAMES = {"identity": "partial identity", "zero": "ZerO (Hadamard)", "idinit": "IDInit"}
-_STYLES = {"identity": ("#0072B2", "-"), "zero": ("#D55E00", "--"), "idinit": ("#009E73", ":")}
+
+def _style(init: str) -> dict[str, object]:
+    i = DEGENERACY_INITS.index(init) if init in DEGENERACY_INITS else len(DEGENERACY_INITS)
+    return {k: v for k, v in series_style(i).items() if k != "marker"}
 
 
 def degeneracy_figure(trajectories: Sequence[RankTrajectory]) -> Figure:
@@ -51,9 +55,8 @@ def degeneracy_figure(trajectories: Sequence[RankTrajectory]) -> Figure:
             ax = axes[layer]
             n, m = widths[layer], widths[layer + 1]
             for t in trajectories:
-                color, style = _STYLES.get(t.init, ("0.2", "-"))
-                ax.plot(t.steps, t.ranks[:, layer], color=color, linestyle=style,
-                        linewidth=1.4, label=_NAMES.get(t.init, t.init))
+                ax.plot(t.steps, t.ranks[:, layer], **_style(t.init), linewidth=1.4,
+                        label=_NAMES.get(t.init, t.init))
             if bound[layer] is not None:
                 ax.axhline(bound[layer], color="0.5", linestyle="--", linewidth=0.9,
                            label=f"bound {bound[layer]} (Theorem 1)")
@@ -64,8 +67,7 @@ def degeneracy_figure(trajectories: Sequence[RankTrajectory]) -> Figure:
         axes[0].set_ylabel("rank($W - W_0$)")
         last = axes[-1]
         for t in trajectories:
-            color, style = _STYLES.get(t.init, ("0.2", "-"))
-            last.plot(t.steps, t.accuracy, color=color, linestyle=style, linewidth=1.4)
+            last.plot(t.steps, t.accuracy, **_style(t.init), linewidth=1.4)
         last.set_ylim(0, 1.02)
         last.set_title("training accuracy")
         last.set_xlabel("SGD step")

@@ -7,8 +7,9 @@ r"""The trainability study of the identity family (``idmlp plot-sweep``'s ``init
 - top: the accuracy (mean :math:`\pm` standard deviation over seeds), chance dotted;
 - middle and bottom: the theory's isometry measure at initialization next to it, the mean
   eigenvalue of :math:`J J^T` (1 for an isometry) and the fraction of its eigenvalues that
-  are not zero (1 for an isometry): theory as lines, measured at initialization as open
-  markers (a column without lines has no closed form there).
+  are not zero (1 for an isometry): theory at the measured inputs (the sweep's ``data_*``
+  columns) as lines, measured at initialization as open markers (a column without lines
+  has no closed form there).
 
 Built with the object-oriented :class:`matplotlib.figure.Figure` (no pyplot state).
 """
@@ -25,13 +26,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..sweep.study import scheme_cells
+from . import series_style
 
 __all__ = ["inits_figure"]
 
 _STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7,
           "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 9}
 _LABELS = {"test_acc": "test accuracy", "train_acc": "train accuracy"}
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: Mean eigenvalues are drawn within [1/_CLIP, _CLIP] (log axis); beyond, at the edge.
 _CLIP = 1e12
 
@@ -62,8 +63,7 @@ def inits_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc") ->
     cells = scheme_cells(rows, metric)
     points = sorted({key[1:] for c in cells.values() for key in c})
     several_q0 = len({q for _, q in points}) > 1
-    colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, max(2, len(points))))
-    style = {p: (colors[i], _MARKERS[i % len(_MARKERS)]) for i, p in enumerate(points)}
+    style = {p: series_style(i) for i, p in enumerate(points)}
     depths = sorted({key[0] for c in cells.values() for key in c})
     ok = [r for r in rows if r.get("status") == "ok"]
     num_classes = next((r.get("num_classes") for r in ok if r.get("num_classes")), None)
@@ -79,10 +79,10 @@ def inits_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc") ->
                     continue
                 x = [k[0] for k in keys]
                 c = [by_point[k] for k in keys]
-                color, marker = style[point]
+                color, marker = style[point]["color"], style[point]["marker"]
                 top.errorbar(x, [v.metric for v in c], yerr=[v.metric_std for v in c],
                              color=color, marker=marker, markersize=3.5, capsize=2,
-                             linewidth=1.2)
+                             linewidth=1.2, linestyle=style[point]["linestyle"])
                 mid.plot(x, _clip([v.theory_mean for v in c]), color=color, linewidth=1.2)
                 mid.plot(x, _clip([v.init_mean for v in c]), color=color, marker=marker,
                          markersize=4, markerfacecolor="none", linestyle="none")
@@ -110,7 +110,7 @@ def inits_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc") ->
         axes[0, 0].set_ylabel(f"{_LABELS[metric]}\n(mean ± sd over seeds)")
         axes[1, 0].set_ylabel("mean eigenvalue of $JJ^T$\nat init (1: isometry)")
         axes[2, 0].set_ylabel("nonzero fraction\nat init (1: isometry)")
-        handles = [Line2D([], [], color=style[p][0], marker=style[p][1], linewidth=1.2,
+        handles = [Line2D([], [], **style[p], linewidth=1.2,
                           label=f"σ={p[0]:g}" + (f", $q_0$={p[1]:g}" if several_q0 else ""))
                    for p in points]
         handles += [Line2D([], [], color="0.3", linewidth=1.2, label="theory at init"),

@@ -52,6 +52,14 @@ def _scheme_order(label: str) -> tuple[int, int, str]:
     return (" · " in label, rank, label)
 
 
+def _theory(row: dict[str, Any], what: str) -> float | None:
+    """The data theory ``data_<what>`` of a row, or its Gaussian ``theory_<what>``."""
+    value = row.get(f"data_{what}")
+    if value is None or not math.isfinite(float(value)):
+        value = row.get(f"theory_{what}")
+    return value
+
+
 def _mean(values: Sequence[float | None]) -> float:
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     return float(np.mean(finite)) if finite else math.nan
@@ -70,7 +78,9 @@ class Cell:
             values only).
         diverged: how many seeds diverged.
         theory_mean, theory_nonzero: the theory's mean eigenvalue of :math:`J J^T` and
-            its nonzero fraction at initialization (NaN where no theory applies).
+            its nonzero fraction at initialization, at the very inputs the measurement uses
+            (the ``data_*`` columns; the ``theory_*`` ones at Gaussian inputs where a
+            results file has no ``data_*``; NaN where no theory applies).
         init_mean, init_nonzero: the same, measured at initialization.
         seeds: the number of seeds.
     """
@@ -131,8 +141,8 @@ def scheme_cells(rows: Sequence[dict[str, Any]], metric: str = "test_acc"
                 tuple(r["steps_to_target"] for r in rs),
                 _mean([r.get("weight_distance") for r in rs]),
                 sum(bool(r["diverged"]) for r in rs),
-                _mean([r.get("theory_mean_eig") for r in rs]),
-                _mean([r.get("theory_nonzero_frac") for r in rs]),
+                _mean([_theory(r, "mean_eig") for r in rs]),
+                _mean([_theory(r, "nonzero_frac") for r in rs]),
                 _mean([r.get("init_mean_eig") for r in rs]),
                 _mean([r.get("init_nonzero_frac") for r in rs]), len(rs))
     return out
