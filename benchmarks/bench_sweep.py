@@ -12,7 +12,8 @@ printout says so. ``--subset 64`` times them all.
 
 ``--grid study`` times the identity family's trainability study on digits instead (issue
 21; the grid of :data:`STUDY`: six inits x four scales x depths 10, 50, 100, 200, 300 steps),
-all of it batched as ``idmlp sweep`` runs it (:func:`plan_batches`), against ``--subset``
+and its residual arm (:data:`STUDY_RESIDUAL`, ReZero blocks), all of it batched as
+``idmlp sweep`` runs it (:func:`plan_batches`), against ``--subset``
 runs one by one *per depth* (spread over the inits), extrapolated depth by depth. Both
 sides report CPU time (``time.process_time``, every thread of this process: what the
 machine's other load cannot steal) and wall time, and the load average before and after.
@@ -43,25 +44,19 @@ from idmlp.sweep import (
 STUDY = {"init": "identity,zero,idinit,looks_linear,delta_orthogonal,orthogonal",
          "sigma": "0.5,0.9,1.0,1.1", "q0": "0.1", "depth": "10,50,100,200"}
 STUDY_TRAIN = {"steps": 300, "lr": 1e-4, "eval_every": 25, "jacobian_samples": 16}
+#: The residual arm of the study (ReZero: ``--arch residual --alpha-init 0``).
+STUDY_RESIDUAL = {"init": "identity,orthogonal"}
 
 
 def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def study(args: argparse.Namespace) -> None:
-    """The study grid batched against one by one (see the module docstring)."""
-    depth = args.depths or STUDY["depth"]
-    train = {**STUDY_TRAIN, **({"steps": args.steps} if args.steps_given else {})}
-    settings = TrainSettings().replace(**train)
-    grid = SweepConfig(**{**STUDY, "depth": depth}, train=settings)
-    specs = grid.runs()
-    data = TrainData.from_dataset(load_dataset("digits"))
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # one-time lazy imports, untimed
-    load0 = os.getloadavg()
-    print(f"study grid: {len(specs)} runs on digits (width {data.width}), depths "
-          f"{','.join(map(str, grid.depth))}, {settings.optim.steps} steps, "
-          f"{torch.get_num_threads()} thread(s); load average before {load0[0]:.1f}")
+def _time_grid(name: str, grid: SweepConfig, data: TrainData, subset: int
+               ) -> tuple[float, float, float, float]:
+    """``(batched wall, batched CPU, one-by-one wall, one-by-one CPU)`` of one grid, the
+    one-by-one side extrapolated depth by depth from ``subset`` runs per depth."""
+    specs, settings = grid.runs(), grid.train
     w0, c0 = _clock()
     for batch in plan_batches(specs, grid.batch_configs):
         train_batch(batch, data, settings)
@@ -70,8 +65,7 @@ def study(args: argparse.Namespace) -> None:
     t_single = cpu_single = 0.0
     for d in grid.depth:
         runs = [s for s in specs if s.depth == d]
-        picked = [runs[round(i * len(runs) / args.subset)]
-                  for i in range(min(args.subset, len(runs)))]
+        picked = [runs[round(i * len(runs) / subset)] for i in range(min(subset, len(runs)))]
         w0, c0 = _clock()
         for spec in picked:
             train_one(spec, data, settings)
@@ -79,16 +73,39 @@ def study(args: argparse.Namespace) -> None:
         scale = len(runs) / len(picked)
         t_single += (w1 - w0) * scale
         cpu_single += (c1 - c0) * scale
-        print(f"  depth {d}: one by one {(c1 - c0) / len(picked):.1f} s CPU per run "
-              f"({len(picked)} of {len(runs)} timed)")
+        print(f"  {name} depth {d}: batched {len(runs)} runs; one by one "
+              f"{(c1 - c0) / len(picked):.1f} s CPU per run ({len(picked)} timed)")
+    print(f"  {name}: batched {cpu_batched:.1f} s CPU ({t_batched:.1f} s wall), one by one "
+          f"{cpu_single:.1f} s CPU ({t_single:.1f} s wall): {cpu_single / cpu_batched:.2f}x")
+    return t_batched, cpu_batched, t_single, cpu_single
+
+
+def study(args: argparse.Namespace) -> None:
+    """The study grids batched against one by one (see the module docstring)."""
+    depth = args.depths or STUDY["depth"]
+    train = {**STUDY_TRAIN, **({"steps": args.steps} if args.steps_given else {})}
+    settings = TrainSettings().replace(**train)
+    grids = {"MLP family": SweepConfig(**{**STUDY, "depth": depth}, train=settings),
+             "residual arm": SweepConfig(**{**STUDY, **STUDY_RESIDUAL, "depth": depth},
+                                         train=settings.replace(arch="residual",
+                                                                alpha_init=0.0))}
+    data = TrainData.from_dataset(load_dataset("digits"))
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # one-time lazy imports, untimed
+    load0 = os.getloadavg()
+    n = sum(g.n_runs for g in grids.values())
+    print(f"study grids: {n} runs on digits (width {data.width}), depths {depth}, "
+          f"{settings.optim.steps} steps, {torch.get_num_threads()} thread(s); load average "
+          f"before {load0[0]:.1f}")
+    totals = [sum(t) for t in zip(*(_time_grid(k, g, data, args.subset)
+                                    for k, g in grids.items()), strict=True)]
+    t_batched, cpu_batched, t_single, cpu_single = totals
     load1 = os.getloadavg()
     print(f"batched (train_batch in plan_batches' groups): {cpu_batched:8.1f} s CPU, "
           f"{t_batched:8.1f} s wall")
     print(f"one by one (train_one, extrapolated per depth): {cpu_single:8.1f} s CPU, "
           f"{t_single:8.1f} s wall")
     print(f"speed-up: {cpu_single / cpu_batched:.2f}x CPU, {t_single / t_batched:.2f}x wall   "
-          f"(load average after {load1[0]:.1f}; 1/5/15 min {load1[0]:.1f}/{load1[1]:.1f}/"
-          f"{load1[2]:.1f})")
+          f"(load average after: 1/5/15 min {load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f})")
 
 
 def main() -> None:
