@@ -219,7 +219,8 @@ def reproduce(
             standard, _ = fit_standard_mlp(
                 X_train, y_train, X_test, y_test, depth=config.model.depth,
                 model_kwargs={"activation": config.model.activation},
-                seed=config.optim.seed, optim=optim, device=run.device, progress=progress)
+                seed=config.optim.seed, optim=optim, device=run.device, progress=progress,
+                validation=_validation(run, optim))
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=True,
                                         progress=progress)
@@ -243,7 +244,7 @@ def reproduce(
             faith = _faithfulness(run, faithfulness_samples, progress)
             seconds["faithfulness"] = time.perf_counter() - t0
 
-        val_acc = run.metrics[-1].get("layer_val_acc")
+        val_acc = run.final_metrics.get("layer_val_acc")
         summary = {
             "dataset": ds.name, "n_train": int(len(ds.y_train)),
             "n_val": 0 if ds.y_val is None else int(len(ds.y_val)),
@@ -295,13 +296,20 @@ def reproduce(
             from .analysis.dynamics import dynamics_section, load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
-        summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe())
+        summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe(),
+                           run.dataset.layout)
         report = run_report_data(run, interp, summary=summary,
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})
         write_interactive_report(tmp / "report.html", report)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
     return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
+
+
+def _validation(run: TrainedRun, optim: OptimConfig) -> tuple[Any, Any] | None:
+    """The validation split that early stopping of the standard MLP watches (the run's,
+    the same protocol as the interpretable network's), or ``None`` without early stopping."""
+    return run.tensors("val") if optim.early_stopping else None
 
 
 def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bool
@@ -314,7 +322,7 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
         X_train, y_train, X_test, y_test, depth=config.model.depth,
         model_kwargs={"activation": config.model.activation}, seed=config.optim.seed,
         optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
-        progress=progress)
+        progress=progress, validation=_validation(run, optim))
     probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
                             standard_model=standard, own_features=False, progress=progress)
     shutil.rmtree(folder / f"seed{config.optim.seed}")
@@ -350,7 +358,8 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
 
 
 def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
-             image_shape: tuple[int, ...] | None, network: str) -> str:
+             image_shape: tuple[int, ...] | None, network: str,
+             layout: str | None = None) -> str:
     d = interp.identity_distance
     lo, hi = interp.accuracy_interval()
     best = (f"The layer with the best validation accuracy is layer "
@@ -359,7 +368,7 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
     return (
         f"A {config.model.activation} {network}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
-        f"({config.data.resolved_scaling(image_shape or ())} scaling) and scaled to "
+        f"({config.data.resolved_scaling(image_shape or (), layout)} scaling) and scaled to "
         f"variance q0 = {config.model.q0:g}; the "
         f"largest |x^0| on the test split is {interp.max_abs_input:.1f}), reaches "
         f"{interp.accuracy[-1]:.3f} test accuracy at its last layer (95% interval "

@@ -126,7 +126,7 @@ def _data_law(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
                            num_classes=ds.num_classes)
     info = {"dataset": ds.name, "n_train": int(x.shape[0]), "in_features": int(x.shape[1]),
             "num_classes": int(ds.num_classes),
-            "scaling": config.resolved_scaling(ds.image_shape)}
+            "scaling": config.resolved_scaling(ds.image_shape, ds.layout)}
     return law, {**info, **law.summary()}
 
 

@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import check_choice, check_int, check_positive, check_real
-from .fields import meta, put
+from .fields import check_bool, meta, put
 
-__all__ = ["LAYER_LOSSES", "OPTIMIZERS", "SCHEDULES", "OptimConfig"]
+__all__ = ["LAYER_LOSSES", "MIN_DELTA", "OPTIMIZERS", "SCHEDULES", "OptimConfig"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
 #: Which layers' class readouts enter the loss (:meth:`OptimConfig.layer_weights`).
 LAYER_LOSSES: tuple[str, ...] = ("last", "all", "ramp")
+#: The smallest decrease of the validation loss that early stopping counts as an
+#: improvement (nats; far below a real change, far above float32 round-off of a mean).
+MIN_DELTA = 1e-4
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,20 @@ class OptimConfig:
 
     The loss is :math:`\sum_\ell w_\ell\, \mathrm{CE}(s\, x^\ell_{N+1..N+C}, y)` over the
     layers' readouts, with weights :meth:`layer_weights` (``last``: only the last layer).
+
+    **Budget and early stopping.** The budget :math:`T` is counted in optimizer steps
+    (:meth:`total_steps`): ``steps`` if given, else ``epochs`` passes over the training set,
+    and with ``early_stopping`` at least ``min_steps`` (a small training set gets more
+    passes: the same number of updates, not of epochs). With ``early_stopping`` the budget
+    is a maximum: after every epoch the last layer's loss on the validation split is
+    compared with the best so far, training stops once it has not improved (by more than
+    :data:`MIN_DELTA`) for ``patience`` epochs, and the best epoch's weights are kept
+    (:class:`idmlp.train.loop.Trainer`). The validation *loss* is monitored rather than
+    the accuracy: it changes smoothly with the weights and has no ties, where the
+    accuracy of a small validation split moves in steps of ``1/n_val`` (12 examples for
+    iris); the logits are bounded (:math:`|z| \le s`), so the loss cannot run away from
+    over-confidence while the accuracy still improves. ``early_stopping=False`` trains the
+    whole budget and keeps the last weights (idmlp 0.1's behaviour).
 
     Examples:
         >>> OptimConfig(layer_loss="ramp").layer_weights(4)
@@ -55,9 +72,19 @@ class OptimConfig:
         "layers in the loss: 'last', 'all' (mean over layers) or 'ramp' (weights rising "
         "with depth)"))
     batch_size: int = field(default=128, metadata=meta("minibatch size"))
-    epochs: int = field(default=15, metadata=meta("passes over the training set"))
+    epochs: int = field(default=15, metadata=meta(
+        "passes over the training set (with early stopping: the most)"))
     steps: int | None = field(default=None, metadata=meta(
-        "total optimizer steps (overrides epochs)"))
+        "total optimizer steps (overrides epochs and min_steps)"))
+    early_stopping: bool = field(default=True, metadata=meta(
+        "stop when the validation loss has not improved for --patience epochs and keep the "
+        "best epoch's weights (needs a validation split); --no-early-stopping trains the "
+        "whole budget and keeps the last weights"))
+    patience: int = field(default=10, metadata=meta(
+        "early stopping: epochs without a better validation loss before stopping"))
+    min_steps: int = field(default=0, metadata=meta(
+        "early stopping: the budget is at least this many optimizer steps, so small "
+        "training sets get more epochs (0: epochs alone)"))
     seed: int = field(default=0, metadata=meta("seed of the initialization and shuffling"))
 
     def __post_init__(self) -> None:
@@ -80,6 +107,9 @@ class OptimConfig:
         put(self, "epochs", check_int("epochs", self.epochs))
         if self.steps is not None:
             put(self, "steps", check_int("steps", self.steps))
+        check_bool("early_stopping", self.early_stopping)
+        put(self, "patience", check_int("patience", self.patience))
+        put(self, "min_steps", check_int("min_steps", self.min_steps, minimum=0))
         put(self, "seed", check_int("seed", self.seed, minimum=0))
         if not 0.0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(f"warmup_epochs must lie in [0, epochs={self.epochs}], "
@@ -91,9 +121,19 @@ class OptimConfig:
         return math.ceil(n_train / self.batch_size)
 
     def total_steps(self, n_train: int) -> int:
-        """:attr:`steps` if set, else ``epochs`` passes over ``n_train`` examples."""
-        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(
-            n_train)
+        """The budget :math:`T` in optimizer steps: :attr:`steps` if set, else ``epochs``
+        passes over ``n_train`` examples, at least :attr:`min_steps` with early stopping.
+
+        Examples:
+            >>> OptimConfig(epochs=15, min_steps=3000).total_steps(108)  # iris: 1 step/epoch
+            3000
+            >>> OptimConfig(epochs=15, min_steps=3000, early_stopping=False).total_steps(108)
+            15
+        """
+        if self.steps is not None:
+            return self.steps
+        base = self.epochs * self.steps_per_epoch(n_train)
+        return max(base, self.min_steps) if self.early_stopping else base
 
     def layer_weights(self, depth: int) -> list[float]:
         r"""Loss weight of each layer's readout, summing to 1.

@@ -209,7 +209,7 @@ class LayerwiseNet(_LayerStack, nn.Module, ABC):
             self.arch, self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
             self.has_bias, float(self.logit_scale.detach()),
             self.log_logit_scale.requires_grad, self.in_features, self.num_classes,
-            self.image_shape, options=self.options)
+            self.image_shape, options=self.options, layout=self.layout)
 
     @abstractmethod
     def describe(self) -> str:
@@ -228,6 +228,12 @@ class LayerwiseNet(_LayerStack, nn.Module, ABC):
     @property
     def image_shape(self) -> tuple[int, ...]:
         return self.rule.image_shape
+
+    @property
+    def layout(self) -> str | None:
+        """What one input is for this network (``signal``, ``image``, ``features``), where
+        its readout rule says (the CNN's); ``None`` for networks that flatten inputs."""
+        return getattr(self.rule, "layout", None)
 
     @property
     @abstractmethod

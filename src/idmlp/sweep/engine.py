@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..config import ModelConfig
 from ..config.sweep import RunSpec, TrainSettings
 from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, stacked_eigenvalues
 from ..nets.base import build_model
@@ -282,6 +283,13 @@ def _metrics(diverged_step: int | None, steps_to_target: int | None,
         test[0], test[1], init[0], init[1], *theory))
 
 
+def _stackable(model: ModelConfig, data: TrainData) -> bool:
+    """Whether runs of ``model`` train as a :class:`StackedMLP`: the paper's MLP, width
+    ``N + C`` (no extra features)."""
+    return model.arch == "mlp" and model.options.extra_for(data.in_features,
+                                                           data.num_classes) == 0
+
+
 def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettings, *,
                 device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
     """Train ``K`` runs of one depth and activation together; one metrics dict per run.
@@ -298,7 +306,7 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         progress: show a tqdm bar over the steps.
     """
     check_group(specs)
-    if settings.model.arch != "mlp":  # the stacked form is the MLP's
+    if not _stackable(settings.model, data):  # the stacked form is the paper's MLP's
         return [train_one(s, data, settings, device=device) for s in specs]
     dev, dtype = torch.device(device), settings.torch_dtype
     z_tr, y_tr, z_te, y_te = data.tensors(dtype, dev)
@@ -464,6 +472,6 @@ def train_one(spec: RunSpec, data: TrainData, settings: TrainSettings, *,
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
     theory = (_theory(spec, x_jac[:, : data.in_features], data.num_classes)
-              if config.arch == "mlp" else (None,) * 4)
+              if _stackable(config, data) else (None,) * 4)
     return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init,
                     theory)

@@ -19,6 +19,18 @@ exactly the weights of an uninterrupted one.
 After every epoch the trainer scores every evaluation split with the shared layer-wise
 evaluator (:func:`idmlp.train.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
 weights' distance from the identity); :mod:`idmlp.train.runs` writes the records to a run folder.
+
+**Early stopping** (``optim.early_stopping``, the default): the budget is a maximum; after
+every epoch the last layer's validation loss (split ``"val"``) is compared with the best so
+far, a copy of the best epoch's weights is kept, and training stops once ``patience``
+epochs have passed without an improvement of more than
+:data:`~idmlp.config.optim.MIN_DELTA` (Prechelt, "Early stopping - but when?", 1998). When
+training ends, for that reason or because the budget is spent, the model holds the best
+epoch's weights, and :attr:`Trainer.stopped` says why and when it stopped (what the run
+folder records and ``idmlp train`` prints). The best weights, the best loss and the
+patience counter are part of :meth:`Trainer.state_dict`, so a resumed run stops at the same
+epoch with the same weights as an uninterrupted one. Without early stopping, the whole
+budget is trained and the last weights are kept.
 ``step_hooks`` see the trainer at step 0 and after every optimizer step (e.g. the snapshots
 of :mod:`idmlp.analysis.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
 """
@@ -39,11 +51,15 @@ from tqdm.auto import tqdm
 
 from .._validation import check_int
 from ..config import OptimConfig
+from ..config.optim import MIN_DELTA
 from ..runtime import resolve_device
 from .evaluate import evaluate
 
 __all__ = ["EpochHook", "StepHook", "Trainer", "TrainingDiverged", "fit_model",
-           "layer_cross_entropy"]
+           "layer_cross_entropy", "stop_message"]
+
+#: The evaluation split early stopping watches.
+MONITOR_SPLIT = "val"
 
 EpochCallback = Callable[[dict[str, Any]], None]
 #: Called with the model after every epoch; returns entries for the epoch's record.
@@ -131,7 +147,8 @@ class Trainer:
         eval_sets: named evaluation splits ``{"val": (X, y), "test": (X, y)}`` scored after
             every epoch (keys become ``{name}_loss``, ``{name}_acc`` and, for several
             layers, ``layer_{name}_acc`` in the record). The first one is the split whose
-            loss must stay finite.
+            loss must stay finite; early stopping watches ``"val"`` (required with
+            ``optim.early_stopping``).
         optim: the :class:`~idmlp.config.OptimConfig`.
         device: ``cpu``, ``cuda``, ``auto`` or a :class:`torch.device`.
         hooks: :data:`EpochHook` callables whose entries are added to every record.
@@ -169,6 +186,10 @@ class Trainer:
         y_train = _as_labels("y_train", y_train, len(X_train))
         if not eval_sets:
             raise ValueError("eval_sets must name at least one evaluation split")
+        if self.optim.early_stopping and MONITOR_SPLIT not in eval_sets:
+            raise ValueError("early stopping needs a validation split (eval_sets['val']; "
+                             "val_size > 0 for a run); give one, or turn early stopping off "
+                             "(early_stopping=False, --no-early-stopping)")
         evals = {}
         for name, (X, y) in eval_sets.items():
             X = _as_features(f"X_{name}", X).to(dtype)
@@ -199,6 +220,11 @@ class Trainer:
         self.step = 0  # completed optimizer steps
         self.elapsed = 0.0  # seconds of training, summed over calls to run()
         self.history: list[dict[str, Any]] = []
+        # early stopping: the best epoch so far (0: none yet) and a copy of its weights
+        self.best: dict[str, Any] = {"epoch": 0, "step": 0, "val_loss": math.inf}
+        self._best_state: dict[str, Tensor] | None = None
+        #: Why and when training ended (``None`` while it goes on): :func:`stop_message`.
+        self.stopped: dict[str, Any] | None = None
 
     def _layer_weights(self) -> Tensor | None:
         """Loss weights over the model's layers, or ``None`` for the last layer alone (also
@@ -229,7 +255,10 @@ class Trainer:
     # -- checkpointing ---------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue: weights, optimizer, scheduler, RNGs, history."""
+        """Everything needed to continue: weights, optimizer, scheduler, RNGs, history, and
+        early stopping's state (the best epoch, its weights when they are not the model's
+        current ones, and :attr:`stopped`)."""
+        current = self.best["epoch"] == self.epoch
         return {
             "epoch": self.epoch,
             "step": self.step,
@@ -239,6 +268,10 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": {**self._rng, "shuffle": self.shuffle_generator.get_state()},
             "metrics": list(self.history),
+            "best": dict(self.best),
+            # the best weights, unless they are the model's (saves a second copy on disk)
+            "best_model": None if current or self.stopped else self._best_state,
+            "stopped": self.stopped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -253,6 +286,13 @@ class Trainer:
         self.step = int(state.get("step", self.epoch * self.steps_per_epoch))
         self.elapsed = float(state["elapsed"])
         self.history = list(state["metrics"])
+        # checkpoints of idmlp 0.1 have no early stopping state: they trained the budget
+        self.best = dict(state.get("best") or {"epoch": 0, "step": 0, "val_loss": math.inf})
+        self.stopped = state.get("stopped")
+        best = state.get("best_model")
+        if best is None and self.best["epoch"] == self.epoch and self.epoch:
+            best = self.model.state_dict()
+        self._best_state = None if best is None else _clone_state(best)
 
     # -- one step, one epoch ---------------------------------------------------------
 
@@ -382,7 +422,7 @@ class Trainer:
         if stop_after is not None:
             stop_after = check_int("stop_after", stop_after)
         last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
-        if self.epoch >= last:
+        if self.stopped is not None or self.epoch >= last:
             return self.history
         first_eval = next(iter(self.eval_sets))
         bar = tqdm(
@@ -406,15 +446,92 @@ class Trainer:
                 self.epoch += 1
                 self._rng = self._get_rng()
                 self.history.append(record)
+                self._watch(record)
                 if progress:
                     evals = ", ".join(f"{k} loss {record[f'{k}_loss']:.4f} acc "
                                       f"{record[f'{k}_acc']:.4f}" for k in self.eval_sets)
                     bar.write(f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} "
                               f"acc {train_acc:.4f}, {evals} ({self.elapsed:.1f} s)",
                               file=sys.stderr)
+                    if self.stopped is not None:
+                        bar.write(stop_message(self.stopped), file=sys.stderr)
                 if on_epoch is not None:
                     on_epoch(record)
+                if self.stopped is not None:
+                    break
         return self.history
+
+    # -- early stopping ----------------------------------------------------------------
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch whose weights the model holds once training has ended: the best one
+        with early stopping, else the last one."""
+        if self.stopped is not None:
+            return int(self.stopped["kept_epoch"])
+        return self.epoch
+
+    def _watch(self, record: dict[str, Any]) -> None:
+        """After an epoch: track the best validation loss, and end training (restoring
+        the best weights) when the patience or the budget is spent."""
+        opt = self.optim
+        if opt.early_stopping:
+            value = float(record[f"{MONITOR_SPLIT}_loss"])
+            if value < self.best["val_loss"] - MIN_DELTA:
+                self.best = {"epoch": self.epoch, "step": self.step, "val_loss": value}
+                self._best_state = _clone_state(self.model.state_dict())
+        waited = self.epoch - self.best["epoch"]
+        if opt.early_stopping and waited >= opt.patience and self.epoch < self.epochs:
+            reason = "patience"
+        elif self.epoch >= self.epochs:
+            reason = "budget"
+        else:
+            return
+        kept = self.best if opt.early_stopping else {
+            "epoch": self.epoch, "step": self.step,
+            "val_loss": record.get(f"{MONITOR_SPLIT}_loss")}
+        if opt.early_stopping and kept["epoch"] != self.epoch and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        self.stopped = {
+            "reason": reason, "epoch": self.epoch, "step": self.step,
+            "kept_epoch": int(kept["epoch"]), "kept_step": int(kept["step"]),
+            "kept_val_loss": kept["val_loss"], "early_stopping": opt.early_stopping,
+            "patience": opt.patience if opt.early_stopping else None,
+            "max_epochs": self.epochs, "max_steps": self.total_steps,
+        }
+        self._best_state = None
+
+
+def _clone_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def stop_message(stopped: Mapping[str, Any]) -> str:
+    """One line: why and when training ended, and which epoch's weights were kept.
+
+    Examples:
+        >>> msg = stop_message({
+        ...     "reason": "patience", "epoch": 40, "step": 1160, "kept_epoch": 30,
+        ...     "kept_step": 870, "kept_val_loss": 0.4, "early_stopping": True,
+        ...     "patience": 10, "max_epochs": 100, "max_steps": 2900})
+        >>> for part in msg.replace("; ", ": ").split(": "):
+        ...     print(part)
+        stopped early after epoch 40 of at most 100 (step 1160)
+        the validation loss had not improved for 10 epochs
+        kept epoch 30 (step 870, validation loss 0.4000)
+    """
+    s = stopped
+    if s["reason"] == "patience":
+        head = (f"stopped early after epoch {s['epoch']} of at most {s['max_epochs']} (step "
+                f"{s['step']}): the validation loss had not improved for {s['patience']} "
+                "epochs")
+    else:
+        head = f"trained the whole budget ({s['max_epochs']} epochs, {s['max_steps']} steps)"
+    if not s.get("early_stopping"):
+        return head + "; kept the last epoch (no early stopping)"
+    loss = s.get("kept_val_loss")
+    loss_text = f", validation loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+    return head + f"; kept epoch {s['kept_epoch']} (step {s['kept_step']}{loss_text})"
 
 
 def fit_model(
@@ -428,6 +545,7 @@ def fit_model(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_epoch: EpochCallback | None = None,
+    validation: tuple[Tensor | np.ndarray, Tensor | np.ndarray] | None = None,
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     r"""Train ``model`` in place with cross-entropy; return one metrics record per epoch.
@@ -447,6 +565,9 @@ def fit_model(
         device: ``"cpu"``, ``"cuda"``, ``"auto"`` or a :class:`torch.device`.
         progress: show a tqdm bar with the running loss.
         on_epoch: called with each epoch's record right after it is made.
+        validation: ``(X_val, y_val)``, the split early stopping watches. Without it the
+            default ``optim`` trains the whole budget (early stopping off); an ``optim``
+            that asks for early stopping then is refused.
 
     Returns:
         A list of dicts, one per epoch, with ``epoch``, ``train_loss`` (the training
@@ -468,7 +589,10 @@ def fit_model(
     """
     import dataclasses
 
-    optim = dataclasses.replace(optim or OptimConfig(), **overrides)
-    trainer = Trainer(model, X_train, y_train, {"test": (X_test, y_test)}, optim=optim,
-                      device=device)
+    if optim is None:
+        optim = OptimConfig(early_stopping=validation is not None)
+    optim = dataclasses.replace(optim, **overrides)
+    evals = {} if validation is None else {MONITOR_SPLIT: validation}
+    trainer = Trainer(model, X_train, y_train, {**evals, "test": (X_test, y_test)},
+                      optim=optim, device=device)
     return trainer.run(progress=progress, on_epoch=on_epoch)
