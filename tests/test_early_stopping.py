@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from idmlp.cli import main
-from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig, RunConfig
+from idmlp.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from idmlp.config.optim import MIN_DELTA
 from idmlp.train.checks import fit_check
 from idmlp.train.loop import Trainer, fit_model
