@@ -16,11 +16,12 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import dynamics, faithfulness, interpret, reproduce, sweep, theory, train
+from . import benchmark, dynamics, faithfulness, interpret, reproduce, sweep, theory, train
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = [reproduce, theory, train, interpret, dynamics, faithfulness, sweep]
+_COMMANDS = [reproduce, theory, train, interpret, dynamics, faithfulness, sweep,
+             benchmark]
 
 
 class _Parser(argparse.ArgumentParser):

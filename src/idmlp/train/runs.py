@@ -70,6 +70,7 @@ __all__ = [
     "RunConfig",
     "TrainedRun",
     "fit",
+    "fit_in_memory",
     "load_config",
     "load_run",
     "run_identity",
@@ -86,7 +87,7 @@ class TrainedRun:
     """A trained run: its folder, config, model (eval mode, weights loaded) and data.
 
     Attributes:
-        path: the run folder.
+        path: the run folder (``None`` for :func:`fit_in_memory`).
         config: the :class:`RunConfig` it was trained with.
         model: the :class:`~idmlp.nets.base.LayerwiseNet`, in eval mode.
         dataset: the raw :class:`~idmlp.data.Dataset` (same splits as in training).
@@ -378,6 +379,28 @@ def fit(
     return _trained_run(out, config, trainer, dataset, scaler)
 
 
+def fit_in_memory(config: RunConfig, *, dataset: Dataset | None = None,
+                  progress: bool = False) -> TrainedRun:
+    """Train the network of ``config`` as :func:`fit` does (same data, splits, scaling,
+    initialization, early stopping), without a run folder: for a benchmark that trains
+    many networks and keeps their numbers only. ``dataset``: the already loaded
+    :meth:`DataConfig.load` of ``config`` (loaded here if ``None``). The result's
+    ``path`` is ``None``; ``stopping`` holds the stop record and the fit check."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
+    device = resolve_device(config.device)
+    dataset = dataset if dataset is not None else config.data.load()
+    scaler = config.data.scaler(dataset)
+    trainer = _trainer(config, _build(config, dataset), dataset, scaler, device)
+    trainer.run(progress=progress)
+    stopping: dict[str, Any] = {"stopped": trainer.stopped, "best_epoch": trainer.best["epoch"]}
+    if trainer.stopped is not None:
+        stopping["message"] = stop_message(trainer.stopped)
+        stopping["fit_check"] = _fit_check(trainer, config, dataset, scaler)
+    return TrainedRun(None, config, trainer.model.eval(), dataset, scaler,  # type: ignore[arg-type]
+                      list(trainer.history), stopping)
+
+
 def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
     # Checkpoint first: it holds the full history, from which metrics.jsonl is rebuilt on
     # resume, so a crash between the two writes loses nothing.
@@ -466,13 +489,18 @@ def _finish(trainer: Trainer, recorder: SnapshotRecorder | None, out: Path,
         return
     if recorder is not None:
         recorder.finish(trainer.model, stopped["kept_step"])
+    save_json(out / STOPPING_FILE, {"stopped": stopped, "message": stop_message(stopped),
+                                    "fit_check": _fit_check(trainer, config, dataset, scaler)})
+
+
+def _fit_check(trainer: Trainer, config: RunConfig, dataset: Dataset,
+               scaler: InputScaler) -> dict[str, Any]:
+    """:func:`~idmlp.train.checks.fit_check` of a trainer whose training has ended."""
     X, y = _split_tensors(dataset, scaler, "train", trainer.device)
     extra = getattr(trainer.model, "extra_features", None)
-    check = fit_check(trainer.model.eval(), X, y, stopped=stopped, lr=config.optim.lr,
-                      extra_features=extra if trainer.model.arch == "mlp" else None,
-                      batch_size=trainer.eval_batch_size)
-    save_json(out / STOPPING_FILE, {"stopped": stopped, "message": stop_message(stopped),
-                                    "fit_check": check})
+    return fit_check(trainer.model.eval(), X, y, stopped=trainer.stopped, lr=config.optim.lr,
+                     extra_features=extra if trainer.model.arch == "mlp" else None,
+                     batch_size=trainer.eval_batch_size)
 
 
 def _stopping(out: Path, stopped: dict[str, Any] | None,
