@@ -13,7 +13,7 @@ from idmlp.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SMALL = {"depth": 2, "epochs": 3, "min_steps": 0}
+SMALL = {"depth": 2, "epochs": 3}
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from torch import nn
 
 from idmlp.cli import main
 from idmlp.config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from idmlp.config.optim import MIN_DELTA
+from idmlp.config.optim import BUDGET_STEPS, MIN_DELTA
 from idmlp.train.checks import fit_check
-from idmlp.train.loop import Trainer, fit_model
+from idmlp.train.loop import PROGRESS, StopRule, Trainer, fit_model
 from idmlp.train.runs import STOPPING_FILE, fit, load_run
 from idmlp.train.snapshots import Snapshots
 
@@ -53,24 +53,45 @@ def _weights_per_epoch(trainer: Trainer) -> tuple[list, list]:
     return seen, trainer.history
 
 
+def _expected(hist: list[dict], patience: int) -> tuple[int, int | None]:
+    """The documented rule, written out plainly: (kept epoch, stop epoch or None)."""
+    best_loss, best_epoch, kept, best_acc = float("inf"), 0, 0, -1.0
+    for e, r in enumerate(hist, 1):
+        if r["val_loss"] < best_loss - MIN_DELTA:
+            best_loss, best_epoch = r["val_loss"], e
+        if r["val_acc"] >= best_acc:
+            best_acc, kept = r["val_acc"], e
+        rising = e <= patience or (
+            r["train_acc"] - hist[e - 1 - patience]["train_acc"] > PROGRESS)
+        if e - best_epoch >= patience and not rising:
+            return kept, e
+    return kept, None
+
+
 def test_early_stopping_keeps_the_best_epoch_and_says_why():
-    trainer = _trainer(OptimConfig(lr=0.05, epochs=30, batch_size=16, patience=3))
+    trainer = _trainer(OptimConfig(lr=0.05, epochs=60, batch_size=16, patience=3))
     seen, hist = _weights_per_epoch(trainer)
-    losses = [r["val_loss"] for r in hist]
-    best = 0
-    for i, v in enumerate(losses):  # the rule: an improvement by more than MIN_DELTA
-        if v < losses[best] - MIN_DELTA:
-            best = i
+    kept, stop = _expected(hist, 3)
     s = trainer.stopped
-    assert s["reason"] == "patience" and len(hist) == best + 1 + 3 < 30
-    assert s["kept_epoch"] == best + 1 and s["epoch"] == len(hist)
-    assert s["kept_step"] == (best + 1) * trainer.steps_per_epoch
-    # the model holds the best epoch's weights, not the last ones
+    assert s["reason"] == "patience" and stop == len(hist) < 60
+    assert s["kept_epoch"] == kept and s["epoch"] == len(hist)
+    assert s["kept_step"] == kept * trainer.steps_per_epoch
+    assert s["kept_val_acc"] == max(r["val_acc"] for r in hist)
+    # the model holds the kept epoch's weights, not the last ones
     for k, v in trainer.model.state_dict().items():
-        assert torch.equal(v, seen[best][k])
-    assert not torch.equal(trainer.model.weight, seen[-1]["weight"])
+        assert torch.equal(v, seen[kept - 1][k])
+    if kept != len(hist):
+        assert not torch.equal(trainer.model.weight, seen[-1]["weight"])
     # a second call does nothing: training has ended
     assert len(trainer.run(progress=False)) == len(hist)
+
+
+def test_stop_rule_waits_while_the_training_accuracy_rises():
+    rule = StopRule(patience=2)
+    # the validation loss stalls at once, but the training accuracy keeps rising
+    decisions = [rule.update(1.0, 0.5, t) for t in (0.1, 0.3, 0.5, 0.7, 0.9, 0.905, 0.906)]
+    assert [stop for _, stop in decisions] == [False] * 6 + [True]
+    assert rule.kept_epoch == 7 and rule.best_loss_epoch == 1  # accuracy ties: the later
 
 
 def test_budget_spent_still_keeps_the_best_epoch():
@@ -78,14 +99,15 @@ def test_budget_spent_still_keeps_the_best_epoch():
     seen, hist = _weights_per_epoch(trainer)
     assert trainer.stopped["reason"] == "budget" and len(hist) == 4
     kept = trainer.stopped["kept_epoch"]
-    assert kept == 1 + int(np.argmin([r["val_loss"] for r in hist]))
+    accs = [r["val_acc"] for r in hist]
+    assert kept == max(e for e in range(1, 5) if accs[e - 1] == max(accs))
     assert torch.equal(trainer.model.weight, seen[kept - 1]["weight"])
 
 
 def test_no_early_stopping_is_the_old_loop():
-    """The whole budget (epochs x steps per epoch, min_steps ignored), the last weights,
-    and a trajectory that no evaluation split changes."""
-    opt = OptimConfig(lr=0.05, epochs=5, batch_size=16, early_stopping=False, min_steps=1000)
+    """The whole budget (epochs x steps per epoch), the last weights, and a trajectory that
+    no evaluation split changes."""
+    opt = OptimConfig(lr=0.05, epochs=5, batch_size=16, early_stopping=False)
     a = _trainer(opt)
     _, hist = _weights_per_epoch(a)
     assert len(hist) == 5 and a.total_steps == 5 * a.steps_per_epoch
@@ -97,11 +119,18 @@ def test_no_early_stopping_is_the_old_loop():
     assert torch.equal(a.model.weight, b.weight) and torch.equal(a.model.bias, b.bias)
 
 
-def test_budget_counts_optimizer_steps_for_small_training_sets():
-    opt = OptimConfig(epochs=5, batch_size=16, min_steps=40)
-    t = _trainer(opt)  # 64 examples: 4 steps per epoch, 5 epochs = 20 < 40 steps
-    assert (t.total_steps, t.epochs) == (40, 10)
+def test_budget_counts_optimizer_steps_whatever_the_data_size():
+    t = _trainer(OptimConfig(batch_size=16))  # 64 examples: 4 steps per epoch
+    assert (t.total_steps, t.epochs) == (BUDGET_STEPS, BUDGET_STEPS // 4)
+    assert OptimConfig(batch_size=16).total_steps(6400) == BUDGET_STEPS  # 40 epochs
+    assert OptimConfig(epochs=5).total_steps(64) == 5  # given epochs: a maximum of passes
     assert OptimConfig(epochs=5, steps=7).total_steps(64) == 7
+    # optimization dicts written before early stopping existed: the old loop, 15 epochs
+    old = {k: v for k, v in OptimConfig().__dict__.items()
+           if k not in ("early_stopping", "patience")}
+    old["epochs"] = 15
+    upgraded = RunConfig.from_dict({"optim": old}).optim
+    assert (upgraded.early_stopping, upgraded.epochs) == (False, 15)
 
 
 def test_early_stopping_needs_a_validation_split():
@@ -110,8 +139,6 @@ def test_early_stopping_needs_a_validation_split():
         Trainer(nn.Linear(5, 2), X, y, {"test": (X, y)}, optim=OptimConfig())
     with pytest.raises(ValueError, match="patience must be an integer >= 1"):
         OptimConfig(patience=0)
-    with pytest.raises(ValueError, match="min_steps must be an integer >= 0"):
-        OptimConfig(min_steps=-1)
     with pytest.raises(ValueError, match="early_stopping must be True or False"):
         OptimConfig(early_stopping="yes")
 
@@ -148,7 +175,7 @@ def test_run_folder_resume_and_load_follow_the_kept_epoch(tmp_path):
     part = fit(cfg, tmp_path / "part", progress=False, stop_after=2)
     assert not part.complete and part.stopping["stopped"] is None
     mid = load_run(tmp_path / "part")  # the best so far
-    assert mid.kept_epoch == part.stopping["best_epoch"]
+    assert mid.kept_epoch == part.stopping["kept_epoch"] == part.kept_epoch
     done = fit(None, tmp_path / "part", resume=True, progress=False)
     assert done.stopping["stopped"] == s and len(done.metrics) == len(full.metrics)
     for a, b in zip(done.model.state_dict().values(), full.model.state_dict().values(),
@@ -218,7 +245,7 @@ def test_cli_prints_why_it_stopped_and_validates_the_new_flags(tmp_path, capsys)
     assert ("stopped early" in printed or "trained the whole budget" in printed)
     assert "kept epoch" in printed
     for argv, words in [(["--patience", "0"], "patience must be an integer >= 1"),
-                        (["--min-steps", "-3"], "min_steps must be an integer >= 0"),
+                        (["--steps", "0"], "steps must be an integer >= 1"),
                         (["--patience", "x"], "expected an integer"),
                         (["--val-size", "0"], "early stopping needs a validation split")]:
         bad = tmp_path / "bad"

@@ -28,6 +28,7 @@ from .analysis.interpret import Interpretation, interpret_run, save_interpretati
 from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
+from .config.optim import BUDGET_STEPS
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .nets.readout import MAPS
 from .report import (
@@ -277,7 +278,7 @@ def reproduce(
                 f"Probes (a) read this network's own features; probes (b) read a standard "
                 f"MLP of the same depth {config.model.depth} and width "
                 f"{standard.body.width} ({standard.config['init']} init, linear head) "
-                f"trained for {optim.epochs} epochs with "
+                f"trained for {_budget(optim)} with "
                 + ("the same optimizer and schedule." if same else "the MLP's default "
                    f"optimizer (Adam, lr {optim.lr:g}, {optim.schedule} schedule).")))
             curves = [LayerCurve("probe (a): this network's features",
@@ -304,6 +305,17 @@ def reproduce(
         write_interactive_report(tmp / "report.html", report)
     final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
     return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
+
+
+def _budget(optim: OptimConfig) -> str:
+    """How long a network was trained, in words."""
+    if optim.steps is not None:
+        text = f"{optim.steps} optimizer steps"
+    elif optim.epochs is not None:
+        text = f"{optim.epochs} epochs"
+    else:
+        text = f"at most {BUDGET_STEPS} optimizer steps"
+    return text + (" (early stopping on the validation loss)" if optim.early_stopping else "")
 
 
 def _validation(run: TrainedRun, optim: OptimConfig) -> tuple[Any, Any] | None:

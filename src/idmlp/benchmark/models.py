@@ -9,10 +9,9 @@ split).
 * ``logreg``: scikit-learn's multinomial ``LogisticRegression`` (L-BFGS); ``C`` in
   :data:`LOGREG_CS` chosen by the validation log-loss.
 * ``sklearn_mlp``: scikit-learn's ``MLPClassifier`` with one hidden layer of 100 ReLU
-  units (Adam, its defaults), trained epoch by epoch with ``partial_fit``; the epoch with
-  the lowest validation log-loss is kept, training stops after
-  :data:`~idmlp.config.OptimConfig` 's default patience without an improvement (the
-  early stopping of idmlp's trainer, on the same split).
+  units (Adam, its defaults), trained epoch by epoch with ``partial_fit`` under the early
+  stopping rule of idmlp's trainer (:class:`~idmlp.train.loop.StopRule`, the default
+  patience, the same validation split), at most :data:`SKLEARN_MLP_MAX_EPOCHS` epochs.
 * ``standard_mlp``: a standard-init deep MLP of the interpretable MLP's depth and width
   ``N + C`` with a linear head (:class:`~idmlp.analysis.probes.StandardMLPClassifier`),
   trained by idmlp's trainer with the interpretable MLP's default optimizer, schedule and
@@ -36,7 +35,6 @@ import numpy as np
 import torch
 
 from ..config import OptimConfig, RunConfig
-from ..config.optim import MIN_DELTA
 
 __all__ = ["LOGREG_CS", "MODELS", "Fitted", "Prepared", "SkipModel", "fit_model_by_name"]
 
@@ -140,26 +138,30 @@ def fit_sklearn_mlp(data: Prepared, seed: int, progress: bool) -> Fitted:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    patience = OptimConfig().patience
+    from ..train.loop import StopRule
+
+    rule = StopRule(OptimConfig().patience)
     model = MLPClassifier(hidden_layer_sizes=(100,), random_state=seed)
     classes = np.arange(data.dataset.num_classes)
     t0 = time.perf_counter()
-    best, best_loss, best_epoch, epoch = None, np.inf, 0, 0
+    kept, epoch, stop = None, 0, False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for epoch in range(1, SKLEARN_MLP_MAX_EPOCHS + 1):
+        while epoch < SKLEARN_MLP_MAX_EPOCHS and not stop:
+            epoch += 1
             model.partial_fit(data.X["train"], data.y["train"], classes=classes)
-            loss = _log_loss(model, data.X["val"], data.y["val"])
-            if loss < best_loss - MIN_DELTA:
-                best, best_loss, best_epoch = copy.deepcopy(model), loss, epoch
-            elif epoch - best_epoch >= patience:
-                break
+            keep, stop = rule.update(_log_loss(model, data.X["val"], data.y["val"]),
+                                     _accuracy(model, data.X["val"], data.y["val"]),
+                                     _accuracy(model, data.X["train"], data.y["train"]))
+            if keep:
+                kept = copy.deepcopy(model)
     seconds = time.perf_counter() - t0
-    assert best is not None
-    n_params = int(sum(w.size for w in best.coefs_) + sum(b.size for b in best.intercepts_))
-    return Fitted(_accuracy(best, data.X["test"], data.y["test"]),
-                  _accuracy(best, data.X["val"], data.y["val"]), seconds, n_params,
-                  best_epoch, f"stopped after epoch {epoch}", "hidden (100,), Adam 1e-3")
+    assert kept is not None
+    n_params = int(sum(w.size for w in kept.coefs_) + sum(b.size for b in kept.intercepts_))
+    return Fitted(_accuracy(kept, data.X["test"], data.y["test"]),
+                  _accuracy(kept, data.X["val"], data.y["val"]), seconds, n_params,
+                  rule.kept_epoch, f"{'patience' if stop else 'budget'} after epoch {epoch}",
+                  "hidden (100,), Adam 1e-3")
 
 
 def _last_layer_accuracy(model: Any, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -182,7 +184,12 @@ def fit_standard_mlp(data: Prepared, seed: int, progress: bool) -> Fitted:
                                   device=cfg.device)
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
-    kept = 1 + int(np.argmin([r["val_loss"] for r in history]))
+    from ..train.loop import StopRule
+
+    rule = StopRule(optim.patience)  # the same rule again: which epoch the trainer kept
+    for r in history:
+        rule.update(r["val_loss"], r["val_acc"], r["train_acc"])
+    kept = rule.kept_epoch
     return Fitted(_last_layer_accuracy(model, Xt, yt), _last_layer_accuracy(model, *val),
                   seconds, sum(p.numel() for p in model.parameters()), kept,
                   f"{len(history)} epochs", f"depth {cfg.model.depth}, width "

@@ -14,7 +14,7 @@ standardized features, and names the fix in one line:
   model itself fits the split, at least 0.95 is asked).
 
 The fix: where the budget ran out while the validation loss was still falling, a longer
-budget (``--epochs``, ``--min-steps``); else a larger learning rate, and for the MLP without
+budget (``--epochs`` or ``--steps``); else a larger learning rate, and for the MLP without
 extra coordinates, extra features.
 """
 
@@ -90,7 +90,7 @@ def fit_check(model: nn.Module, X_train: Tensor, y_train: Tensor, *,
             and stopped.get("kept_epoch") == stopped.get("epoch"))
         if ran_out:
             fix = ("train longer: the budget ran out while the validation loss was still "
-                   "falling (raise --epochs or --min-steps)")
+                   "falling (raise --epochs or --steps)")
         else:
             fix = f"raise the learning rate (--lr {3 * lr:.2g}, now {lr:g})"
             if extra_features == 0:

@@ -20,17 +20,19 @@ After every epoch the trainer scores every evaluation split with the shared laye
 evaluator (:func:`idmlp.train.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
 weights' distance from the identity); :mod:`idmlp.train.runs` writes the records to a run folder.
 
-**Early stopping** (``optim.early_stopping``, the default): the budget is a maximum; after
-every epoch the last layer's validation loss (split ``"val"``) is compared with the best so
-far, a copy of the best epoch's weights is kept, and training stops once ``patience``
-epochs have passed without an improvement of more than
-:data:`~idmlp.config.optim.MIN_DELTA` (Prechelt, "Early stopping - but when?", 1998). When
-training ends, for that reason or because the budget is spent, the model holds the best
-epoch's weights, and :attr:`Trainer.stopped` says why and when it stopped (what the run
-folder records and ``idmlp train`` prints). The best weights, the best loss and the
-patience counter are part of :meth:`Trainer.state_dict`, so a resumed run stops at the same
-epoch with the same weights as an uninterrupted one. Without early stopping, the whole
-budget is trained and the last weights are kept.
+**Early stopping** (``optim.early_stopping``, the default; the rule and why it is this
+one: :class:`~idmlp.config.OptimConfig`): the budget is a maximum. After every epoch the
+last layer is scored on the validation split (``"val"``): training *stops* once its loss has
+not improved (by more than :data:`~idmlp.config.optim.MIN_DELTA`) for ``patience`` epochs
+while the training accuracy has stopped rising (by at most :data:`PROGRESS` over those
+epochs; Prechelt, "Early stopping - but when?", 1998), and the weights *kept* are those of
+the epoch with the best validation accuracy, the later one on a tie. When training ends,
+for that reason or because the budget is spent, the model holds the kept weights, and
+:attr:`Trainer.stopped` says why and when it stopped (what the run folder records and
+``idmlp train`` prints). The kept weights, the best loss and accuracy are part of
+:meth:`Trainer.state_dict`, so a resumed run stops at the same epoch with the same weights
+as an uninterrupted one. Without early stopping, the whole budget is trained and the last
+weights are kept.
 ``step_hooks`` see the trainer at step 0 and after every optimizer step (e.g. the snapshots
 of :mod:`idmlp.analysis.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
 """
@@ -55,11 +57,14 @@ from ..config.optim import MIN_DELTA
 from ..runtime import resolve_device
 from .evaluate import evaluate
 
-__all__ = ["EpochHook", "StepHook", "Trainer", "TrainingDiverged", "fit_model",
+__all__ = ["EpochHook", "StepHook", "StopRule", "Trainer", "TrainingDiverged", "fit_model",
            "layer_cross_entropy", "stop_message"]
 
 #: The evaluation split early stopping watches.
 MONITOR_SPLIT = "val"
+#: Early stopping waits while the training accuracy still rises by more than this over the
+#: last ``patience`` epochs (the training split is still being fitted).
+PROGRESS = 0.01
 
 EpochCallback = Callable[[dict[str, Any]], None]
 #: Called with the model after every epoch; returns entries for the epoch's record.
@@ -70,6 +75,65 @@ EpochHook = Callable[[nn.Module], Mapping[str, Any]]
 #: mode afterwards, so a hook can read the model but not change the trajectory; it must
 #: not modify the weights, the optimizer or the shuffling generator.
 StepHook = Callable[["Trainer"], None]
+
+
+class StopRule:
+    r"""Early stopping's rule, epoch by epoch (one place for idmlp's trainer and the
+    benchmark's scikit-learn MLP).
+
+    After every epoch, :meth:`update` with the epoch's validation loss and accuracy and its
+    training accuracy says whether to *keep* this epoch's weights (its validation accuracy
+    is the best so far; on a tie the later epoch) and whether to *stop*: the validation
+    loss has not improved by more than :data:`~idmlp.config.optim.MIN_DELTA` for
+    ``patience`` epochs, and the training accuracy rose by at most :data:`PROGRESS` over
+    those epochs.
+
+    Examples:
+        >>> rule = StopRule(patience=2)
+        >>> [rule.update(l, a, 1.0) for l, a in [(1.0, .5), (.9, .6), (.95, .6), (.97, .5)]]
+        [(True, False), (True, False), (True, False), (False, True)]
+        >>> rule.kept_epoch, rule.best_loss_epoch
+        (3, 2)
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = check_int("patience", patience)
+        self.epoch = 0
+        self.best_loss, self.best_loss_epoch = math.inf, 0
+        self.best_acc, self.kept_epoch = -math.inf, 0
+        self.train_acc: list[float] = []
+
+    def update(self, val_loss: float, val_acc: float, train_acc: float) -> tuple[bool, bool]:
+        """Record one more epoch; return ``(keep, stop)``."""
+        self.epoch += 1
+        self.train_acc.append(float(train_acc))
+        if val_loss < self.best_loss - MIN_DELTA:
+            self.best_loss, self.best_loss_epoch = float(val_loss), self.epoch
+        keep = val_acc >= self.best_acc
+        if keep:
+            self.best_acc, self.kept_epoch = float(val_acc), self.epoch
+        return keep, (self.epoch - self.best_loss_epoch >= self.patience
+                      and self.progress() <= PROGRESS)
+
+    def progress(self) -> float:
+        """How much the training accuracy rose over the last ``patience`` epochs (``inf``
+        before that many)."""
+        p = self.patience
+        if len(self.train_acc) <= p:
+            return math.inf
+        return self.train_acc[-1] - self.train_acc[-1 - p]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "best_loss": self.best_loss,
+                "best_loss_epoch": self.best_loss_epoch, "best_acc": self.best_acc,
+                "kept_epoch": self.kept_epoch, "train_acc": list(self.train_acc)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.best_loss = float(state["best_loss"])
+        self.best_loss_epoch = int(state["best_loss_epoch"])
+        self.best_acc, self.kept_epoch = float(state["best_acc"]), int(state["kept_epoch"])
+        self.train_acc = [float(v) for v in state["train_acc"]]
 
 
 class TrainingDiverged(ValueError):
@@ -220,9 +284,10 @@ class Trainer:
         self.step = 0  # completed optimizer steps
         self.elapsed = 0.0  # seconds of training, summed over calls to run()
         self.history: list[dict[str, Any]] = []
-        # early stopping: the best epoch so far (0: none yet) and a copy of its weights
-        self.best: dict[str, Any] = {"epoch": 0, "step": 0, "val_loss": math.inf}
-        self._best_state: dict[str, Tensor] | None = None
+        # early stopping: when to stop and which epoch to keep, with a copy of its weights
+        self.rule = StopRule(self.optim.patience)
+        self.kept: dict[str, Any] = {"epoch": 0, "step": 0, "val_acc": None, "val_loss": None}
+        self._kept_state: dict[str, Tensor] | None = None
         #: Why and when training ended (``None`` while it goes on): :func:`stop_message`.
         self.stopped: dict[str, Any] | None = None
 
@@ -258,7 +323,7 @@ class Trainer:
         """Everything needed to continue: weights, optimizer, scheduler, RNGs, history, and
         early stopping's state (the best epoch, its weights when they are not the model's
         current ones, and :attr:`stopped`)."""
-        current = self.best["epoch"] == self.epoch
+        current = self.kept["epoch"] == self.epoch
         return {
             "epoch": self.epoch,
             "step": self.step,
@@ -268,9 +333,10 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": {**self._rng, "shuffle": self.shuffle_generator.get_state()},
             "metrics": list(self.history),
-            "best": dict(self.best),
-            # the best weights, unless they are the model's (saves a second copy on disk)
-            "best_model": None if current or self.stopped else self._best_state,
+            "rule": self.rule.state_dict(),
+            "kept": dict(self.kept),
+            # the kept weights, unless they are the model's (saves a second copy on disk)
+            "kept_model": None if current or self.stopped else self._kept_state,
             "stopped": self.stopped,
         }
 
@@ -287,12 +353,17 @@ class Trainer:
         self.elapsed = float(state["elapsed"])
         self.history = list(state["metrics"])
         # checkpoints of idmlp 0.1 have no early stopping state: they trained the budget
-        self.best = dict(state.get("best") or {"epoch": 0, "step": 0, "val_loss": math.inf})
+        if state.get("rule") is not None:
+            self.rule.load_state_dict(state["rule"])
+        else:  # a checkpoint of idmlp 0.1: it trained the budget, no early stopping state
+            self.rule = StopRule(self.optim.patience)
+        self.kept = dict(state.get("kept") or {"epoch": 0, "step": 0, "val_acc": None,
+                                               "val_loss": None})
         self.stopped = state.get("stopped")
-        best = state.get("best_model")
-        if best is None and self.best["epoch"] == self.epoch and self.epoch:
-            best = self.model.state_dict()
-        self._best_state = None if best is None else _clone_state(best)
+        kept = state.get("kept_model")
+        if kept is None and self.kept["epoch"] == self.epoch and self.epoch:
+            kept = self.model.state_dict()
+        self._kept_state = None if kept is None else _clone_state(kept)
 
     # -- one step, one epoch ---------------------------------------------------------
 
@@ -472,34 +543,41 @@ class Trainer:
         return self.epoch
 
     def _watch(self, record: dict[str, Any]) -> None:
-        """After an epoch: track the best validation loss, and end training (restoring
-        the best weights) when the patience or the budget is spent."""
+        """After an epoch: the :class:`StopRule` says whether to keep this epoch's weights
+        and whether to stop; end training (restoring the kept weights) when it says stop
+        or the budget is spent."""
         opt = self.optim
+        stop = False
         if opt.early_stopping:
-            value = float(record[f"{MONITOR_SPLIT}_loss"])
-            if value < self.best["val_loss"] - MIN_DELTA:
-                self.best = {"epoch": self.epoch, "step": self.step, "val_loss": value}
-                self._best_state = _clone_state(self.model.state_dict())
-        waited = self.epoch - self.best["epoch"]
-        if opt.early_stopping and waited >= opt.patience and self.epoch < self.epochs:
+            loss = float(record[f"{MONITOR_SPLIT}_loss"])
+            acc = float(record[f"{MONITOR_SPLIT}_acc"])
+            keep, stop = self.rule.update(loss, acc, record["train_acc"])
+            if keep:
+                self.kept = {"epoch": self.epoch, "step": self.step, "val_acc": acc,
+                             "val_loss": loss}
+                self._kept_state = _clone_state(self.model.state_dict())
+        if stop and self.epoch < self.epochs:
             reason = "patience"
         elif self.epoch >= self.epochs:
             reason = "budget"
         else:
             return
-        kept = self.best if opt.early_stopping else {
+        kept = self.kept if opt.early_stopping else {
             "epoch": self.epoch, "step": self.step,
+            "val_acc": record.get(f"{MONITOR_SPLIT}_acc"),
             "val_loss": record.get(f"{MONITOR_SPLIT}_loss")}
-        if opt.early_stopping and kept["epoch"] != self.epoch and self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
+        if opt.early_stopping and kept["epoch"] != self.epoch and self._kept_state is not None:
+            self.model.load_state_dict(self._kept_state)
         self.stopped = {
             "reason": reason, "epoch": self.epoch, "step": self.step,
             "kept_epoch": int(kept["epoch"]), "kept_step": int(kept["step"]),
-            "kept_val_loss": kept["val_loss"], "early_stopping": opt.early_stopping,
+            "kept_val_acc": kept["val_acc"], "kept_val_loss": kept["val_loss"],
+            "best_loss_epoch": self.rule.best_loss_epoch if opt.early_stopping else None,
+            "early_stopping": opt.early_stopping,
             "patience": opt.patience if opt.early_stopping else None,
             "max_epochs": self.epochs, "max_steps": self.total_steps,
         }
-        self._best_state = None
+        self._kept_state = None
 
 
 def _clone_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -511,27 +589,29 @@ def stop_message(stopped: Mapping[str, Any]) -> str:
 
     Examples:
         >>> msg = stop_message({
-        ...     "reason": "patience", "epoch": 40, "step": 1160, "kept_epoch": 30,
-        ...     "kept_step": 870, "kept_val_loss": 0.4, "early_stopping": True,
-        ...     "patience": 10, "max_epochs": 100, "max_steps": 2900})
-        >>> for part in msg.replace("; ", ": ").split(": "):
+        ...     "reason": "patience", "epoch": 40, "step": 1160, "kept_epoch": 33,
+        ...     "kept_step": 957, "kept_val_acc": 0.9425, "early_stopping": True,
+        ...     "best_loss_epoch": 30, "patience": 10, "max_epochs": 138,
+        ...     "max_steps": 4000})
+        >>> for part in msg.replace("; ", ": ").replace(" and the", ": the").split(": "):
         ...     print(part)
-        stopped early after epoch 40 of at most 100 (step 1160)
-        the validation loss had not improved for 10 epochs
-        kept epoch 30 (step 870, validation loss 0.4000)
+        stopped early after epoch 40 of at most 138 (step 1160)
+        the validation loss had not improved since epoch 30
+        the training accuracy had stopped rising
+        kept epoch 33 (step 957, best validation accuracy 0.9425)
     """
     s = stopped
     if s["reason"] == "patience":
         head = (f"stopped early after epoch {s['epoch']} of at most {s['max_epochs']} (step "
-                f"{s['step']}): the validation loss had not improved for {s['patience']} "
-                "epochs")
+                f"{s['step']}): the validation loss had not improved since epoch "
+                f"{s.get('best_loss_epoch')} and the training accuracy had stopped rising")
     else:
         head = f"trained the whole budget ({s['max_epochs']} epochs, {s['max_steps']} steps)"
     if not s.get("early_stopping"):
         return head + "; kept the last epoch (no early stopping)"
-    loss = s.get("kept_val_loss")
-    loss_text = f", validation loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
-    return head + f"; kept epoch {s['kept_epoch']} (step {s['kept_step']}{loss_text})"
+    acc = s.get("kept_val_acc")
+    acc_text = f", best validation accuracy {acc:.4f}" if isinstance(acc, (int, float)) else ""
+    return head + f"; kept epoch {s['kept_epoch']} (step {s['kept_step']}{acc_text})"
 
 
 def fit_model(

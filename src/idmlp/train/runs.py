@@ -128,8 +128,8 @@ class TrainedRun:
         stopped = (self.stopping or {}).get("stopped")
         if stopped:
             return int(stopped["kept_epoch"])
-        best = (self.stopping or {}).get("best_epoch")
-        return int(best) if best else self.epochs_done
+        kept = (self.stopping or {}).get("kept_epoch")
+        return int(kept) if kept else self.epochs_done
 
     @property
     def final_metrics(self) -> dict[str, Any]:
@@ -393,7 +393,7 @@ def fit_in_memory(config: RunConfig, *, dataset: Dataset | None = None,
     scaler = config.data.scaler(dataset)
     trainer = _trainer(config, _build(config, dataset), dataset, scaler, device)
     trainer.run(progress=progress)
-    stopping: dict[str, Any] = {"stopped": trainer.stopped, "best_epoch": trainer.best["epoch"]}
+    stopping = _stopping(None, trainer.stopped, trainer.kept["epoch"])
     if trainer.stopped is not None:
         stopping["message"] = stop_message(trainer.stopped)
         stopping["fit_check"] = _fit_check(trainer, config, dataset, scaler)
@@ -503,11 +503,13 @@ def _fit_check(trainer: Trainer, config: RunConfig, dataset: Dataset,
                      batch_size=trainer.eval_batch_size)
 
 
-def _stopping(out: Path, stopped: dict[str, Any] | None,
-              best_epoch: int | None) -> dict[str, Any]:
+def _stopping(out: Path | None, stopped: dict[str, Any] | None,
+              kept_epoch: int | None) -> dict[str, Any]:
     """What :attr:`TrainedRun.stopping` holds: the stop record (``None`` while training
-    goes on), the best epoch so far and, once ended, ``stopping.json`` (the fit check)."""
-    info: dict[str, Any] = {"stopped": stopped, "best_epoch": best_epoch}
+    goes on), the epoch kept so far and, once ended, ``stopping.json`` (the fit check)."""
+    info: dict[str, Any] = {"stopped": stopped, "kept_epoch": kept_epoch}
+    if out is None:
+        return info
     path = out / STOPPING_FILE
     if stopped is not None and path.is_file():
         with contextlib.suppress(OSError, ValueError):
@@ -519,7 +521,7 @@ def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Datase
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
     return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history),
-                      _stopping(out, trainer.stopped, trainer.best["epoch"]))
+                      _stopping(out, trainer.stopped, trainer.kept["epoch"]))
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
@@ -544,9 +546,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
                          f"the run was trained on {scaler.n_features_in_}")
     model = _build(config, dataset)
     # the kept weights: once ended, the checkpoint's model; before, the best so far
-    weights = ckpt.get("best_model") or ckpt["model"]
+    weights = ckpt.get("kept_model") or ckpt["model"]
     _check_state(model, weights, run / CHECKPOINT_FILE)
     model.load_state_dict(weights)
     return TrainedRun(run, config, model.to(torch_device).eval(), dataset, scaler,
                       list(ckpt.get("metrics", [])),
-                      _stopping(run, ckpt.get("stopped"), (ckpt.get("best") or {}).get("epoch")))
+                      _stopping(run, ckpt.get("stopped"), (ckpt.get("kept") or {}).get("epoch")))
