@@ -480,6 +480,7 @@ def test_cli_cnn_on_flat_features_reads_one_signal(tmp_path, capsys) -> None:
     assert _cli(["train", "--dataset", f"npz:{data}", "--arch", "cnn", "--depth", "2",
                  "--epochs", "1", "--quiet", "--out", str(out)]) == 0
     assert "1-D CNN" in load_run(out).model.describe()
+    capsys.readouterr()
     # samples of four dimensions are neither signals nor images: one line, nothing written
     bad = tmp_path / "4d.npz"
     np.savez(bad, X=rng.normal(size=(60, 2, 2, 2, 2)).astype(np.float32), y=np.arange(60) % 3)

@@ -61,8 +61,9 @@ def _expected(hist: list[dict], patience: int) -> tuple[int, int | None]:
             best_loss, best_epoch = r["val_loss"], e
         if r["val_acc"] >= best_acc:
             best_acc, kept = r["val_acc"], e
-        rising = e <= patience or (
-            r["train_acc"] - hist[e - 1 - patience]["train_acc"] > PROGRESS)
+        before = [h["train_acc"] for h in hist[: e - patience]]
+        recent = [h["train_acc"] for h in hist[e - patience : e]]
+        rising = e <= patience or max(recent) - max(before) > PROGRESS
         if e - best_epoch >= patience and not rising:
             return kept, e
     return kept, None

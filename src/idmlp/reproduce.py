@@ -247,6 +247,8 @@ def reproduce(
 
         val_acc = run.final_metrics.get("layer_val_acc")
         summary = {
+            "evidence_shares": {k: v.tolist() for k, v in interp.evidence_shares.items()},
+            "stopping": run.stopping,
             "dataset": ds.name, "n_train": int(len(ds.y_train)),
             "n_val": 0 if ds.y_val is None else int(len(ds.y_val)),
             "n_test": int(len(ds.y_test)),
@@ -266,7 +268,7 @@ def reproduce(
         save_json(tmp / "reproduce.json", summary)
         if faith is not None:
             faith.to_csv(tmp / "faithfulness.csv")
-        sections = [_maps_section(interp),
+        sections = [_maps_section(interp), *_figure_sections(interp, figures),
                     identity_distance_section(interp, figures.get("identity_distance")),
                     baseline_section(baselines, title="Accuracy cost of interpretability",
                                      n_test=interp.n,
@@ -303,7 +305,8 @@ def reproduce(
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})
         write_interactive_report(tmp / "report.html", report)
-    final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
+    final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics,
+                       run.stopping)
     return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
 
 
@@ -405,8 +408,46 @@ def _maps_section(interp: Interpretation) -> Section:
     layers = sorted({1, interp.depth // 2 or 1, interp.depth})
     rows = [[name, *(float(interp.clipping_share[name][l - 1]) for l in layers)]
             for name in interp.map_names]
-    return sec.table(rows, ["map", *(f"layer {l}" for l in layers)], digits=2,
-                     caption="Clipping share (R^2 against the untrained network's change)")
+    sec.table(rows, ["map", *(f"layer {l}" for l in layers)], digits=2,
+              caption="Clipping share (R^2 against the untrained network's change)")
+    if interp.evidence_shares:
+        shares = interp.evidence_shares
+        sec.text("Each layer's change of the explained class splits exactly over the "
+                 "coordinates of the layer before: the input-aligned features (what the maps "
+                 "show), the extra coordinates (the MLP's extra features, the CNN's extra "
+                 "channels) and the class coordinates. The share through the extra "
+                 "coordinates is evidence the input-aligned map cannot show.")
+        sec.table([[part, *(float(shares[part][l - 1]) for l in layers)]
+                   for part in ("feature", "extra", "class")],
+                  ["evidence through", *(f"layer {l}" for l in layers)], digits=2,
+                  caption="Share of |class evidence| per block of the state (mean over "
+                  "examples)")
+    return sec
+
+
+def _figure_sections(interp: Interpretation, figures: dict[str, Path]) -> list[Section]:
+    """The figures the interactive page does not draw: the maps of a 1-D signal as curves
+    over the signal, and where each layer's evidence comes from."""
+    out = []
+    if interp.is_signal:
+        sec = Section("Maps over the signal").text(
+            "The inputs are 1-D signals, so each map is a curve over the signal's positions "
+            "(the input in gray behind it).")
+        for name, alt in (("contribution_maps", "For each chosen test example, its input "
+                           "signal and the default map at the selected layers as curves "
+                           "over the positions, with each layer's prediction."),
+                          ("class_contributions", "For each class, the mean default map at "
+                           "the selected layers as curves over the positions, colored by "
+                           "depth.")):
+            if name in figures:
+                sec.figure(figures[name], alt=alt)
+        out.append(sec)
+    if "evidence_shares" in figures:
+        out.append(Section("Where the evidence comes from").figure(
+            figures["evidence_shares"], alt="Stacked bars per layer: the share of the absolute "
+            "class evidence through the input-aligned features, the extra coordinates and the "
+            "class coordinates of the layer before."))
+    return out
 
 
 def _faithfulness_section(faith: FaithfulnessResult) -> Section:

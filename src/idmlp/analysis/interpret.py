@@ -486,7 +486,7 @@ def interpret(
         image_shape=tuple(shape),
         max_abs_input=float(max_abs),
         evidence_shares={k: (v / share_n).numpy() for k, v in share_sum.items()},
-        layout=layout if layout is not None else getattr(model, "layout", None),
+        layout=layout if layout is not None else _layout(model),
     )
 
 
@@ -505,7 +505,16 @@ def interpret_run(
     chosen = pick_samples(y, samples, run.model.num_classes)
     return interpret(run.model, X, y, batch_size=batch_size, sample_indices=chosen,
                      layers=layers, class_names=run.dataset.class_names,
-                     layout=getattr(run.model, "layout", None) or run.dataset.layout)
+                     layout=_layout(run.model) or run.dataset.layout)
+
+
+def _layout(model: Any) -> str | None:
+    """What the figures draw for ``model``'s inputs: ``signal`` where it reads them as
+    signals (the CNN on 1-D data, flat features included), else its layout (if any)."""
+    rule = getattr(model, "rule", None)
+    if getattr(rule, "is_signal", False):
+        return "signal"
+    return getattr(model, "layout", None)
 
 
 def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:

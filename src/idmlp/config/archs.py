@@ -61,8 +61,9 @@ def conv_layout(image_shape: tuple[int, ...], layout: str | None = None) -> str:
     if layout not in forms:
         raise ValueError(f"layout must be signal, image or features, got {layout!r}")
     if len(shape) not in forms[layout]:
+        article = "an" if layout[0] in "aeiou" else "a"
         raise ValueError(f"arch cnn needs a signal (L,) or (C, L) or an image (H, W) or "
-                         f"(C, H, W); got a {layout} of shape {shape}")
+                         f"(C, H, W); got {article} {layout} of shape {shape}")
     return layout
 
 
@@ -227,7 +228,8 @@ ARCHS: Mapping[str, Arch] = MappingProxyType({arch.name: arch for arch in (
          "the paper's interpretable MLP, width N + C, W = sigma I"),
     Arch("cnn", "idmlp.nets.cnn:InterpretableCNN", CNNOptions,
          "same-size convolutions with C class channels, Dirac-initialized",
-         presets={"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5, "epochs": 10}),
+         presets={"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5, "epochs": 30,
+                  "batch_size": 64}),
     Arch("residual", "idmlp.nets.residual:ResidualMLP", ResidualOptions,
          "x^l = x^(l-1) + alpha_l phi(W^l x^(l-1)) with alpha_l = 0 at init (ReZero)"),
 )})

@@ -71,8 +71,8 @@ class ModelConfig:
         "shape of one input", cli=False))
     options: Any = field(default=None, metadata=meta(
         "the architecture's own options", cli=False))
-    layout: str | None = field(default=None, metadata=meta(
-        "what one input is (signal, image, features; from the data)", cli=False))
+    input_layout: str | None = field(default=None, metadata=meta(
+        "what one input is (signal, image, features; the data's layout)", cli=False))
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHITECTURES)
@@ -104,10 +104,10 @@ class ModelConfig:
                 raise ValueError(f"image_shape {shape} has {math.prod(shape)} pixels but "
                                  f"in_features is {self.in_features}")
             put(self, "image_shape", shape)
-        if self.layout is not None:
-            check_choice("layout", self.layout, LAYOUTS)
+        if self.input_layout is not None:
+            check_choice("input_layout", self.input_layout, LAYOUTS)
         if self.image_shape is not None:
-            self.options.check_shape(self.image_shape, self.layout)
+            self.options.check_shape(self.image_shape, self.input_layout)
 
     # -- changes by flat name -----------------------------------------------------------
 
@@ -165,7 +165,7 @@ class ModelConfig:
         """A copy with the data's sizes (and the layout of one sample) filled in."""
         return dataclasses.replace(self, in_features=in_features, num_classes=num_classes,
                                    image_shape=tuple(image_shape) if image_shape else None,
-                                   layout=layout)
+                                   input_layout=layout)
 
     def check_buildable(self, arch: str, needs: tuple[str, ...]) -> None:
         """Refuse, in one line, building an ``arch`` network from this config when its arch

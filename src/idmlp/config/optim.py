@@ -128,8 +128,8 @@ class OptimConfig:
         put(self, "patience", check_int("patience", self.patience))
         put(self, "seed", check_int("seed", self.seed, minimum=0))
         if not 0.0 <= self.warmup_epochs <= (self.epochs or math.inf):
-            raise ValueError(f"warmup_epochs must lie in [0, epochs={self.epochs}], "
-                             f"got {self.warmup_epochs!r}")
+            bound = "be >= 0" if self.epochs is None else f"lie in [0, epochs={self.epochs}]"
+            raise ValueError(f"warmup_epochs must {bound}, got {self.warmup_epochs!r}")
 
     @staticmethod
     def upgrade_dict(d: dict[str, Any]) -> dict[str, Any]:

@@ -681,16 +681,33 @@ class FaithfulnessResult:
         return head, table, note
 
     def summary(self) -> str:
-        """:meth:`summary_table` as aligned plain text."""
+        """:meth:`summary_table` as aligned plain text (and, for a run's maps, the share
+        of the evidence the input-aligned map does not show)."""
         head, table, note = self.summary_table()
         width = [max(len(str(line[i])) for line in [head, *table]) for i in range(len(head))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, width, strict=True)).rstrip()
                  for line in [head, *table]]
-        return "\n".join([*lines, f"({note})"])
+        shares = self.meta.get("evidence_shares")
+        extra = [] if not shares else [evidence_share_line(shares)]
+        return "\n".join([*lines, f"({note})", *extra])
 
     def __repr__(self) -> str:
         return (f"FaithfulnessResult(methods={self.names}, n_images={self.n_images}, "
                 f"K={len(self.ks)}, layers={list(self.layers)})")
+
+
+def evidence_share_line(shares: dict[str, Sequence[float]]) -> str:
+    """One line: the mean share of the class evidence through the input-aligned features
+    and through the extra and class coordinates, over the layers (and at the last one)."""
+    def mean(key: str) -> float:
+        values = np.asarray(shares.get(key, []), dtype=float)
+        return float(np.nanmean(values)) if values.size and np.isfinite(values).any() else 0.0
+
+    last = {k: float(np.asarray(v, dtype=float)[-1]) for k, v in shares.items() if len(v)}
+    return (f"evidence through the input-aligned features (what the maps show): "
+            f"{mean('feature'):.1%} of |evidence| over the layers ({last.get('feature', 0):.1%} "
+            f"at the last); through extra coordinates {mean('extra'):.1%}, class coordinates "
+            f"{mean('class'):.1%}")
 
 
 def _strict_json(obj: Any) -> Any:
@@ -1090,4 +1107,7 @@ def faithfulness_run(
         batch_size=batch_size, n_resamples=n_resamples, seed=seed, progress=progress)
     result.meta.update(split=split, reference=reference, samples=len(y),
                        run=str(getattr(run, "path", "")))
+    with torch.no_grad():  # how complete the input-aligned maps are (idmlp.nets.readout)
+        shares = model.readout(x).mean_evidence_shares(y)
+    result.meta["evidence_shares"] = {k: v.cpu().tolist() for k, v in shares.items()}
     return result

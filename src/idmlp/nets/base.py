@@ -209,7 +209,7 @@ class LayerwiseNet(_LayerStack, nn.Module, ABC):
             self.arch, self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
             self.has_bias, float(self.logit_scale.detach()),
             self.log_logit_scale.requires_grad, self.in_features, self.num_classes,
-            self.image_shape, options=self.options, layout=self.layout)
+            self.image_shape, options=self.options, input_layout=self.layout)
 
     @abstractmethod
     def describe(self) -> str:

@@ -94,8 +94,8 @@ class ClassChannels:
         num_classes: ``C`` (integer >= 2).
         extra_channels: ``K``, feature channels that start at zero (integer >= 0).
         layout: the data's layout, ``signal``, ``image``, ``features`` (one signal) or
-            ``None`` (from the shape, :func:`conv_layout`); stored as how the convolutions
-            read it, ``signal`` or ``image``.
+            ``None`` (from the shape); how the convolutions read it is :attr:`reading`
+            (:func:`conv_layout`).
 
     Examples:
         >>> rule = ClassChannels((2, 2), 3, extra_channels=1)
@@ -113,9 +113,14 @@ class ClassChannels:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_shape", tuple(self.image_shape))
-        object.__setattr__(self, "layout", conv_layout(self.image_shape, self.layout))
+        conv_layout(self.image_shape, self.layout)  # refuses what is neither
         check_int("num_classes", self.num_classes, minimum=2)
         check_int("extra_channels", self.extra_channels, minimum=0)
+
+    @property
+    def reading(self) -> str:
+        """``signal`` (1-D convolutions) or ``image`` (2-D): :func:`conv_layout`."""
+        return conv_layout(self.image_shape, self.layout)
 
     @property
     def channel_shape(self) -> tuple[int, ...]:
@@ -130,7 +135,7 @@ class ClassChannels:
     @property
     def is_signal(self) -> bool:
         """Whether the convolutions are 1-D."""
-        return len(self.channel_shape) == 2
+        return self.reading == "signal"
 
     @property
     def in_channels(self) -> int:
@@ -298,7 +303,8 @@ class InterpretableCNN(LayerwiseNet):
                    config.learn_logit_scale, q0=config.q0, init=config.init,
                    extra_channels=config.options.extra_channels,
                    kernel_size=config.options.kernel_size, dilations=config.options.dilations,
-                   extra_init_std=config.options.extra_init_std, layout=config.layout,
+                   extra_init_std=config.options.extra_init_std,
+                   layout=config.input_layout,
                    generator=generator, dtype=dtype, device=device)
 
     @property

@@ -212,6 +212,13 @@ class LayerReadout:
         return {name: torch.where(total > 0, part / total, nan)
                 for name, part in (("feature", f), ("extra", extra), ("class", cls))}
 
+    def mean_evidence_shares(self, target: Tensor | int | None = None) -> dict[str, Tensor]:
+        """:meth:`evidence_shares` averaged over the batch (examples whose layer changed
+        nothing left out): ``{"feature", "extra", "class"}``, each ``(*R, L)``."""
+        shares = self.evidence_shares(target)
+        batch_dim = shares["feature"].ndim - 2
+        return {k: v.detach().nanmean(batch_dim) for k, v in shares.items()}
+
     def _target(self, target: Tensor | int | None) -> Tensor:
         batch = self.logits.shape[:-2]
         if target is None:

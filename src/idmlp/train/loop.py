@@ -85,8 +85,8 @@ class StopRule:
     training accuracy says whether to *keep* this epoch's weights (its validation accuracy
     is the best so far; on a tie the later epoch) and whether to *stop*: the validation
     loss has not improved by more than :data:`~idmlp.config.optim.MIN_DELTA` for
-    ``patience`` epochs, and the training accuracy rose by at most :data:`PROGRESS` over
-    those epochs.
+    ``patience`` epochs, and the best training accuracy rose by at most :data:`PROGRESS`
+    over those epochs (:meth:`progress`).
 
     Examples:
         >>> rule = StopRule(patience=2)
@@ -116,12 +116,14 @@ class StopRule:
                       and self.progress() <= PROGRESS)
 
     def progress(self) -> float:
-        """How much the training accuracy rose over the last ``patience`` epochs (``inf``
-        before that many)."""
+        """How much the best training accuracy rose over the last ``patience`` epochs:
+        the best of those epochs minus the best before them (``inf`` before that many
+        epochs). Maxima, not single epochs: an epoch's training accuracy is a running
+        average over its batches and moves by a point from one epoch to the next."""
         p = self.patience
         if len(self.train_acc) <= p:
             return math.inf
-        return self.train_acc[-1] - self.train_acc[-1 - p]
+        return max(self.train_acc[-p:]) - max(self.train_acc[:-p])
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "best_loss": self.best_loss,
@@ -270,6 +272,10 @@ class Trainer:
         self.layer_weights = self._layer_weights()
         self.steps_per_epoch = self.optim.steps_per_epoch(len(y_train))
         self.total_steps = self.optim.total_steps(len(y_train))
+        if round(self.optim.warmup_epochs * self.steps_per_epoch) > self.total_steps:
+            raise ValueError(f"warmup_epochs={self.optim.warmup_epochs:g} is longer than the "
+                             f"budget ({self.total_steps} optimizer steps, "
+                             f"{self.total_steps / self.steps_per_epoch:.3g} epochs); shorten it")
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         # The fused kernels update all tensors in one pass: on CPU, Adam's step over the
         # 12.6M weights of a depth-20 width-794 network is about 5x faster.
