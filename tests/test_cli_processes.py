@@ -95,7 +95,8 @@ def cli(capsys, *args: object) -> tuple[int, str, str]:
 
 
 def assert_only_progress(err: str) -> None:
-    """A normal run's stderr: tqdm bars and one-line epoch results, nothing else."""
+    """A normal run's stderr: one-line epoch results (and tqdm bars, drawn only on a
+    terminal), nothing else."""
     for piece in re.split(r"[\r\n]+", err):
         piece = piece.strip()
         assert (not piece or re.match(r"^[\w ]+:\s+\d+%\|", piece)
@@ -306,6 +307,16 @@ def test_kill9_leftovers_are_cleaned_by_the_next_run(tmp_path, capsys, one_threa
     assert (rc, err) == (0, ""), err
     assert leftovers(run, tmp_path) == [] and (run / "interpret" / "report.html").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no stale lock file
+
+
+def test_progress_bars_stay_out_of_logs(tmp_path):
+    """stderr that is not a terminal (a pipe, a log file) gets no progress bar: no
+    carriage returns, no escape codes, only the epoch lines (idmlp.runtime.progress_bar)."""
+    rc, out, err = idmlp_run("train", "--dataset", "digits", "--depth", "3", "--epochs", "2",
+                             "--out", tmp_path / "run")
+    assert rc == 0, err
+    assert "\r" not in err and "\x1b" not in err and "%|" not in err, repr(err)
+    assert re.findall(r"^epoch \d+/2: ", err, re.M) == ["epoch 1/2: ", "epoch 2/2: "], err
 
 
 # -- Ray keeps stderr clean ------------------------------------------------------------------

@@ -407,6 +407,19 @@ def test_fit_resume_and_load_run_of_a_cnn(tmp_path) -> None:
     assert interp.accuracy.tolist() == last["layer_test_acc"]
     assert interp.sample_contributions.shape == (10, 3, 8, 8)
     assert interp.class_contributions.shape[-2:] == (8, 8)
+    # A run folder of the previous format (the CNN's options flat in the model config,
+    # None for an MLP) loads and resumes to the same weights.
+    old = tmp_path / "old"
+    fit(DIGITS_CNN, old, stop_after=1, progress=False)
+    info = json.loads((old / "config.json").read_text())
+    for part in (info["config"]["model"], info["model"]):
+        part.update(part.pop("options"))
+    (old / "config.json").write_text(json.dumps(info))
+    assert load_run(old).config == DIGITS_CNN
+    again = fit(None, old, resume=True, progress=False)
+    for a, b in zip(whole.model.state_dict().values(), again.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
 
 
 def test_probes_read_the_cnn_hidden_states() -> None:

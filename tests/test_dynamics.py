@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from idmlp.analysis.dynamics import dynamics_section, dynamics_summary, load_snapshots
+from idmlp.analysis.dynamics import dynamics_summary, load_snapshots
 from idmlp.cli import main
 from idmlp.config import DataConfig, DynamicsConfig, ModelConfig, OptimConfig
 from idmlp.nets.mlp import InterpretableMLP
+from idmlp.report.dynamics import dynamics_section
 from idmlp.train.evaluate import evaluate
 from idmlp.train.loop import Trainer
 from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_run, run_identity

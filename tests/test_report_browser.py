@@ -219,9 +219,20 @@ def test_phone_width_has_no_horizontal_scroll(browser, report):
     assert widths[0] <= widths[1], widths
     wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
-                && !e.closest('.table-scroll'))
+                && !e.closest('.table-scroll') && !e.closest('.fig-scroll'))
         .map(e => e.tagName + '#' + e.id + '.' + e.className)""")
     assert wide == []
+    # the confusion matrix (ten classes) is whole, not cut off by its scroll box
+    table, box = page.evaluate("""() => { const t = document.querySelector('table.confusion');
+        return [t.getBoundingClientRect().width, t.closest('.table-scroll').clientWidth]; }""")
+    assert table <= box, (table, box)
+    # a static figure keeps its printed size (96 px per inch, its text readable) and
+    # scrolls sideways in its own box
+    shown, printed = page.eval_on_selector("figure.static img", "i => [i.getBoundingClientRect()"
+                                           ".width, +i.getAttribute('width')]")
+    assert shown == pytest.approx(printed, abs=1)
+    assert page.eval_on_selector("figure.static .fig-scroll",
+                                 "b => getComputedStyle(b).overflowX") == "auto"
     assert page.errors() == []
     page.close()
 
@@ -250,5 +261,36 @@ def test_images_describe_themselves_and_tables_have_captions(browser, report):
     assert page.evaluate("document.getElementById('lightbox').open")
     page.keyboard.press("Escape")
     assert not page.evaluate("document.getElementById('lightbox').open")
+    assert page.errors() == []
+    page.close()
+
+
+def test_hostile_class_names_keep_the_page_working(browser, tmp_path):
+    """Class names that end or comment out a script block written raw (issue 22): the
+    page's own script still runs, shows the names as text, and the slider works."""
+    import torch
+
+    from idmlp.nets.mlp import InterpretableMLP
+    from idmlp.report import build_report_data
+
+    names = ["</script>", "<!--<script>", "]]>\"'\u2028&amp;"]
+    torch.manual_seed(0)
+    net = InterpretableMLP(16, 3, depth=3, image_shape=(4, 4))
+    X, y = 0.5 * torch.randn(30, 16), torch.arange(30) % 3
+    data = build_report_data(net, X, y, class_names=names, title="<!--<script>",
+                             max_map_examples=6)
+    path = write_interactive_report(tmp_path / "hostile.html", data)
+    page = Page(browser, path)  # asserts data-ready == "1": the page's script ran to the end
+    options = page.eval_on_selector_all("#sb-filter option", "els => els.map(e => e.text)")
+    for name in names:
+        assert f"true class {name}" in options
+    headers = page.eval_on_selector_all("table.confusion tbody th",
+                                        "els => els.map(e => e.textContent)")
+    assert headers == names
+    page.focus("#layer")
+    page.keyboard.press("Home")
+    assert page.inner_text("#layer-value") == "1"
+    assert page.get_attribute("#acc-hl", "data-layer") == "1"
+    assert page.evaluate("document.title") == "<!--<script>"
     assert page.errors() == []
     page.close()

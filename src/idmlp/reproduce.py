@@ -24,23 +24,23 @@ import numpy as np
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
-from .analysis.interpret import Interpretation, interpret_run, save_interpretation
+from .analysis.interpret import Interpretation, interpret_run
 from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
 from .config.optim import BUDGET_STEPS
 from .faithfulness import FaithfulnessResult, faithfulness_run
-from .nets.readout import MAPS
-from .report import (
-    LayerCurve,
-    Num,
-    Section,
-    baseline_section,
-    identity_distance_section,
-    probe_section,
-    run_report_data,
-    write_interactive_report,
-)
+from .plots.interpret import save_interpretation
+from .report.build import run_report_data
+from .report.data import LayerCurve
+from .report.dynamics import dynamics_section
+from .report.faithfulness import faithfulness_section
+from .report.interpretation import identity_distance_section, maps_section
+from .report.page import write_interactive_report
+from .report.probes import probe_section, seeds_section
+from .report.run import baseline_section
+from .report.run_report import save_run_section
+from .report.section import Section
 from .runtime import resolve_device
 from .train.runs import TrainedRun, fit
 
@@ -268,15 +268,15 @@ def reproduce(
         save_json(tmp / "reproduce.json", summary)
         if faith is not None:
             faith.to_csv(tmp / "faithfulness.csv")
-        sections = [_maps_section(interp), *_figure_sections(interp, figures),
-                    identity_distance_section(interp, figures.get("identity_distance")),
-                    baseline_section(baselines, title="Accuracy cost of interpretability",
-                                     n_test=interp.n,
-                                     note="Same split and same standardized features; "
-                                     "scikit-learn models fitted with the settings shown.")]
+        # the sections of results, also saved for the run's other reports
+        # (idmlp.report.run_report: `idmlp interpret RUN` shows them too)
+        saved = {"baselines": baseline_section(
+            baselines, title="Accuracy cost of interpretability", n_test=interp.n,
+            note="Same split and same standardized features; scikit-learn models fitted "
+                 "with the settings shown.")}
         curves = []
         if comparison is not None:
-            sections.append(probe_section(comparison).text(
+            saved["probes"] = probe_section(comparison, note=(
                 f"Probes (a) read this network's own features; probes (b) read a standard "
                 f"MLP of the same depth {config.model.depth} and width "
                 f"{standard.body.width} ({standard.config['init']} init, linear head) "
@@ -288,15 +288,20 @@ def reproduce(
                       LayerCurve("probe (b): standard MLP's features",
                                  comparison.standard.test_accuracy)]
         if study is not None:
-            sections.append(_seeds_section(study))
+            saved["seeds"] = seeds_section(study)
             for label, values in (("readout", study.readout), ("probe (b)", study.probe)):
                 m, sd = values.mean(0), values.std(0, ddof=1)
                 curves.append(LayerCurve(f"{label}, mean ± sd of {len(study.seeds)} seeds", m,
                                          np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1)))
         if faith is not None:
-            sections.append(_faithfulness_section(faith))
+            saved["faithfulness"] = faithfulness_section(faith)
+        for key, section in saved.items():
+            save_run_section(tmp, key, section)
+        sections = [maps_section(interp), *_evidence_sections(interp, figures),
+                    identity_distance_section(interp, figures.get("identity_distance")),
+                    *saved.values()]
         if config.dynamics.snapshots:
-            from .analysis.dynamics import dynamics_section, load_snapshots
+            from .analysis.dynamics import load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
         summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe(),
@@ -344,20 +349,6 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
     return probes.readout_accuracy, probes.standard.test_accuracy
 
 
-def _seeds_section(study: SeedStudy) -> Section:
-    r, p = study.readout, study.probe
-    rows = [[layer + 1, Num(f"{r[:, layer].mean():.3f} ± {r[:, layer].std(ddof=1):.3f}"),
-             Num(f"{p[:, layer].mean():.3f} ± {p[:, layer].std(ddof=1):.3f}")]
-            for layer in range(r.shape[1])]
-    goals = "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in study.goals().items())
-    return Section("Over seeds").text(
-        f"The built-in readout and probe (b) (a linear probe on each layer of a standard MLP "
-        f"trained alike), test accuracy, mean ± standard deviation over seeds "
-        f"{', '.join(map(str, study.seeds))}. Goals on the means: {goals}."
-    ).table(rows, ["layer", "built-in readout", "probe (b)"],
-            caption=f"Test accuracy per layer over {len(study.seeds)} seeds")
-
-
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
     """The built-in maps against InputXGradient and IntegratedGradients (when Captum is
     installed; else against the baseline orderings only)."""
@@ -396,39 +387,29 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
     )
 
 
-def _maps_section(interp: Interpretation) -> Section:
-    """One sentence per map, the default first, and each map's clipping share."""
-    sec = Section("The maps").text(
-        "Every map comes from the one forward pass that also gives every layer's class "
-        "scores. The clipping share is the R^2 of a map against the change the untrained "
-        "identity network already makes (hard-tanh's clipping): 1 means the map shows only "
-        "clipping, not learning.")
-    sec.table([[name, MAPS[name]] for name in interp.map_names], ["map", "what it shows"],
-              caption="The maps, the default one first")
-    layers = sorted({1, interp.depth // 2 or 1, interp.depth})
-    rows = [[name, *(float(interp.clipping_share[name][l - 1]) for l in layers)]
-            for name in interp.map_names]
-    sec.table(rows, ["map", *(f"layer {l}" for l in layers)], digits=2,
-              caption="Clipping share (R^2 against the untrained network's change)")
+def _evidence_sections(interp: Interpretation, figures: dict[str, Path]) -> list[Section]:
+    """Where each layer's evidence comes from (a table and a figure), and the maps of a 1-D
+    signal as curves over the signal (figures the interactive page does not draw)."""
+    out = []
     if interp.evidence_shares:
         shares = interp.evidence_shares
-        sec.text("Each layer's change of the explained class splits exactly over the "
-                 "coordinates of the layer before: the input-aligned features (what the maps "
-                 "show), the extra coordinates (the MLP's extra features, the CNN's extra "
-                 "channels) and the class coordinates. The share through the extra "
-                 "coordinates is evidence the input-aligned map cannot show.")
+        layers = sorted({1, interp.depth // 2 or 1, interp.depth})
+        sec = Section("Where the evidence comes from").text(
+            "Each layer's change of the explained class splits exactly over the coordinates "
+            "of the layer before: the input-aligned features (what the maps show), the extra "
+            "coordinates (the MLP's extra features, the CNN's extra channels) and the class "
+            "coordinates. The share through the extra coordinates is evidence the "
+            "input-aligned map cannot show.")
         sec.table([[part, *(float(shares[part][l - 1]) for l in layers)]
                    for part in ("feature", "extra", "class")],
                   ["evidence through", *(f"layer {l}" for l in layers)], digits=2,
                   caption="Share of |class evidence| per block of the state (mean over "
                   "examples)")
-    return sec
-
-
-def _figure_sections(interp: Interpretation, figures: dict[str, Path]) -> list[Section]:
-    """The figures the interactive page does not draw: the maps of a 1-D signal as curves
-    over the signal, and where each layer's evidence comes from."""
-    out = []
+        if "evidence_shares" in figures:
+            sec.figure(figures["evidence_shares"], alt="Stacked bars per layer: the share of "
+                       "the absolute class evidence through the input-aligned features, the "
+                       "extra coordinates and the class coordinates of the layer before.")
+        out.append(sec)
     if interp.is_signal:
         sec = Section("Maps over the signal").text(
             "The inputs are 1-D signals, so each map is a curve over the signal's positions "
@@ -442,38 +423,4 @@ def _figure_sections(interp: Interpretation, figures: dict[str, Path]) -> list[S
             if name in figures:
                 sec.figure(figures[name], alt=alt)
         out.append(sec)
-    if "evidence_shares" in figures:
-        out.append(Section("Where the evidence comes from").figure(
-            figures["evidence_shares"], alt="Stacked bars per layer: the share of the absolute "
-            "class evidence through the input-aligned features, the extra coordinates and the "
-            "class coordinates of the layer before."))
     return out
-
-
-def _faithfulness_section(faith: FaithfulnessResult) -> Section:
-    """The deletion/insertion table and how the default map compares."""
-    sec = Section("Faithfulness of the maps").text(
-        f"Deletion and insertion (pixel flipping) on {faith.n_images} test images at the "
-        "last layer, explaining the true class: pixels are removed from (or put back into) "
-        "the image in the order of a map, and the probability of the class is followed. "
-        "Deletion AUC: lower is better; insertion AUC and the mean drop at k = "
-        f"{', '.join(map(str, faith.drop_at))} pixels: higher is better; 95% bootstrap "
-        "intervals over images. The sanity check correlates each map with the same map of "
-        "the network whose learned change W - sigma I is shuffled within each layer; a "
-        "high correlation means the map shows the architecture, not what was learned.")
-    if not faith.meta.get("captum"):
-        sec.text("Captum is not installed, so only the baseline orderings are compared: "
-                 "pip install 'idmlp[xai]' for Saliency, InputXGradient and "
-                 "IntegratedGradients.")
-    head, rows, note = faith.summary_table()
-    sec.text(f"The table: {note}.")
-    sec.table(rows, head, caption="Faithfulness at the output", digits=None)
-    if "integrated_gradients+" in faith.methods:
-        rows = []
-        for metric in ("mean_drop", "insertion_auc"):
-            iv = faith.compare("class evidence+", "integrated_gradients+", metric)
-            rows.append([metric, iv.mean, iv.low, iv.high])
-        sec.table(rows, ["measure", "class evidence+ / IntegratedGradients+", "95% low",
-                         "95% high"], digits=3,
-                  caption="The default map against IntegratedGradients (ratio of means)")
-    return sec

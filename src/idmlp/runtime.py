@@ -4,7 +4,8 @@ Shared by the library and the command line: :func:`resolve_device` turns ``cpu``
 or ``auto`` into a :class:`torch.device` (refusing CUDA where there is none),
 :func:`check_memory` refuses work whose size, known from the arguments, cannot fit in this
 machine's memory (before anything is allocated), and :func:`one_line` reduces any
-exception to the single line that the CLI prints.
+exception to the single line that the CLI prints. :func:`progress_bar` is the one place
+that decides whether a progress bar is drawn.
 """
 
 from __future__ import annotations
@@ -19,10 +20,31 @@ from ._validation import check_choice
 from .config import DEVICES
 
 __all__ = ["DEVICES", "MEMORY_FRACTION", "check_memory", "format_bytes", "memory_limit",
-           "one_line", "resolve_device"]
+           "one_line", "progress_bar", "resolve_device"]
 
 #: The share of :func:`memory_limit` that one job may plan to use.
 MEMORY_FRACTION = 0.75
+
+
+def progress_bar(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -> Any:
+    """A :mod:`tqdm` bar (``tqdm.auto``: a widget in a notebook, text on stderr elsewhere),
+    drawn only when ``enabled`` and, for the text bar, only when its stream is a
+    terminal: a text bar redraws itself with carriage returns and escape codes, which a
+    log file (stderr redirected, CI, a batch job) would keep as noise. Every progress bar
+    of the package comes from here; ``kwargs`` go to tqdm (``total``, ``desc``, ...).
+
+    Examples:
+        >>> list(progress_bar(range(3), enabled=False))
+        [0, 1, 2]
+    """
+    from tqdm.auto import tqdm
+    from tqdm.autonotebook import tqdm as chosen
+    from tqdm.std import tqdm as text_bar
+
+    # tqdm's disable=None: off when the stream is not a terminal (a notebook's stream is
+    # not one either, but its widget writes no escape codes)
+    disable = (None if enabled else True) if chosen is text_bar else not enabled
+    return tqdm(iterable, disable=disable, **kwargs)
 
 
 def resolve_device(name: str | Any) -> Any:

@@ -9,7 +9,6 @@ from .._lazy import lazy_names
 
 _LAZY = {
     "Interpretation": "interpret", "interpret": "interpret", "interpret_run": "interpret",
-    "save_interpretation": "interpret",
     "ProbeComparison": "probes", "compare_probes": "probes", "fit_probes": "probes",
     "fit_standard_mlp": "probes",
     "Snapshots": "dynamics", "load_snapshots": "dynamics", "dynamics_summary": "dynamics",

@@ -44,7 +44,6 @@ __all__ = [
     "default_layers",
     "interpret",
     "interpret_run",
-    "save_interpretation",
 ]
 
 #: The blocks of the state that :attr:`Interpretation.evidence_shares` splits the evidence over.
@@ -515,14 +514,3 @@ def _layout(model: Any) -> str | None:
     if getattr(rule, "is_signal", False):
         return "signal"
     return getattr(model, "layout", None)
-
-
-def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:
-    """Write ``interpretation.json``, ``interpretation.npz`` and the figures of
-    :mod:`idmlp.plots.interpret` into ``folder``; return the figures' paths by name."""
-    from ..plots.interpret import save_interpretation_figures
-
-    folder = Path(folder)
-    interp.save(folder / "interpretation.json")
-    interp.save(folder / "interpretation.npz")
-    return save_interpretation_figures(interp, folder)

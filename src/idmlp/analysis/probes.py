@@ -38,14 +38,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._validation import check_indices, check_int, check_positive
-from ..config import ACTIVATIONS, INIT_SCHEMES
+from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES
 from ..init import init_weight_
 from ..nets.base import InterpretableNet
 from ..nets.mlp import MLP
 from ..nets.rules import ClassCoordinates
+from ..runtime import progress_bar
 from ..train.evaluate import eval_mode, evaluate
 
 __all__ = [
@@ -334,7 +334,8 @@ def fit_probes(
         jobs = Parallel(n_jobs=n_jobs, prefer="processes", return_as="generator")(
             delayed(_fit_one)(Ltr[i], ytr, Lte[i], yte, C, max_iter) for i in range(len(sel))
         )
-        out = list(tqdm(jobs, total=len(sel), desc="probes", unit="layer", disable=not progress))
+        out = list(progress_bar(jobs, enabled=progress, total=len(sel), desc="probes",
+                                unit="layer"))
     total = time.perf_counter() - t0
     probes, secs, acc_tr, acc_te, n_iter = zip(*out, strict=True)
     n_iter_arr = np.asarray(n_iter, dtype=np.int64)
@@ -500,8 +501,9 @@ def compare_probes(
         probe_kwargs: passed to :func:`fit_probes` (``C``, ``max_iter``, ``n_jobs``, ...).
     """
     if not isinstance(model, InterpretableNet):
-        raise ValueError(f"model must be an interpretable network (idmlp.nets), got "
-                         f"{type(model).__name__}")
+        names = ", ".join(a.target.partition(":")[2] for a in ARCHS.values())
+        raise ValueError(f"model must be an interpretable network of idmlp.nets ({names}), "
+                         f"got {type(model).__name__}")
     if standard_model is not None and getattr(standard_model, "depth", None) != model.depth:
         raise ValueError(f"standard_model must have depth {model.depth} like model, got "
                          f"{getattr(standard_model, 'depth', None)}")

@@ -7,6 +7,10 @@ Writes into ``RUN/faithfulness`` (or ``--out``), built under a temporary name::
                          sanity correlations with 95% bootstrap intervals, costs
     faithfulness.json    the same, the mean curves and the settings
     *.png                deletion/insertion curves, AUCs, cost against AUC (per layer too)
+
+and saves the report's faithfulness section in the run (``RUN/report_sections``), then
+rebuilds the run's interpret report (``RUN/interpret/report.html``) with it when there is
+one; ``idmlp interpret`` run later shows it too (idmlp.report.run_report).
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from ..attribution import require_captum
     from ..faithfulness import faithfulness_run
     from ..plots.faithfulness import save_faithfulness_figures
+    from ..report.faithfulness import faithfulness_section
+    from ..report.run_report import refresh_interpret_report, report_lock, save_run_section
     from ..runtime import resolve_device
     from ..train.runs import load_config, load_run
 
@@ -111,11 +117,16 @@ def run(args: argparse.Namespace) -> int:
         trained, split=args.split, samples=args.samples, maps=args.maps, methods=args.methods,
         layers=layers, reference=args.reference, steps=args.steps, schedule=args.schedule,
         n_resamples=args.bootstrap, seed=args.seed, progress=not args.quiet)
+    section = faithfulness_section(result)
     with atomic_output_dir(out, args.overwrite) as tmp:
         result.to_csv(tmp / "faithfulness.csv")
         save_json(tmp / "faithfulness.json", result.to_dict())
         save_faithfulness_figures(result, tmp)
+    # the run's report: this section saved in the run, the interpret report rebuilt with it
+    with report_lock(run_dir):
+        save_run_section(run_dir, "faithfulness", section)
+        report = refresh_interpret_report(run_dir, device=args.device)
     if not args.quiet:
         print(result.summary())
-    print(f"wrote {out}")
+    print(f"wrote {out}; {report}")
     return 0

@@ -7,7 +7,11 @@ into place only when complete::
                            confusion matrix, chosen examples and their predictions
     interpretation.npz     every array, contribution maps included (Interpretation.load)
     *.png                  the figures of idmlp.plots.interpret
-    report.html            one self-contained page with all of the above
+    report.html            one self-contained page with all of the above, and every
+                           section saved in the run by other commands (the faithfulness
+                           of ``idmlp faithfulness``; the baselines, probes and seeds of
+                           ``idmlp reproduce``): see idmlp.report.run_report
+    report.json            what report.html was made from, to rebuild it with a new section
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="which split to interpret (default: test)")
     p.add_argument("--batch-size", type=positive_int, default=1024,
                    help="examples per forward chunk (default: 1024)")
+    p.add_argument("--probes", action="store_true",
+                   help="also fit a linear probe on each layer's features (trained on the "
+                   "training split, scored on the test split) and add the probe section to "
+                   "the run's report; it is saved in the run, so later reports show it too")
     add_device(p)
     p.add_argument("--quiet", action="store_true",
                    help="print only the last line, not the per-layer table")
@@ -59,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else run_dir / "interpret"
     check_output_dir(out, args.overwrite)
 
-    from ..analysis.interpret import interpret_run, save_interpretation
-    from ..report import identity_distance_section, run_report_data, write_interactive_report
+    from ..analysis.interpret import interpret_run
+    from ..plots.interpret import save_interpretation
+    from ..report.run_report import report_lock, save_run_section, write_interpret_report
     from ..runtime import resolve_device
     from ..train.runs import load_config, load_run
 
@@ -75,17 +84,27 @@ def run(args: argparse.Namespace) -> int:
     trained = load_run(run_dir, device=args.device)
     interp = interpret_run(trained, split=args.split, samples=args.samples, layers=args.layers,
                            batch_size=args.batch_size)
-    with atomic_output_dir(out, args.overwrite) as tmp:
-        figures = save_interpretation(interp, tmp)
-        sections = [identity_distance_section(interp, figures.get("identity_distance"))]
-        if config.dynamics.snapshots:
-            from ..analysis.dynamics import dynamics_section, load_snapshots
+    probes = None
+    if args.probes:
+        from ..analysis.probes import compare_probes
+        from ..report.probes import probe_section
 
-            sections.append(dynamics_section(load_snapshots(run_dir)))
-        report = run_report_data(
-            trained, interp, split=args.split, title=f"idmlp interpret: {run_dir.name}",
-            command=getattr(args, "command_line", None), sections=sections)
-        write_interactive_report(tmp / "report.html", report)
+        X_train, y_train = trained.train_tensors()
+        X_test, y_test = trained.test_tensors()
+        probes = probe_section(compare_probes(
+            trained.model, X_train, y_train, X_test, y_test, own_features=True,
+            batch_size=args.batch_size, progress=not args.quiet), note=(
+            "The probes read this network's own features (probe (a)); idmlp reproduce "
+            "also probes a standard MLP of the same depth and width (probe (b))."))
+    # under the run's report lock: the sections that other commands saved in the run
+    # (idmlp faithfulness, idmlp reproduce) are read, and none is saved meanwhile
+    with report_lock(run_dir), atomic_output_dir(out, args.overwrite) as tmp:
+        if probes is not None:
+            save_run_section(run_dir, "probes", probes)
+        figures = save_interpretation(interp, tmp)
+        write_interpret_report(tmp, trained, interp, split=args.split, figures=figures,
+                               command=getattr(args, "command_line", None),
+                               title=f"idmlp interpret: {run_dir.name}")
 
     if not args.quiet:
         print(interp.summary())

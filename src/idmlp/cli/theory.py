@@ -200,11 +200,9 @@ def _empirical_slq(args: argparse.Namespace, law: Any, why: str) -> tuple[Any, d
 def _compare_inits(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[str, Any]]:
     """Theory and measurement for identity, orthogonal and Gaussian init (the printed
     table and summary.json's ``inits``)."""
-    from tqdm.auto import tqdm
-
     from ..jacobian.dense import spectrum_memory
     from ..jacobian.lanczos import slq
-    from ..runtime import check_memory
+    from ..runtime import check_memory, progress_bar
     from ..theory import compare_inits
     from ..theory.compare import INITS, jacobian_eigenvalues, ks_distance, random_mlp, sphere_inputs
 
@@ -224,7 +222,7 @@ def _compare_inits(args: argparse.Namespace, progress: bool) -> tuple[Any, dict[
     cmp = compare_inits(depth, width, args.activation, args.sigma, sigma_b, args.q0,
                         seed=args.seed)
     eigs, ks, moments = {}, {}, {}
-    for k, init in enumerate(tqdm(INITS, desc="inits", disable=not progress, leave=False)):
+    for k, init in enumerate(progress_bar(INITS, enabled=progress, desc="inits", leave=False)):
         net = random_mlp(width, depth, args.sigma, 0.0 if init == "identity" else sigma_b,
                          args.activation, init, seed=args.seed + k)
         if init == "identity" or path == "dense":  # compare_inits' networks and inputs

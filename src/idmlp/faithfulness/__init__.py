@@ -49,11 +49,11 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._io import atomic_write_text
 from .._validation import check_choice, check_int, check_probability, check_real
 from ..attribution import CAPTUM_METHODS, captum_attribution, method_passes, require_captum
+from ..runtime import progress_bar
 
 __all__ = [
     "BASELINE_ORDERINGS",
@@ -944,7 +944,7 @@ def evaluate_faithfulness(
     results: dict[str, MethodFaithfulness] = {}
     todo = [("map", nm) for nm in maps] + [("captum", m) for m in methods]
     todo += [("baseline", m) for m in baselines]
-    bar = tqdm(todo, desc="faithfulness", disable=not progress, leave=False)
+    bar = progress_bar(todo, enabled=progress, desc="faithfulness", leave=False)
     for kind, name in bar:
         bar.set_postfix_str(name)
         a_layers = ref = None

@@ -213,7 +213,7 @@ def empirical_spectrum(
         >>> lam.shape, bool(((lam == 0) | (lam == 1)).all())
         ((4, 50), True)
     """
-    from tqdm.auto import tqdm
+    from ..runtime import progress_bar
 
     width, samples = check_int("width", width), check_int("samples", samples)
     check_memory(spectrum_memory(width, depth, samples),
@@ -224,8 +224,8 @@ def empirical_spectrum(
     u *= math.sqrt(check_positive("q0", q0))
     net = MLP(width, depth, sigma, activation, init=init, generator=gen, dtype=torch.float64)
     chunks = torch.split(u, _spectrum_chunk(width))
-    out = [singular_values(net, c) ** 2 for c in tqdm(chunks, desc="jacobians",
-                                                      disable=not progress, leave=False)]
+    out = [singular_values(net, c) ** 2 for c in progress_bar(
+        chunks, enabled=progress, desc="jacobians", leave=False)]
     return torch.cat(out).numpy()
 
 

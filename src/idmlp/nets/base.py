@@ -34,7 +34,7 @@ from ..activations import Activation
 from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES, ModelConfig
 from ..init import init_weight_
 from .readout import LayerReadout
-from .rules import ReadoutRule
+from .rules import ReadoutRule, RuleSizes
 
 __all__ = ["DenseStack", "InterpretableNet", "LayerwiseNet", "build_model", "check_common"]
 
@@ -152,7 +152,7 @@ class DenseStack(_LayerStack):
         return torch.linalg.matrix_norm(w - eye) / (self.sigma * math.sqrt(w.shape[-1]))
 
 
-class LayerwiseNet(_LayerStack, nn.Module, ABC):
+class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
     r"""The base of the single interpretable networks (MLP, CNN, residual MLP): an
     identity-initialized network whose every layer is read as a classifier; it implements
     :class:`InterpretableNet` once for all of them.
@@ -215,19 +215,7 @@ class LayerwiseNet(_LayerStack, nn.Module, ABC):
     def describe(self) -> str:
         """One line: the network's shape (for report subtitles)."""
 
-    # -- sizes ---------------------------------------------------------------------------
-
-    @property
-    def in_features(self) -> int:
-        return self.rule.in_features
-
-    @property
-    def num_classes(self) -> int:
-        return self.rule.num_classes
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return self.rule.image_shape
+    # -- sizes (in_features, num_classes, image_shape: RuleSizes) -------------------
 
     @property
     def layout(self) -> str | None:

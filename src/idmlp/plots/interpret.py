@@ -36,6 +36,7 @@ __all__ = [
     "plot_identity_distance",
     "plot_layer_accuracy",
     "plot_probe_comparison",
+    "save_interpretation",
     "save_interpretation_figures",
 ]
 
@@ -421,3 +422,12 @@ def save_interpretation_figures(
         paths[name] = out / FIGURES[name]
         make(paths[name])
     return paths
+
+
+def save_interpretation(interp: Interpretation, folder: str | Path) -> dict[str, Path]:
+    """Write ``interpretation.json``, ``interpretation.npz`` and the figures of
+    :mod:`idmlp.plots.interpret` into ``folder``; return the figures' paths by name."""
+    folder = Path(folder)
+    interp.save(folder / "interpretation.json")
+    interp.save(folder / "interpretation.npz")
+    return save_interpretation_figures(interp, folder)

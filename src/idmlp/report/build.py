@@ -28,7 +28,7 @@ from .data import LayerCurve, MapSet, ModelInfo, ReportData, TrainingCurves
 from .stats import format_percent_interval
 
 if TYPE_CHECKING:
-    from .sections import Section
+    from .section import Section
 
 __all__ = ["DEFAULT_MAPS", "MapSpec", "build_report_data", "choose_examples", "run_report_data",
            "used_settings"]

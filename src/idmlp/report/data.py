@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .sections import Section
+    from .section import Section
 
 __all__ = ["MAP_KINDS", "MAP_LEVELS", "LayerCurve", "MapSet", "ModelInfo", "ReportData",
            "TrainingCurves", "encode_array"]

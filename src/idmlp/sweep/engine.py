@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ..config import ModelConfig
 from ..config.sweep import RunSpec, TrainSettings
@@ -44,6 +43,7 @@ from ..jacobian.dense import ZERO_RTOL, eigenvalue_summary, singular_values, sta
 from ..nets.base import build_model
 from ..nets.rules import ClassCoordinates
 from ..nets.stacked import StackedMLP, check_group, run_seeds
+from ..runtime import progress_bar
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train.evaluate import evaluate
 from ..train.loop import layer_cross_entropy
@@ -371,8 +371,8 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
 
     check(0)
     perm, pos = None, n
-    for step in tqdm(range(1, total + 1), disable=not progress, leave=False,
-                     unit="step", desc=f"L={specs[0].depth} {specs[0].activation} x{k}"):
+    for step in progress_bar(range(1, total + 1), enabled=progress, leave=False,
+                             unit="step", desc=f"L={specs[0].depth} {specs[0].activation} x{k}"):
         if not active.any():
             break
         if pos + bs > n:  # a new epoch: every run draws its own permutation

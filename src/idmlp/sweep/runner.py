@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import __version__
 from .._io import (
@@ -53,6 +52,7 @@ from ..config.sweep import (
     SweepConfig,
     TrainSettings,
 )
+from ..runtime import progress_bar
 from .engine import ADDED_COLUMNS, METRIC_COLUMNS, RunMetrics, TrainData, train_batch
 
 __all__ = [
@@ -471,8 +471,8 @@ def run(
                 if overwrite or rewrite or not csv_path.exists():
                     write_results(csv_path, kept)
             new: dict[RunSpec, dict] = {}
-            with tqdm(total=len(pending), unit="run", desc="sweep",
-                      disable=not progress) as bar:
+            with progress_bar(total=len(pending), unit="run", desc="sweep",
+                              enabled=progress) as bar:
                 for batch, result in engine.map(batches, data, config.train, train_fn):
                     rows = _rows(batch, result, config, data)
                     if csv_path is not None:

@@ -49,12 +49,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._validation import check_int
 from ..config import OptimConfig
 from ..config.optim import MIN_DELTA
-from ..runtime import resolve_device
+from ..runtime import progress_bar, resolve_device
 from .evaluate import evaluate
 
 __all__ = ["EpochHook", "StepHook", "StopRule", "Trainer", "TrainingDiverged", "fit_model",
@@ -418,7 +417,7 @@ class Trainer:
         self.scheduler.step()
         return value, logits.detach()
 
-    def _train_epoch(self, bar: tqdm) -> tuple[float, float, float]:
+    def _train_epoch(self, bar: Any) -> tuple[float, float, float]:
         """One pass over the shuffled training set (or what is left of the step budget);
         returns (mean loss, accuracy, last lr)."""
         self.model.train()
@@ -502,9 +501,9 @@ class Trainer:
         if self.stopped is not None or self.epoch >= last:
             return self.history
         first_eval = next(iter(self.eval_sets))
-        bar = tqdm(
+        bar = progress_bar(
             total=self.total_steps, initial=self.step,
-            disable=not progress, unit="step", desc="train", dynamic_ncols=True, leave=False,
+            enabled=progress, unit="step", desc="train", dynamic_ncols=True, leave=False,
         )
         with bar, torch.random.fork_rng(self._rng_devices()):
             self._set_rng(self._rng)
