@@ -252,11 +252,11 @@ def run_benchmark(
 
 def _fit_all(result: BenchmarkResult, data_config: DataConfig, runs: dict[str, dict],
              models: Sequence[str], seed: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from ..runtime import progress_bar
 
     todo = [(d, m) for d in runs for m in models if result.row(d, m) is None]
-    bar = tqdm(total=len(todo), disable=not progress, unit="model", desc="benchmark",
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(todo), enabled=progress, unit="model", desc="benchmark",
+                       dynamic_ncols=True)
     prepared: dict[str, Prepared | BaseException] = {}
     with bar:
         for dataset, model in todo:
@@ -384,6 +384,6 @@ def write_outputs(result: BenchmarkResult) -> None:
         raise ValueError("the result has no folder")
     _write_csv(out / RESULTS_FILE, result.rows)
     atomic_write_text(out / TABLE_FILE, markdown_table(result.rows))
-    fig = plot_benchmark(result.rows, out / FIGURE_FILE)
+    fig = plot_benchmark(result.rows, out / FIGURE_FILE, published=PUBLISHED)
     write_report(out / REPORT_FILE, title="idmlp benchmark",
                  sections=[benchmark_section(result.rows, fig)])

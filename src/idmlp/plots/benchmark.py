@@ -22,10 +22,8 @@ def plot_benchmark(rows: Sequence[Mapping[str, Any]], path: str | Path | None = 
                    published: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
     """Grouped bars: one group per dataset, one bar per model (test accuracy, 95 % Wilson
     interval as an error bar); failed or skipped models leave a gap. ``published``:
-    ``{dataset: {name: accuracy}}`` drawn as dashed marks across the dataset's group
-    (default :data:`idmlp.benchmark.runner.PUBLISHED`)."""
-    if published is None:
-        from ..benchmark.runner import PUBLISHED as published
+    ``{dataset: {name: accuracy}}`` drawn as dashed marks across the dataset's group (what
+    :data:`idmlp.benchmark.runner.PUBLISHED` holds)."""
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     labels = {r["model"]: r["label"] for r in rows}
