@@ -162,8 +162,10 @@ def test_random_schemes_on_convolution_weights_count_the_kernel_taps(scheme: str
 def test_image_channels_and_rule_shapes() -> None:
     assert image_channels((5, 6)) == (1, 5, 6)
     assert image_channels((2, 5, 6)) == (2, 5, 6)
-    for bad in [(64,), (1, 2, 3, 4), (0, 4), ()]:
-        with pytest.raises(ValueError, match=r"image_shape \(H, W\) or \(C, H, W\)"):
+    assert image_channels((64,)) == (1, 64)  # a signal (1-D convolutions)
+    for bad in [(1, 2, 3, 4), (0, 4), ()]:
+        with pytest.raises(ValueError, match=r"signal \(L,\) or \(C, L\) or an image|"
+                                             "image_shape must be positive"):
             image_channels(bad)
     rule = ClassChannels((2, 3, 4), num_classes=3, extra_channels=2)
     assert (rule.in_channels, rule.spatial, rule.in_features, rule.channels) == (2, (3, 4),
@@ -291,7 +293,7 @@ def test_initializations_are_seeded_and_channels_last(init: str) -> None:
         ({"dilations": ()}, "dilations must be a comma list"),
         ({"extra_channels": -1}, "extra_channels must be an integer >= 0"),
         ({"extra_init_std": -0.1}, "extra_init_std must be a finite number >= 0"),
-        ({"image_shape": (64,)}, r"image_shape \(H, W\) or \(C, H, W\)"),
+        ({"image_shape": (2, 3, 4, 5)}, r"an image \(H, W\) or \(C, H, W\)"),
         ({"num_classes": 1}, "num_classes must be an integer >= 2"),
         ({"depth": 0}, "depth must be an integer >= 1"),
     ],
@@ -320,8 +322,10 @@ def test_model_config_for_cnn() -> None:
         ModelConfig().replace(kernel_size=3)
     with pytest.raises(ValueError, match="options of arch 'mlp' must be a MLPOptions"):
         ModelConfig(options=CNNOptions())
-    with pytest.raises(ValueError, match="arch cnn needs images"):
-        ModelConfig(arch="cnn").for_data(64, 10, (64,))
+    with pytest.raises(ValueError, match="arch cnn needs a signal"):
+        ModelConfig(arch="cnn").for_data(120, 10, (2, 3, 4, 5))
+    with pytest.raises(ValueError, match="got a signal of shape"):
+        ModelConfig(arch="cnn").for_data(120, 10, (2, 3, 20), "signal")
     with pytest.raises(ValueError, match="arch 'mlp'"):
         InterpretableMLP.from_config(cfg)
     assert "arch" in MODEL_COLUMNS and "options" not in MODEL_COLUMNS
@@ -495,20 +499,25 @@ def test_cli_bad_cnn_flags_are_one_line_exit_2_no_folder(tmp_path, capsys, argv)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_cnn_on_flat_features_is_one_line_exit_2(tmp_path, capsys) -> None:
+def test_cli_cnn_on_flat_features_reads_one_signal(tmp_path, capsys) -> None:
     data = tmp_path / "flat.npz"
     rng = np.random.default_rng(0)
     np.savez(data, X=rng.normal(size=(60, 12)).astype(np.float32), y=np.arange(60) % 3)
     out = tmp_path / "run"
     assert _cli(["train", "--dataset", f"npz:{data}", "--arch", "cnn", "--depth", "2",
-                 "--quiet", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "arch cnn needs images" in err
-    assert not out.exists()
-    assert _cli(["reproduce", "--dataset", f"npz:{data}", "--arch", "cnn", "--depth", "2",
-                 "--quiet", "--out", str(out)]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert not out.exists()
+                 "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "1-D CNN" in load_run(out).model.describe()
+    capsys.readouterr()
+    # samples of four dimensions are neither signals nor images: one line, nothing written
+    bad = tmp_path / "4d.npz"
+    np.savez(bad, X=rng.normal(size=(60, 2, 2, 2, 2)).astype(np.float32), y=np.arange(60) % 3)
+    out2 = tmp_path / "run2"
+    for cmd in ("train", "reproduce"):
+        assert _cli([cmd, "--dataset", f"npz:{bad}", "--arch", "cnn", "--depth", "2",
+                     "--quiet", "--out", str(out2)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "arch cnn needs a signal" in err
+        assert not out2.exists()
 
 
 def test_reproduce_a_cnn(tmp_path, capsys) -> None:

@@ -75,7 +75,8 @@ def test_config_round_trip() -> None:
     clone.load_state_dict(net.state_dict())
     same = InterpretableMLP.from_config(ModelConfig(depth=3, sigma=0.9, activation="tanh",
                                                     logit_scale=5.0, learn_logit_scale=True,
-                                                    q0=0.3).for_data(6, 2, (2, 3)))
+                                                    q0=0.3, options={"extra_features": 0}
+                                                    ).for_data(6, 2, (2, 3)))
     assert same.config == net.config
     with pytest.raises(ValueError, match="in_features"):
         build_model(ModelConfig())  # the data's sizes are missing

@@ -63,14 +63,15 @@ def small_run(tmp_path_factory) -> tuple[Path, object]:
 
 def test_run_folder_layout_and_metrics(small_run):
     out, run = small_run
-    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE]
+    assert sorted(p.name for p in out.iterdir()) == [CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE,
+                                                      "stopping.json"]
     lines = [json.loads(s) for s in (out / METRICS_FILE).read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2]
     assert lines == run.metrics
     for r in lines:
         assert len(r["layer_test_acc"]) == SMALL.model.depth
         assert r["layer_test_acc"][-1] == r["test_acc"]
-        assert set(r["identity_distance"]) == {"feature", "class"}
+        assert set(r["identity_distance"]) == {"feature", "class", "extra"}  # H > 0 on digits
         assert all(len(v) == SMALL.model.depth for v in r["identity_distance"].values())
         assert 0 <= r["train_acc"] <= 1 and 0 <= r["test_acc"] <= 1
         assert r["train_loss"] > 0 and r["test_loss"] > 0 and r["lr"] > 0
@@ -290,7 +291,7 @@ def test_load_run_of_a_non_run_folder(tmp_path):
         ("q0", math.inf), ("lr", 0.0), ("lr", math.nan), ("logit_scale", -2.0),
         ("batch_size", 0), ("epochs", 0), ("seed", -1), ("momentum", 1.0),
         ("weight_decay", -0.1), ("test_size", 1.0), ("label_smoothing", 1.0), ("gamma", 0.0),
-        ("warmup_epochs", 99.0),
+        ("warmup_epochs", -1.0),
         ("dataset", "cifar"), ("activation", "swish"), ("optimizer", "lbfgs"),
         ("schedule", "linear"), ("device", "tpu"), ("bias", "yes"), ("layer_loss", "first"),
         ("scaling", "minmax"), ("val_size", 1.0), ("std_floor", 2.0),
@@ -439,7 +440,8 @@ def test_cli_trains_and_resumes(tmp_path, capsys):
     [
         ["--dataset", "cifar"], ["--depth", "0"], ["--sigma", "-1"], ["--q0", "0"],
         ["--lr", "0"], ["--activation", "swish"], ["--momentum", "1.5"],
-        ["--device", "tpu"], ["--warmup-epochs", "50"],
+        ["--device", "tpu"], ["--epochs", "2", "--warmup-epochs", "50"],
+        ["--warmup-epochs", "5000"],  # longer than the default budget of optimizer steps
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2_no_folder(tmp_path, capsys, argv):
@@ -495,7 +497,8 @@ def test_trainer_loss_is_the_weighted_sum_of_layer_losses(kind):
             layer.weight.add_(0.1 * torch.randn_like(layer.weight))
     X, y = torch.randn(32, 6, dtype=torch.float64), torch.arange(32) % 3
     trainer = Trainer(net, X, y, {"test": (X, y)},
-                      optim=OptimConfig(layer_loss=kind, label_smoothing=0.1))
+                      optim=OptimConfig(layer_loss=kind, label_smoothing=0.1,
+                                        early_stopping=False))
     loss, last = trainer.loss(X, y)
     per_layer = torch.stack([torch.nn.functional.cross_entropy(
         net.readout(X).logits[:, l], y, label_smoothing=0.1) for l in range(4)])

@@ -50,7 +50,8 @@ __all__ = ["RUN_SETTINGS", "InterpretableClassifier"]
 #: The settings of :class:`~idmlp.config.DataConfig` that name where data comes from:
 #: an estimator gets its data from ``fit``.
 _DATA_SOURCE = frozenset({"dataset", "data_dir", "download", "test_size", "target"})
-_DATA_SIZES = frozenset({"in_features", "num_classes", "image_shape", "options"})
+_DATA_SIZES = frozenset({"in_features", "num_classes", "image_shape", "input_layout",
+                         "options"})
 #: Run settings (flat names of :meth:`RunConfig.replace`) that are estimator parameters:
 #: all but the data source and what is recorded during training.
 RUN_SETTINGS: frozenset[str] = frozenset(
@@ -80,13 +81,21 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         arch: ``mlp``, ``cnn`` or ``residual`` (:data:`idmlp.config.ARCHS`).
         depth, sigma, q0, activation, init, bias, logit_scale, learn_logit_scale: the
             network (:class:`~idmlp.config.ModelConfig`).
-        extra_channels, kernel_size, dilations, extra_init_std: ``arch="cnn"`` only;
+        extra_features: ``arch="mlp"`` only: ``H`` coordinates beyond ``N + C`` (default:
+            enough for a width of 256; 0 is the paper's network).
+        extra_channels, kernel_size, dilations: ``arch="cnn"`` only; extra_init_std: the
+            random start of the MLP's extra rows or the CNN's extra channels;
             alpha_init, class_init_std: ``arch="residual"`` only.
         optimizer, lr, momentum, weight_decay, schedule, warmup_epochs, step_epochs, gamma,
             label_smoothing, layer_loss, batch_size, epochs, steps, seed: the optimization
             (:class:`~idmlp.config.OptimConfig`); ``seed`` seeds initialization and shuffling.
+        early_stopping, patience: stop on the validation loss and keep the best
+            validation accuracy's weights (on by default when ``val_size > 0``; without
+            a validation split the whole budget is trained).
         val_size, split_seed: the held-out validation fraction of ``(X, y)`` and its seed.
         scaling, std_floor: the input standardization (:class:`~idmlp.data.InputScaler`).
+        layout: what one sample is: ``signal`` (``(L,)`` or ``(C, L)``: 1-D convolutions
+            with ``arch="cnn"``), ``image``, ``features`` or ``None`` (from the shape).
         device: ``cpu``, ``cuda`` or ``auto``.
         verbose: show a progress bar and a line per epoch.
 
@@ -100,6 +109,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         scaler_: the fitted :class:`~idmlp.data.InputScaler`.
         config_: the :class:`~idmlp.config.RunConfig` it was trained with.
         history_: one record per epoch (losses, accuracies per layer, identity distances).
+        stopping_: with early stopping, why and when training stopped and the epoch whose
+            weights ``model_`` holds (``None`` without it).
 
     Examples:
         >>> from sklearn.datasets import load_iris
@@ -121,6 +132,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         bias: bool | None = None,
         logit_scale: float | None = None,
         learn_logit_scale: bool | None = None,
+        extra_features: int | None = None,
         extra_channels: int | None = None,
         kernel_size: int | None = None,
         dilations: str | None = None,
@@ -140,11 +152,14 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int | None = None,
         epochs: int | None = None,
         steps: int | None = None,
+        early_stopping: bool | None = None,
+        patience: int | None = None,
         seed: int | None = None,
         val_size: float | None = None,
         split_seed: int | None = None,
         scaling: str | None = None,
         std_floor: float | None = None,
+        layout: str | None = None,
         device: str | None = None,
         verbose: bool = False,
     ) -> None:
@@ -157,6 +172,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         self.bias = bias
         self.logit_scale = logit_scale
         self.learn_logit_scale = learn_logit_scale
+        self.extra_features = extra_features
         self.extra_channels = extra_channels
         self.kernel_size = kernel_size
         self.dilations = dilations
@@ -176,11 +192,14 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.steps = steps
+        self.early_stopping = early_stopping
+        self.patience = patience
         self.seed = seed
         self.val_size = val_size
         self.split_seed = split_seed
         self.scaling = scaling
         self.std_floor = std_floor
+        self.layout = layout
         self.device = device
         self.verbose = verbose
 
@@ -191,6 +210,11 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         value is one ``ValueError`` naming it)."""
         changes = {k: v for k, v in self.get_params().items()
                    if k in RUN_SETTINGS and v is not None}
+        if changes.get("val_size", None) == 0:  # no validation split: nothing to stop on
+            if self.early_stopping:
+                raise ValueError("early_stopping=True needs a validation split: set val_size "
+                                 "> 0 or early_stopping=False")
+            changes["early_stopping"] = False
         return RunConfig.from_changes(changes)
 
     # -- fitting -------------------------------------------------------------------------
@@ -234,11 +258,12 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
                                  "val_size=0 (no validation split)") from None
         else:
             X_fit, y_fit = X, codes
-        scaler = InputScaler(data.resolved_scaling(shape), data.std_floor).fit(X_fit)
+        layout = None if data.layout == "auto" else data.layout
+        scaler = InputScaler(data.resolved_scaling(shape, layout), data.std_floor).fit(X_fit)
         train = self._tensors(scaler, X_fit, y_fit)
         evals = {"val": self._tensors(scaler, X_val, y_val)} if data.val_size else {
             "train": train}
-        model = build_network(config, X.shape[1], len(encoder.classes_), shape)
+        model = build_network(config, X.shape[1], len(encoder.classes_), shape, layout)
         trainer = make_trainer(config, model, train, evals, device)
         trainer.run(progress=bool(self.verbose))
         self.classes_ = encoder.classes_
@@ -248,6 +273,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         self.scaler_ = scaler
         self.config_ = config
         self.history_ = list(trainer.history)
+        self.stopping_ = trainer.stopped
         self.n_train_, self.n_val_ = len(y_fit), len(codes) - len(y_fit)
         return self
 

@@ -28,6 +28,7 @@ from .analysis.interpret import Interpretation, interpret_run
 from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
+from .config.optim import BUDGET_STEPS
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .faithfulness.measures import FIELD_MEASURES
 from .faithfulness.methods import DEFAULT_METHODS, METHODS
@@ -41,6 +42,7 @@ from .report.page import write_interactive_report
 from .report.probes import probe_section, seeds_section
 from .report.run import baseline_section
 from .report.run_report import save_run_section
+from .report.section import Section
 from .runtime import resolve_device
 from .train.runs import TrainedRun, fit
 
@@ -220,7 +222,8 @@ def reproduce(
             standard, _ = fit_standard_mlp(
                 X_train, y_train, X_test, y_test, depth=config.model.depth,
                 model_kwargs={"activation": config.model.activation},
-                seed=config.optim.seed, optim=optim, device=run.device, progress=progress)
+                seed=config.optim.seed, optim=optim, device=run.device, progress=progress,
+                validation=_validation(run, optim))
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=True,
                                         progress=progress)
@@ -244,8 +247,10 @@ def reproduce(
             faith = _faithfulness(run, faithfulness_samples, progress)
             seconds["faithfulness"] = time.perf_counter() - t0
 
-        val_acc = run.metrics[-1].get("layer_val_acc")
+        val_acc = run.final_metrics.get("layer_val_acc")
         summary = {
+            "evidence_shares": {k: v.tolist() for k, v in interp.evidence_shares.items()},
+            "stopping": run.stopping,
             "dataset": ds.name, "n_train": int(len(ds.y_train)),
             "n_val": 0 if ds.y_val is None else int(len(ds.y_val)),
             "n_test": int(len(ds.y_test)),
@@ -277,7 +282,7 @@ def reproduce(
                 f"Probes (a) read this network's own features; probes (b) read a standard "
                 f"MLP of the same depth {config.model.depth} and width "
                 f"{standard.body.width} ({standard.config['init']} init, linear head) "
-                f"trained for {optim.epochs} epochs with "
+                f"trained for {_budget(optim)} with "
                 + ("the same optimizer and schedule." if same else "the MLP's default "
                    f"optimizer (Adam, lr {optim.lr:g}, {optim.schedule} schedule).")))
             curves = [LayerCurve("probe (a): this network's features",
@@ -294,20 +299,39 @@ def reproduce(
             saved["faithfulness"] = faithfulness_section(faith)
         for key, section in saved.items():
             save_run_section(tmp, key, section)
-        sections = [maps_section(interp),
+        sections = [maps_section(interp), *_evidence_sections(interp, figures),
                     identity_distance_section(interp, figures.get("identity_distance")),
                     *saved.values()]
         if config.dynamics.snapshots:
             from .analysis.dynamics import load_snapshots
 
             sections.append(dynamics_section(load_snapshots(tmp)))
-        summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe())
+        summary = _summary(interp, config, val_acc, run.dataset.image_shape, model.describe(),
+                           run.dataset.layout)
         report = run_report_data(run, interp, summary=summary,
                                  sections=sections, curves=curves, command=command,
                                  timings={k: v for k, v in seconds.items() if k != "train"})
         write_interactive_report(tmp / "report.html", report)
-    final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics)
+    final = TrainedRun(out, run.config, run.model, run.dataset, run.scaler, run.metrics,
+                       run.stopping)
     return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
+
+
+def _budget(optim: OptimConfig) -> str:
+    """How long a network was trained, in words."""
+    if optim.steps is not None:
+        text = f"{optim.steps} optimizer steps"
+    elif optim.epochs is not None:
+        text = f"{optim.epochs} epochs"
+    else:
+        text = f"at most {BUDGET_STEPS} optimizer steps"
+    return text + (" (early stopping on the validation loss)" if optim.early_stopping else "")
+
+
+def _validation(run: TrainedRun, optim: OptimConfig) -> tuple[Any, Any] | None:
+    """The validation split that early stopping of the standard MLP watches (the run's,
+    the same protocol as the interpretable network's), or ``None`` without early stopping."""
+    return run.tensors("val") if optim.early_stopping else None
 
 
 def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bool
@@ -320,7 +344,7 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
         X_train, y_train, X_test, y_test, depth=config.model.depth,
         model_kwargs={"activation": config.model.activation}, seed=config.optim.seed,
         optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
-        progress=progress)
+        progress=progress, validation=_validation(run, optim))
     probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
                             standard_model=standard, own_features=False, progress=progress)
     shutil.rmtree(folder / f"seed{config.optim.seed}")
@@ -347,7 +371,8 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
 
 
 def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
-             image_shape: tuple[int, ...] | None, network: str) -> str:
+             image_shape: tuple[int, ...] | None, network: str,
+             layout: str | None = None) -> str:
     d = interp.identity_distance
     lo, hi = interp.accuracy_interval()
     best = (f"The layer with the best validation accuracy is layer "
@@ -356,7 +381,7 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
     return (
         f"A {config.model.activation} {network}, every layer "
         f"identity-initialized (sigma = {config.model.sigma:g}; inputs standardized "
-        f"({config.data.resolved_scaling(image_shape or ())} scaling) and scaled to "
+        f"({config.data.resolved_scaling(image_shape or (), layout)} scaling) and scaled to "
         f"variance q0 = {config.model.q0:g}; the "
         f"largest |x^0| on the test split is {interp.max_abs_input:.1f}), reaches "
         f"{interp.accuracy[-1]:.3f} test accuracy at its last layer (95% interval "
@@ -367,3 +392,42 @@ def _summary(interp: Interpretation, config: RunConfig, val_acc: list | None,
         "over layers, the default map) was made on a validation split carved from the "
         "training split; the test split is only reported."
     )
+
+
+def _evidence_sections(interp: Interpretation, figures: dict[str, Path]) -> list[Section]:
+    """Where each layer's evidence comes from (a table and a figure), and the maps of a 1-D
+    signal as curves over the signal (figures the interactive page does not draw)."""
+    out = []
+    if interp.evidence_shares:
+        shares = interp.evidence_shares
+        layers = sorted({1, interp.depth // 2 or 1, interp.depth})
+        sec = Section("Where the evidence comes from").text(
+            "Each layer's change of the explained class splits exactly over the coordinates "
+            "of the layer before: the input-aligned features (what the maps show), the extra "
+            "coordinates (the MLP's extra features, the CNN's extra channels) and the class "
+            "coordinates. The share through the extra coordinates is evidence the "
+            "input-aligned map cannot show.")
+        sec.table([[part, *(float(shares[part][l - 1]) for l in layers)]
+                   for part in ("feature", "extra", "class")],
+                  ["evidence through", *(f"layer {l}" for l in layers)], digits=2,
+                  caption="Share of |class evidence| per block of the state (mean over "
+                  "examples)")
+        if "evidence_shares" in figures:
+            sec.figure(figures["evidence_shares"], alt="Stacked bars per layer: the share of "
+                       "the absolute class evidence through the input-aligned features, the "
+                       "extra coordinates and the class coordinates of the layer before.")
+        out.append(sec)
+    if interp.is_signal:
+        sec = Section("Maps over the signal").text(
+            "The inputs are 1-D signals, so each map is a curve over the signal's positions "
+            "(the input in gray behind it).")
+        for name, alt in (("contribution_maps", "For each chosen test example, its input "
+                           "signal and the default map at the selected layers as curves "
+                           "over the positions, with each layer's prediction."),
+                          ("class_contributions", "For each class, the mean default map at "
+                           "the selected layers as curves over the positions, colored by "
+                           "depth.")):
+            if name in figures:
+                sec.figure(figures[name], alt=alt)
+        out.append(sec)
+    return out

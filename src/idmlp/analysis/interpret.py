@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,9 @@ __all__ = [
     "interpret",
     "interpret_run",
 ]
+
+#: The blocks of the state that :attr:`Interpretation.evidence_shares` splits the evidence over.
+_SHARES = ("feature", "extra", "class")
 
 
 def default_layers(depth: int, n: int = 8) -> tuple[int, ...]:
@@ -123,6 +126,13 @@ class Interpretation:
         class_names: one name per class.
         image_shape: ``S``.
         max_abs_input: the largest :math:`|x^0|` over the set.
+        evidence_shares: per layer, the mean share of the true class's evidence that flows
+            through the input-aligned features, the extra coordinates and the class
+            coordinates of the layer before (:meth:`LayerReadout.evidence_shares`),
+            ``{"feature", "extra", "class"}: (L,)`` (empty for networks without an
+            evidence split).
+        layout: what one input is, ``signal``, ``image`` or ``features`` (``None``:
+            from ``image_shape``, two dimensions an image), for the figures.
     """
 
     accuracy: np.ndarray
@@ -146,6 +156,8 @@ class Interpretation:
     class_names: tuple[str, ...]
     image_shape: tuple[int, ...]
     max_abs_input: float
+    evidence_shares: dict[str, np.ndarray] = field(default_factory=dict)
+    layout: str | None = None
 
     @property
     def depth(self) -> int:
@@ -162,8 +174,15 @@ class Interpretation:
 
     @property
     def is_image(self) -> bool:
-        """Whether inputs are 2-D images (else maps are drawn as 1-row strips)."""
-        return len(self.image_shape) == 2
+        """Whether inputs are 2-D one-channel images (else maps are drawn as 1-row strips,
+        or as curves for signals, :attr:`is_signal`)."""
+        return len(self.image_shape) == 2 and self.layout in (None, "image")
+
+    @property
+    def is_signal(self) -> bool:
+        """Whether inputs are 1-D signals, ``(L,)`` or ``(C, L)`` (maps drawn as curves
+        over the signal)."""
+        return self.layout == "signal"
 
     @property
     def map_names(self) -> tuple[str, ...]:
@@ -207,6 +226,7 @@ class Interpretation:
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             "image_shape": list(self.image_shape),
+            "layout": self.layout,
             "final_accuracy": float(acc[-1]),
             "final_accuracy_95": [float(lo[-1]), float(hi[-1])],
             "max_abs_input": self.max_abs_input,
@@ -222,6 +242,8 @@ class Interpretation:
                 "feature_distance": self.feature_distance.tolist(),
                 "class_distance": self.class_distance.tolist(),
                 **{f"clipping_share_{k}": v.tolist() for k, v in self.clipping_share.items()},
+                **{f"evidence_share_{k}": v.tolist()
+                   for k, v in self.evidence_shares.items()},
             },
             "confusion": self.confusion.tolist(),
             "class_counts": self.class_counts.tolist(),
@@ -252,6 +274,7 @@ class Interpretation:
                 arrays[f.name] = value
         arrays["class_names"] = np.asarray(self.class_names, dtype=str)
         arrays["image_shape"] = np.asarray(self.image_shape, dtype=np.int64)
+        arrays["layout"] = np.asarray("" if self.layout is None else self.layout)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         return atomic_write_bytes(path, buf.getvalue())
@@ -272,14 +295,16 @@ class Interpretation:
                 values.setdefault(group, {})[name] = value
             else:
                 values[key] = value
-        missing = {f.name for f in fields(cls)} - values.keys()
+        optional = {"evidence_shares", "layout"}  # added later: older files load without
+        missing = {f.name for f in fields(cls)} - values.keys() - optional
         if missing:
             raise ValueError(f"{path} is not an interpretation file of this idmlp version: "
                              f"missing {sorted(missing)}; interpret the run again")
         values["class_names"] = tuple(str(s) for s in values["class_names"])
         values["image_shape"] = tuple(int(s) for s in values["image_shape"])
         values["max_abs_input"] = float(values["max_abs_input"])
-        return cls(**{f.name: values[f.name] for f in fields(cls)})
+        values["layout"] = str(values.get("layout", "")) or None
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
     def summary(self) -> str:
         """Per-layer table as plain text (what the CLI prints)."""
@@ -336,6 +361,7 @@ def interpret(
     layers: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
     maps: Sequence[str] | None = None,
+    layout: str | None = None,
 ) -> Interpretation:
     r"""Interpret every layer of ``model`` on the labelled set ``(X, y)``.
 
@@ -363,6 +389,8 @@ def interpret(
         class_names: one name per class; default ``"0" .. "C-1"``.
         maps: the maps to keep (names of :data:`idmlp.nets.readout.MAPS`, the default map
             first); default all.
+        layout: what one input is (``signal``, ``image``, ``features``; default the
+            model's, :attr:`~idmlp.nets.base.LayerwiseNet.layout`), for the figures.
 
     Returns:
         An :class:`Interpretation`.
@@ -398,6 +426,9 @@ def interpret(
     probs = torch.zeros(n, depth, c)
     preds = torch.zeros(n, depth, dtype=torch.long)
     max_abs = torch.zeros((), dtype=torch.float64)
+    splits = callable(getattr(model, "evidence_terms", None))
+    share_sum = {k: torch.zeros(depth, dtype=torch.float64) for k in _SHARES} if splits else {}
+    share_n = torch.zeros(depth, dtype=torch.float64)
 
     def collect(batch: Batch) -> None:
         nonlocal max_abs
@@ -417,6 +448,12 @@ def interpret(
             s_input[pos] = r.features[local, 0].flatten(1).float().cpu()
         probs[batch.start : batch.stop] = r.probs.float().cpu()
         preds[batch.start : batch.stop] = r.preds.cpu()
+        if splits:
+            shares = r.evidence_shares(yb)
+            defined = torch.isfinite(shares["feature"])
+            share_n.add_(defined.sum(0).double().cpu())
+            for k in _SHARES:
+                share_sum[k].add_(shares[k].nan_to_num(0.0).sum(0).double().cpu())
 
     with torch.no_grad():
         metrics = evaluate(model, X, y, batch_size=batch_size, on_batch=[collect])
@@ -447,6 +484,8 @@ def interpret(
         class_names=names_,
         image_shape=tuple(shape),
         max_abs_input=float(max_abs),
+        evidence_shares={k: (v / share_n).numpy() for k, v in share_sum.items()},
+        layout=layout if layout is not None else _layout(model),
     )
 
 
@@ -464,4 +503,14 @@ def interpret_run(
     X, y = run.tensors(split)
     chosen = pick_samples(y, samples, run.model.num_classes)
     return interpret(run.model, X, y, batch_size=batch_size, sample_indices=chosen,
-                     layers=layers, class_names=run.dataset.class_names)
+                     layers=layers, class_names=run.dataset.class_names,
+                     layout=_layout(run.model) or run.dataset.layout)
+
+
+def _layout(model: Any) -> str | None:
+    """What the figures draw for ``model``'s inputs: ``signal`` where it reads them as
+    signals (the CNN on 1-D data, flat features included), else its layout (if any)."""
+    rule = getattr(model, "rule", None)
+    if getattr(rule, "is_signal", False):
+        return "signal"
+    return getattr(model, "layout", None)

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from . import dynamics, faithfulness, interpret, reproduce, sweep, theory, train
+from . import benchmark, dynamics, faithfulness, interpret, reproduce, sweep, theory, train
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = [reproduce, theory, train, interpret, dynamics, faithfulness, sweep]
+_COMMANDS = [reproduce, theory, train, interpret, dynamics, faithfulness, sweep,
+             benchmark]
 
 
 class _Parser(argparse.ArgumentParser):

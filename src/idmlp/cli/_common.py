@@ -7,8 +7,8 @@ import math
 
 from ..config import DEVICES
 
-__all__ = ["add_device", "add_output", "add_quiet", "nonnegative_float", "positive_float",
-           "positive_int"]
+__all__ = ["add_device", "add_output", "add_quiet", "nonnegative_float", "nonnegative_int",
+           "positive_float", "positive_int"]
 
 
 def _float_at_least(text: str, low: float, strict: bool) -> float:
@@ -30,14 +30,22 @@ def nonnegative_float(text: str) -> float:
     return _float_at_least(text, 0.0, strict=False)
 
 
-def positive_int(text: str) -> int:
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    return _int_at_least(text, 0)
 
 
 def add_output(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._common import add_output, add_quiet, positive_int
 from .train import add_config_arguments, check_changes, config_changes
@@ -75,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for name, b in res.baselines.items():
         print(f"{name}: {b['test accuracy']:.3f}")
+    stopped = (res.run.stopping or {}).get("stopped")
+    if stopped:
+        from ..train.loop import stop_message
+
+        print(stop_message(stopped))
+    for warning in res.run.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if res.faithfulness is not None and "integrated_gradients+" in res.faithfulness.methods:
         iv = res.faithfulness.compare("class evidence+", "integrated_gradients+", "mean_drop")
         print(f"class evidence+ deletion drop / IntegratedGradients+: {iv.mean:.2f} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..config import (
@@ -102,8 +103,14 @@ def run(args: argparse.Namespace) -> int:
         config = RunConfig.from_changes(given)
         out = DEFAULT_OUT if args.out is None else args.out
         result = fit(config, out, overwrite=args.overwrite, progress=not args.quiet)
-    last = result.metrics[-1]
-    print(f"run {result.path}: {result.epochs_done} epochs, {last['elapsed']:.1f} s of training")
+    last = result.final_metrics  # the kept epoch's record (the best one with early stopping)
+    elapsed = result.metrics[-1]["elapsed"]
+    print(f"run {result.path}: {result.epochs_done} epochs, {elapsed:.1f} s of training")
+    stopped = (result.stopping or {}).get("stopped")
+    if stopped:
+        from ..train.loop import stop_message
+
+        print(stop_message(stopped))
     # a CNN's layer l sees a square of the input (early layers see little of the image)
     field = getattr(result.model, "receptive_field", lambda: None)()
     print("layer  test_acc  dist_feature  dist_class" + ("  receptive_field" if field else ""))
@@ -111,7 +118,12 @@ def run(args: argparse.Namespace) -> int:
     for i, acc in enumerate(last["layer_test_acc"]):
         print(f"{i + 1:5d}  {acc:8.4f}  {dist['feature'][i]:12.4f}  {dist['class'][i]:10.4f}"
               + (f"  {field[i]:>9d} px" if field else ""))
-    print(f"last-layer test accuracy {last['test_acc']:.4f} (train {last['train_acc']:.4f})")
+    check = (result.stopping or {}).get("fit_check") or {}
+    train_acc = check.get("train_accuracy", last["train_acc"])
+    print(f"last-layer test accuracy {last['test_acc']:.4f} (train {train_acc:.4f}, epoch "
+          f"{result.kept_epoch})")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if result.config.dynamics.snapshots:
         print(f"snapshots ({result.config.dynamics.snapshots} planned) in "
               f"{result.path / 'snapshots.npz'}; "

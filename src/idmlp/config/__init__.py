@@ -31,10 +31,12 @@ from __future__ import annotations
 from .archs import (
     ARCHITECTURES,
     ARCHS,
+    AUTO_MIN_WIDTH,
     Arch,
     CNNOptions,
     MLPOptions,
     ResidualOptions,
+    conv_layout,
     option_owners,
     parse_dilations,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "ACTIVATIONS",
     "ARCHITECTURES",
     "ARCHS",
+    "AUTO_MIN_WIDTH",
     "AXES",
     "BACKENDS",
     "DATASETS",
@@ -85,6 +88,7 @@ __all__ = [
     "add_arguments",
     "arguments_given",
     "check_dataset_name",
+    "conv_layout",
     "field_types",
     "from_dict",
     "option_owners",

@@ -27,13 +27,44 @@ from .fields import field_names, meta, put
 __all__ = [
     "ARCHITECTURES",
     "ARCHS",
+    "AUTO_MIN_WIDTH",
     "Arch",
     "CNNOptions",
     "MLPOptions",
     "ResidualOptions",
+    "conv_layout",
     "option_owners",
     "parse_dilations",
 ]
+
+
+def conv_layout(image_shape: tuple[int, ...], layout: str | None = None) -> str:
+    """``"signal"`` or ``"image"``: how the CNN reads samples of ``image_shape`` whose data
+    ``layout`` (:attr:`idmlp.data.Dataset.layout`) is ``"signal"`` (``(L,)`` or
+    ``(C, L)``), ``"image"`` (``(H, W)`` or ``(C, H, W)``), ``"features"`` (flat features
+    ``(N,)``: read as one signal of length N) or ``None`` (from the shape alone: ``(L,)`` a
+    signal, ``(H, W)`` and ``(C, H, W)`` an image). Anything else is refused in one line.
+
+    Examples:
+        >>> conv_layout((40,)), conv_layout((2, 40), "signal"), conv_layout((28, 28))
+        ('signal', 'signal', 'image')
+    """
+    shape = tuple(image_shape)
+    if not shape or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
+                            for s in shape):
+        raise ValueError(f"image_shape must be positive integers, got {shape}")
+    if layout == "features" and len(shape) == 1:
+        return "signal"
+    if layout in (None, "features"):
+        layout = "signal" if len(shape) == 1 else "image"
+    forms = {"signal": (1, 2), "image": (2, 3)}
+    if layout not in forms:
+        raise ValueError(f"layout must be signal, image or features, got {layout!r}")
+    if len(shape) not in forms[layout]:
+        article = "an" if layout[0] in "aeiou" else "a"
+        raise ValueError(f"arch cnn needs a signal (L,) or (C, L) or an image (H, W) or "
+                         f"(C, H, W); got {article} {layout} of shape {shape}")
+    return layout
 
 
 def parse_dilations(value: object) -> tuple[int, ...]:
@@ -60,12 +91,46 @@ def parse_dilations(value: object) -> tuple[int, ...]:
     return out
 
 
+#: The width below which ``extra_features=None`` (auto) widens the interpretable MLP:
+#: ``H = max(0, AUTO_MIN_WIDTH - N - C)``, chosen on the validation splits of the dev
+#: datasets (README, "Defaults").
+AUTO_MIN_WIDTH = 256
+
+
 @dataclass(frozen=True)
 class MLPOptions:
-    """Options of the interpretable MLP alone (:class:`idmlp.nets.mlp.InterpretableMLP`):
-    none beyond the shared ones of :class:`~idmlp.config.ModelConfig`."""
+    """Options of the interpretable MLP alone (:class:`idmlp.nets.mlp.InterpretableMLP`).
 
-    def check_shape(self, image_shape: tuple[int, ...]) -> None:
+    Examples:
+        >>> MLPOptions().extra_for(40, 10), MLPOptions().extra_for(784, 10)
+        (206, 0)
+        >>> MLPOptions(extra_features=0).extra_for(40, 10)
+        0
+    """
+
+    extra_features: int | None = field(default=None, metadata=meta(
+        f"mlp: H extra feature coordinates between the input-aligned and the class "
+        f"coordinates (state (f, e, k), width N + H + C; 0: the paper's network; default: "
+        f"auto, H = max(0, {AUTO_MIN_WIDTH} - N - C), extra capacity only for narrow inputs)"))
+    extra_init_std: float = field(default=1.0, metadata=meta(
+        "mlp and cnn: std of the random part of the extra rows (features or channels) of "
+        "an identity start, times 1/sqrt(fan in); 0 gives the exact identity start, where "
+        "the extra rows never train"))
+
+    def __post_init__(self) -> None:
+        if self.extra_features is not None:
+            put(self, "extra_features", check_int("extra_features", self.extra_features,
+                                                  minimum=0))
+        put(self, "extra_init_std", check_nonnegative("extra_init_std", self.extra_init_std))
+
+    def extra_for(self, in_features: int, num_classes: int) -> int:
+        r"""``H`` for data of ``in_features`` and ``num_classes``: the given value, or the
+        automatic one, :math:`\max(0, 256 - N - C)`."""
+        if self.extra_features is not None:
+            return self.extra_features
+        return max(0, AUTO_MIN_WIDTH - in_features - num_classes)
+
+    def check_shape(self, image_shape: tuple[int, ...], layout: str | None = None) -> None:
         """Any input shape works: the MLP flattens it."""
 
 
@@ -97,11 +162,10 @@ class CNNOptions:
         put(self, "dilations", ",".join(map(str, parse_dilations(self.dilations))))
         put(self, "extra_init_std", check_nonnegative("extra_init_std", self.extra_init_std))
 
-    def check_shape(self, image_shape: tuple[int, ...]) -> None:
-        """Refuse inputs that are not images, in one line."""
-        if len(image_shape) not in (2, 3):
-            raise ValueError(f"arch cnn needs images: image_shape (H, W) or (C, H, W), got "
-                             f"{tuple(image_shape)}; use arch mlp for flat features")
+    def check_shape(self, image_shape: tuple[int, ...], layout: str | None = None) -> None:
+        """Refuse inputs that are neither signals nor images, in one line
+        (:func:`conv_layout`)."""
+        conv_layout(image_shape, layout)
 
 
 @dataclass(frozen=True)
@@ -127,7 +191,7 @@ class ResidualOptions:
         put(self, "alpha_init", check_real("alpha_init", self.alpha_init))
         put(self, "class_init_std", check_nonnegative("class_init_std", self.class_init_std))
 
-    def check_shape(self, image_shape: tuple[int, ...]) -> None:
+    def check_shape(self, image_shape: tuple[int, ...], layout: str | None = None) -> None:
         """Any input shape works: the MLP flattens it."""
 
 
@@ -164,7 +228,8 @@ ARCHS: Mapping[str, Arch] = MappingProxyType({arch.name: arch for arch in (
          "the paper's interpretable MLP, width N + C, W = sigma I"),
     Arch("cnn", "idmlp.nets.cnn:InterpretableCNN", CNNOptions,
          "same-size convolutions with C class channels, Dirac-initialized",
-         presets={"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5, "epochs": 10}),
+         presets={"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5, "epochs": 30,
+                  "batch_size": 64}),
     Arch("residual", "idmlp.nets.residual:ResidualMLP", ResidualOptions,
          "x^l = x^(l-1) + alpha_l phi(W^l x^(l-1)) with alpha_l = 0 at init (ReZero)"),
 )})

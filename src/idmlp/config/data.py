@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._validation import MAX_SPLIT_SEED, check_choice, check_int, check_probability, check_real
-from ..data.registry import DATASETS, SCALINGS, check_dataset_name
+from ..data.registry import DATASETS, LAYOUTS, SCALINGS, check_dataset_name
 from .fields import check_bool, meta, put
 
 __all__ = ["DATASETS", "SCALINGS", "DataConfig", "check_dataset_name"]
@@ -36,15 +37,21 @@ class DataConfig:
     split_seed: int = field(default=0, metadata=meta("seed of the stratified splits"))
     scaling: str = field(default="auto", metadata=meta(
         "input standardization: 'global' (one mean and deviation for all features: keeps "
-        "an image's structure), 'feature' (per feature, with a floor on the deviation) or "
-        "'auto' (global for images, feature otherwise)"))
+        "an image's or a signal's structure), 'feature' (per feature, with a floor on the "
+        "deviation) or 'auto' (global for images and signals, feature otherwise)"))
     std_floor: float = field(default=0.1, metadata=meta(
         "'feature' scaling: floor on each deviation, as a fraction of the RMS deviation"))
     target: str | None = field(default=None, metadata=meta(
         "csv:PATH datasets: the column holding the class labels (default: the last column)"))
+    layout: str = field(default="auto", metadata=meta(
+        "what one sample is: 'auto' (what the dataset says: an npz's 'layout' key, else an "
+        "image for (H, W) or (C, H, W) and features otherwise; mnist1d is a signal), "
+        "'signal' ((L,) or (C, L): C channels of length L; how a 2-element npz "
+        "image_shape is read as a signal), 'image' or 'features'"))
 
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
+        check_choice("layout", self.layout, ("auto", *LAYOUTS))
         if self.data_dir is not None:
             if not isinstance(self.data_dir, (str, Path)):
                 raise ValueError(f"data_dir must be a path or None, got {self.data_dir!r}")
@@ -74,15 +81,23 @@ class DataConfig:
 
         ds = load_dataset(self.dataset, data_dir=self.data_dir, test_size=self.test_size,
                           seed=self.split_seed, download=self.download, target=self.target)
+        if self.layout != "auto" and self.layout != ds.layout:
+            ds = dataclasses.replace(ds, layout=self.layout)  # validated against the shape
         return ds.with_validation(self.val_size, self.split_seed) if self.val_size else ds
 
-    def resolved_scaling(self, image_shape: tuple[int, ...]) -> str:
-        """``global`` or ``feature``: what ``auto`` means for data of ``image_shape``."""
+    def resolved_scaling(self, image_shape: tuple[int, ...], layout: str | None = None) -> str:
+        """``global`` or ``feature``: what ``auto`` means for data of ``image_shape`` and
+        ``layout`` (global for images and signals, whose structure one mean and deviation
+        keep; feature for unordered features; without a layout, two or more dimensions
+        are an image)."""
         if self.scaling != "auto":
             return self.scaling
+        if layout is not None:
+            return "feature" if layout == "features" else "global"
         return "global" if len(image_shape) >= 2 else "feature"
 
     def scaler(self, dataset: Any) -> Any:
         """The :class:`~idmlp.data.InputScaler` of this config, fitted on ``dataset``'s
         training split."""
-        return dataset.fit_scaler(self.resolved_scaling(dataset.image_shape), self.std_floor)
+        return dataset.fit_scaler(self.resolved_scaling(dataset.image_shape, dataset.layout),
+                                  self.std_floor)

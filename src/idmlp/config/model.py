@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import check_choice, check_int, check_positive
+from ..data.registry import LAYOUTS
 from .archs import ARCHITECTURES, ARCHS, option_owners
 from .fields import check_bool, field_names, from_dict, meta, put, route
 
@@ -39,7 +40,9 @@ class ModelConfig:
     its defaults or the named ones; :meth:`replace` routes option names into it.
 
     Examples:
-        >>> ModelConfig(depth=10, q0=0.5).for_data(64, 10, (8, 8)).width
+        >>> ModelConfig(depth=10, q0=0.5).for_data(64, 10, (8, 8)).width  # 64 + H + 10
+        256
+        >>> ModelConfig().replace(extra_features=0).for_data(64, 10, (8, 8)).width
         74
         >>> ModelConfig(arch="cnn").replace(kernel_size=5).options.kernel_size
         5
@@ -71,6 +74,8 @@ class ModelConfig:
         "shape of one input", cli=False))
     options: Any = field(default=None, metadata=meta(
         "the architecture's own options", cli=False))
+    input_layout: str | None = field(default=None, metadata=meta(
+        "what one input is (signal, image, features; the data's layout)", cli=False))
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHITECTURES)
@@ -102,7 +107,10 @@ class ModelConfig:
                 raise ValueError(f"image_shape {shape} has {math.prod(shape)} pixels but "
                                  f"in_features is {self.in_features}")
             put(self, "image_shape", shape)
-            self.options.check_shape(shape)
+        if self.input_layout is not None:
+            check_choice("input_layout", self.input_layout, LAYOUTS)
+        if self.image_shape is not None:
+            self.options.check_shape(self.image_shape, self.input_layout)
 
     # -- changes by flat name -----------------------------------------------------------
 
@@ -155,10 +163,12 @@ class ModelConfig:
     # -- sizes from the data -------------------------------------------------------------
 
     def for_data(self, in_features: int, num_classes: int,
-                 image_shape: tuple[int, ...] | None = None) -> ModelConfig:
-        """A copy with the data's sizes filled in."""
+                 image_shape: tuple[int, ...] | None = None,
+                 layout: str | None = None) -> ModelConfig:
+        """A copy with the data's sizes (and the layout of one sample) filled in."""
         return dataclasses.replace(self, in_features=in_features, num_classes=num_classes,
-                                   image_shape=tuple(image_shape) if image_shape else None)
+                                   image_shape=tuple(image_shape) if image_shape else None,
+                                   input_layout=layout)
 
     def check_buildable(self, arch: str, needs: tuple[str, ...]) -> None:
         """Refuse, in one line, building an ``arch`` network from this config when its arch
@@ -173,8 +183,11 @@ class ModelConfig:
 
     @property
     def width(self) -> int:
-        """``N + C``, the width of every layer of the MLP (needs :meth:`for_data`)."""
+        """``N + H + C``, the width of every layer of the MLP (``H`` its extra features,
+        0 for other architectures; needs :meth:`for_data`)."""
         if self.in_features is None or self.num_classes is None:
             raise ValueError("the model's width needs in_features and num_classes "
                              "(ModelConfig.for_data)")
-        return self.in_features + self.num_classes
+        extra_for = getattr(self.options, "extra_for", None)
+        extra = extra_for(self.in_features, self.num_classes) if extra_for else 0
+        return self.in_features + extra + self.num_classes

@@ -9,14 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import MAX_SEED, check_choice, check_int, check_positive, check_real
-from .fields import meta, put
+from .fields import check_bool, meta, put
 
-__all__ = ["LAYER_LOSSES", "OPTIMIZERS", "SCHEDULES", "OptimConfig"]
+__all__ = ["BUDGET_STEPS", "LAYER_LOSSES", "MIN_DELTA", "OPTIMIZERS", "SCHEDULES",
+           "OptimConfig"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
 #: Which layers' class readouts enter the loss (:meth:`OptimConfig.layer_weights`).
 LAYER_LOSSES: tuple[str, ...] = ("last", "all", "ramp")
+#: The smallest decrease of the validation loss that early stopping counts as an
+#: improvement (nats; far below a real change, far above float32 round-off of a mean).
+MIN_DELTA = 1e-4
+#: The budget in optimizer steps when neither ``epochs`` nor ``steps`` is given: a maximum
+#: that early stopping cuts short, chosen on the validation splits of the dev datasets
+#: (README, "Defaults").
+BUDGET_STEPS = 4000
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,33 @@ class OptimConfig:
 
     The loss is :math:`\sum_\ell w_\ell\, \mathrm{CE}(s\, x^\ell_{N+1..N+C}, y)` over the
     layers' readouts, with weights :meth:`layer_weights` (``last``: only the last layer).
+
+    **Budget and early stopping.** The budget :math:`T` is counted in optimizer steps
+    (:meth:`total_steps`): ``steps`` if given, else ``epochs`` passes over the training set
+    if given, else :data:`BUDGET_STEPS` steps whatever the size of the training set (a
+    small one gets more passes: the same number of updates, not of epochs). With
+    ``early_stopping`` the budget is a maximum (:class:`idmlp.train.loop.StopRule`):
+
+    * training *stops* once the last layer's validation loss has not improved (by more
+      than :data:`MIN_DELTA`) for ``patience`` epochs while the training accuracy has
+      stopped rising (by at most one point over those epochs). The loss says when: it
+      changes smoothly and has no ties, where the accuracy of a small validation split
+      moves in steps of ``1/n_val`` (12 examples for iris). The training accuracy guard is
+      Prechelt's (1998) "progress" criterion: while the network still fits its training
+      split better, a flat validation curve is no reason to stop (on MNIST-1D the
+      training accuracy rises from 0.79 to 0.99 between epochs 35 and 90 while the
+      validation accuracy is flat within its noise, and then goes up);
+    * the weights *kept* are those of the epoch with the best validation accuracy, the
+      later epoch on a tie. The accuracy says what: it is what is reported, and the
+      validation loss reaches its minimum long before it (MNIST-1D: loss minimum at epoch
+      37, accuracy still rising at epoch 80, from overconfident mistakes that raise the
+      loss but not the error count). On a tie the later epoch: once the training split is
+      fitted, gradient descent keeps moving towards the maximum-margin solution (Soudry et
+      al., JMLR 2018), so on equal validation evidence the longer-trained weights are
+      preferred.
+
+    ``early_stopping=False`` trains the whole budget and keeps the last weights (idmlp
+    0.1's behaviour with ``epochs=15``).
 
     Examples:
         >>> OptimConfig(layer_loss="ramp").layer_weights(4)
@@ -55,9 +90,17 @@ class OptimConfig:
         "layers in the loss: 'last', 'all' (mean over layers) or 'ramp' (weights rising "
         "with depth)"))
     batch_size: int = field(default=128, metadata=meta("minibatch size"))
-    epochs: int = field(default=15, metadata=meta("passes over the training set"))
+    epochs: int | None = field(default=None, metadata=meta(
+        f"passes over the training set (with early stopping: the most; default: a budget "
+        f"of {BUDGET_STEPS} optimizer steps whatever the data size)"))
     steps: int | None = field(default=None, metadata=meta(
-        "total optimizer steps (overrides epochs)"))
+        "total optimizer steps (overrides epochs; with early stopping: the most)"))
+    early_stopping: bool = field(default=True, metadata=meta(
+        "stop when the validation loss has not improved for --patience epochs and keep the "
+        "best epoch's weights (needs a validation split); --no-early-stopping trains the "
+        "whole budget and keeps the last weights"))
+    patience: int = field(default=10, metadata=meta(
+        "early stopping: epochs without a better validation loss before stopping"))
     seed: int = field(default=0, metadata=meta("seed of the initialization and shuffling"))
 
     def __post_init__(self) -> None:
@@ -77,13 +120,25 @@ class OptimConfig:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing!r}")
         check_choice("layer_loss", self.layer_loss, LAYER_LOSSES)
         put(self, "batch_size", check_int("batch_size", self.batch_size))
-        put(self, "epochs", check_int("epochs", self.epochs))
+        if self.epochs is not None:
+            put(self, "epochs", check_int("epochs", self.epochs))
         if self.steps is not None:
             put(self, "steps", check_int("steps", self.steps))
+        check_bool("early_stopping", self.early_stopping)
+        put(self, "patience", check_int("patience", self.patience))
         put(self, "seed", check_int("seed", self.seed, minimum=0, maximum=MAX_SEED))
-        if not 0.0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"warmup_epochs must lie in [0, epochs={self.epochs}], "
-                             f"got {self.warmup_epochs!r}")
+        if not 0.0 <= self.warmup_epochs <= (self.epochs or math.inf):
+            bound = "be >= 0" if self.epochs is None else f"lie in [0, epochs={self.epochs}]"
+            raise ValueError(f"warmup_epochs must {bound}, got {self.warmup_epochs!r}")
+
+    @staticmethod
+    def upgrade_dict(d: dict[str, Any]) -> dict[str, Any]:
+        """Optimization dicts of earlier versions: they trained the whole budget
+        (``early_stopping`` off) of ``epochs`` (15 by default) passes."""
+        if "early_stopping" not in d:
+            d["early_stopping"] = False
+            d.setdefault("epochs", 15)
+        return d
 
     def steps_per_epoch(self, n_train: int) -> int:
         """Optimizer steps in one pass over ``n_train`` examples (the last batch may be
@@ -91,9 +146,20 @@ class OptimConfig:
         return math.ceil(n_train / self.batch_size)
 
     def total_steps(self, n_train: int) -> int:
-        """:attr:`steps` if set, else ``epochs`` passes over ``n_train`` examples."""
-        return self.steps if self.steps is not None else self.epochs * self.steps_per_epoch(
-            n_train)
+        """The budget :math:`T` in optimizer steps: :attr:`steps` if set, else ``epochs``
+        passes over ``n_train`` examples if set, else :data:`BUDGET_STEPS`.
+
+        Examples:
+            >>> OptimConfig().total_steps(108), OptimConfig().total_steps(3600)
+            (4000, 4000)
+            >>> OptimConfig(epochs=15).total_steps(3600)  # 29 steps per epoch
+            435
+        """
+        if self.steps is not None:
+            return self.steps
+        if self.epochs is not None:
+            return self.epochs * self.steps_per_epoch(n_train)
+        return BUDGET_STEPS
 
     def layer_weights(self, depth: int) -> list[float]:
         r"""Loss weight of each layer's readout, summing to 1.

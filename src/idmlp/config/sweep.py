@@ -230,7 +230,8 @@ AXES: tuple[str, ...] = ("depth", "activation", "init", "sigma", "q0", "seeds")
 
 
 def _sweep_model() -> ModelConfig:
-    return ModelConfig(logit_scale=1.0)
+    # the paper's network (no extra features): what the theory columns describe
+    return ModelConfig(logit_scale=1.0, options={"extra_features": 0})
 
 
 def _sweep_optim() -> OptimConfig:
@@ -245,7 +246,8 @@ class TrainSettings:
 
     Args:
         model: the :class:`~idmlp.config.ModelConfig` whose ``depth``, ``activation``,
-            ``init``, ``sigma`` and ``q0`` each run replaces (default: logit scale 1).
+            ``init``, ``sigma`` and ``q0`` each run replaces (default: logit scale 1, the
+            paper's MLP without extra features).
         optim: the :class:`~idmlp.config.OptimConfig` (default: Adam, lr 1e-3, batch 64,
             300 steps, constant rate); its ``seed`` is unused (each run has its own).
         eval_every: evaluate the training accuracy every this many steps (and at the end);

@@ -17,6 +17,7 @@ import contextlib
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -372,8 +373,23 @@ class FaithfulnessResult:
             lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, width, strict=True)
                                ).rstrip() for line in [head, *table]]
             blocks.append("\n".join([*lines, f"({note})"]))
-        return "\n\n".join(blocks)
+        shares = self.meta.get("evidence_shares")
+        return "\n\n".join(blocks) + ("" if not shares else "\n" + evidence_share_line(shares))
 
     def __repr__(self) -> str:
         return (f"FaithfulnessResult(methods={self.names}, n_images={self.n_images}, "
                 f"K={len(self.ks)}, layers={list(self.layers)})")
+
+
+def evidence_share_line(shares: dict[str, Sequence[float]]) -> str:
+    """One line: the mean share of the class evidence through the input-aligned features
+    and through the extra and class coordinates, over the layers (and at the last one)."""
+    def mean(key: str) -> float:
+        values = np.asarray(shares.get(key, []), dtype=float)
+        return float(np.nanmean(values)) if values.size and np.isfinite(values).any() else 0.0
+
+    last = {k: float(np.asarray(v, dtype=float)[-1]) for k, v in shares.items() if len(v)}
+    return (f"evidence through the input-aligned features (what the maps show): "
+            f"{mean('feature'):.1%} of |evidence| over the layers ({last.get('feature', 0):.1%} "
+            f"at the last); through extra coordinates {mean('extra'):.1%}, class coordinates "
+            f"{mean('class'):.1%}")

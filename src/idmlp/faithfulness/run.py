@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from .._validation import check_choice, check_int
 from .evaluation import Explainer, evaluate_faithfulness
 from .measures import FIELD_MEASURES, RUN_MEASURES
@@ -98,6 +100,9 @@ def faithfulness_run(
         randomized={k: net.layer_logits for k, net in randomized.items()})
     result.meta.update(split=split, reference=reference, samples=len(y),
                        run=str(getattr(run, "path", "")), randomization_columns=columns)
+    with torch.no_grad():  # how complete the input-aligned maps are (idmlp.nets.readout)
+        shares = model.readout(x).mean_evidence_shares(y)
+    result.meta["evidence_shares"] = {k: v.cpu().tolist() for k, v in shares.items()}
     return result
 
 

@@ -259,13 +259,19 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
             self.arch, self.depth, self.sigma, self.q0, self.activation, self.init_scheme,
             self.has_bias, float(self.logit_scale.detach()),
             self.log_logit_scale.requires_grad, self.in_features, self.num_classes,
-            self.image_shape, options=self.options)
+            self.image_shape, options=self.options, input_layout=self.layout)
 
     @abstractmethod
     def describe(self) -> str:
         """One line: the network's shape (for report subtitles)."""
 
     # -- sizes (in_features, num_classes, image_shape: RuleSizes) -------------------
+
+    @property
+    def layout(self) -> str | None:
+        """What one input is for this network (``signal``, ``image``, ``features``), where
+        its readout rule says (the CNN's); ``None`` for networks that flatten inputs."""
+        return getattr(self.rule, "layout", None)
 
     @property
     @abstractmethod

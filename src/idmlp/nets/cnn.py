@@ -32,13 +32,21 @@ rows nobody reads yet): the network's map is still exactly :math:`\sigma` times 
 on the input and class channels (zero logits, zero contribution maps at initialization),
 and the extra channels hold random features that the class channels learn to read.
 ``extra_init_std=0`` gives the exact Dirac start of every row.
+
+**Signals.** A 1-D signal of ``C_in`` channels and length ``L`` (``layout="signal"``, shape
+``(L,)`` or ``(C_in, L)``; flat features given to the CNN are read as one signal
+``(1, N)``) runs through the same network with ``Conv1d`` layers: the state is
+``(C_in + K + C, L)``, every kernel starts as the 1-D Dirac kernel, dilations grow the same
+way, and the class channels are read by their mean over the length. Everything above holds
+with :math:`(h, w)` replaced by the one position along the signal. Which of ``(C, L)`` and
+``(H, W)`` a two-element shape means is the data's ``layout``
+(:attr:`idmlp.data.Dataset.layout`): an image unless the dataset says ``signal``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -46,30 +54,33 @@ from torch import Tensor, nn
 
 from .._validation import check_int
 from ..activations import Activation, value_and_derivative
-from ..config import CNNOptions, ModelConfig, parse_dilations
+from ..config import CNNOptions, ModelConfig, conv_layout, parse_dilations
 from .base import LayerwiseNet, check_common, check_factory, check_size, init_layer_
 
-__all__ = ["ClassChannels", "InterpretableCNN", "image_channels"]
+__all__ = ["ClassChannels", "InterpretableCNN", "conv_layout", "image_channels"]
 
 
-def image_channels(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """``(C_in, H, W)`` of an image shape ``(H, W)`` (one channel) or ``(C_in, H, W)``.
+def image_channels(image_shape: tuple[int, ...], layout: str | None = None
+                   ) -> tuple[int, ...]:
+    """The shape a convolution sees, channels first: ``(C_in, H, W)`` of an image
+    ``(H, W)`` (one channel) or ``(C_in, H, W)``; ``(C_in, L)`` of a signal ``(L,)`` or
+    ``(C_in, L)``; ``(1, N)`` for flat features (see :func:`conv_layout`).
 
     Examples:
-        >>> image_channels((28, 28)), image_channels((3, 32, 32))
-        ((1, 28, 28), (3, 32, 32))
+        >>> image_channels((28, 28)), image_channels((3, 32, 32)), image_channels((40,))
+        ((1, 28, 28), (3, 32, 32), (1, 40))
+        >>> image_channels((40,), "features"), image_channels((2, 40), "signal")
+        ((1, 40), (2, 40))
     """
     shape = tuple(image_shape)
-    if len(shape) not in (2, 3) or not all(isinstance(s, int) and s >= 1 for s in shape):
-        raise ValueError(f"a convolutional network needs images: image_shape (H, W) or "
-                         f"(C, H, W) of positive integers, got {shape}")
-    return (1, *shape) if len(shape) == 2 else shape  # type: ignore[return-value]
+    spatial = 1 if conv_layout(shape, layout) == "signal" else 2
+    return (1, *shape) if len(shape) == spatial else shape
 
 
 @dataclass(frozen=True)
 class ClassChannels:
     r"""The CNN's readout rule: state :math:`x = (f, e, k)` of shape ``(..., C_in + K + C,
-    H, W)``.
+    H, W)`` (images) or ``(..., C_in + K + C, L)`` (signals).
 
     :math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)` for a standardized input ``z`` given flattened,
     ``(..., C_in H W)`` (row-major over ``(C_in, H, W)``, as datasets store images); the
@@ -77,38 +88,63 @@ class ClassChannels:
     and its features are its first ``C_in`` channels (the input's layout).
 
     Args:
-        image_shape: the shape of one input, ``(H, W)`` (one channel) or ``(C_in, H, W)``.
+        image_shape: the shape of one input, ``(H, W)`` (one channel) or ``(C_in, H, W)``;
+            a signal ``(L,)`` or ``(C_in, L)``.
         num_classes: ``C`` (integer >= 2).
         extra_channels: ``K``, feature channels that start at zero (integer >= 0).
+        layout: the data's layout, ``signal``, ``image``, ``features`` (one signal) or
+            ``None`` (from the shape); how the convolutions read it is :attr:`reading`
+            (:func:`conv_layout`).
 
     Examples:
         >>> rule = ClassChannels((2, 2), 3, extra_channels=1)
         >>> x0 = rule.embed(torch.ones(1, 4), input_scale=0.5)
         >>> x0.shape, rule.logits(x0 + 1, logit_scale=8.0)
         (torch.Size([1, 5, 2, 2]), tensor([[8., 8., 8.]]))
+        >>> ClassChannels((40,), 10).embed(torch.ones(1, 40)).shape
+        torch.Size([1, 11, 40])
     """
 
     image_shape: tuple[int, ...]
     num_classes: int
     extra_channels: int = 0
-
-    state_ndim: ClassVar[int] = 3
+    layout: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_shape", tuple(self.image_shape))
-        image_channels(self.image_shape)
+        conv_layout(self.image_shape, self.layout)  # refuses what is neither
         check_int("num_classes", self.num_classes, minimum=2)
         check_int("extra_channels", self.extra_channels, minimum=0)
 
     @property
-    def in_channels(self) -> int:
-        """``C_in``, the input's channels."""
-        return image_channels(self.image_shape)[0]
+    def reading(self) -> str:
+        """``signal`` (1-D convolutions) or ``image`` (2-D): :func:`conv_layout`."""
+        return conv_layout(self.image_shape, self.layout)
 
     @property
-    def spatial(self) -> tuple[int, int]:
-        """``(H, W)``."""
-        return image_channels(self.image_shape)[1:]  # type: ignore[return-value]
+    def channel_shape(self) -> tuple[int, ...]:
+        """``(C_in, H, W)`` or ``(C_in, L)``: one input as the convolutions see it."""
+        return image_channels(self.image_shape, self.layout)
+
+    @property
+    def state_ndim(self) -> int:
+        """Trailing dimensions of one state: 3 for images, 2 for signals."""
+        return len(self.channel_shape)
+
+    @property
+    def is_signal(self) -> bool:
+        """Whether the convolutions are 1-D."""
+        return self.reading == "signal"
+
+    @property
+    def in_channels(self) -> int:
+        """``C_in``, the input's channels."""
+        return self.channel_shape[0]
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        """``(H, W)``, or ``(L,)`` for a signal."""
+        return self.channel_shape[1:]
 
     @property
     def in_features(self) -> int:
@@ -126,28 +162,33 @@ class ClassChannels:
         return self.in_channels + self.extra_channels
 
     def embed(self, z: Tensor, input_scale: Tensor | float = 1.0) -> Tensor:
-        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)`, ``(..., C_in + K + C, H, W)``, from
+        r""":math:`x^0 = (\sqrt{q_0}\, z, 0_K, 0_C)`, ``(..., C_in + K + C, *spatial)``, from
         flattened inputs ``(..., C_in H W)``; ``input_scale`` is :math:`\sqrt{q_0}`."""
         if z.shape[-1] != self.in_features:
             raise ValueError(f"expected flattened inputs with {self.in_features} features "
                              f"(image_shape {self.image_shape}), got {z.shape[-1]}")
-        x = z.reshape(*z.shape[:-1], *image_channels(self.image_shape))
+        x = z.reshape(*z.shape[:-1], *self.channel_shape)
         if isinstance(input_scale, Tensor) or input_scale != 1.0:
             x = x * input_scale
-        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels + self.num_classes))
+        pad = (0, 0) * len(self.spatial) + (0, self.extra_channels + self.num_classes)
+        return F.pad(x, pad)
+
+    def _channels(self, x: Tensor, start: int, length: int) -> Tensor:
+        return x.narrow(-self.state_ndim, start, length)
 
     def features(self, x: Tensor) -> Tensor:
-        """The input-aligned channels :math:`f = x_{1..C_{in}}`, ``(..., C_in, H, W)``."""
-        return x[..., : self.in_channels, :, :]
+        """The input-aligned channels :math:`f = x_{1..C_{in}}`, ``(..., C_in, *spatial)``."""
+        return self._channels(x, 0, self.in_channels)
 
     def class_block(self, x: Tensor) -> Tensor:
-        """The class channels :math:`k`, ``(..., C, H, W)``."""
-        return x[..., self.class_start : self.class_start + self.num_classes, :, :]
+        """The class channels :math:`k`, ``(..., C, *spatial)``."""
+        return self._channels(x, self.class_start, self.num_classes)
 
     def logits(self, x: Tensor, logit_scale: Tensor | float) -> Tensor:
         r"""The readout rule, the same at every layer: :math:`s` times the spatial mean of
         the class channels, ``(..., C)``."""
-        return self.class_block(x).mean(dim=(-2, -1)) * logit_scale
+        dims = tuple(range(-len(self.spatial), 0))
+        return self.class_block(x).mean(dim=dims) * logit_scale
 
 
 class InterpretableCNN(LayerwiseNet):
@@ -187,6 +228,9 @@ class InterpretableCNN(LayerwiseNet):
             (``identity``, ``zero``), the standard deviation of the random filters added
             to them, as a multiple of :math:`1/\sqrt{\text{fan in}}` (0: the exact Dirac
             start).
+        layout: ``signal`` (1-D convolutions over ``(L,)`` or ``(C_in, L)``), ``image``,
+            ``features`` (one signal of length ``N``) or ``None`` (from the shape:
+            :func:`conv_layout`).
         generator: random source of the random parts of the initialization.
         dtype, device: factory arguments as for :class:`torch.nn.Conv2d`.
 
@@ -195,6 +239,9 @@ class InterpretableCNN(LayerwiseNet):
         >>> r = net.readout(torch.randn(5, 64))
         >>> r.logits.shape, r.contributions.shape, net.receptive_field()
         (torch.Size([5, 4, 10]), torch.Size([5, 4, 1, 8, 8]), [3, 7, 15, 31])
+        >>> sig = InterpretableCNN((40,), 10, depth=4)  # a 1-D signal: Conv1d layers
+        >>> sig.readout(torch.randn(5, 40)).contributions.shape
+        torch.Size([5, 4, 1, 40])
     """
 
     arch = "cnn"
@@ -216,13 +263,14 @@ class InterpretableCNN(LayerwiseNet):
         kernel_size: int = CNNOptions.kernel_size,
         dilations: tuple[int, ...] | str = CNNOptions.dilations,
         extra_init_std: float = CNNOptions.extra_init_std,
+        layout: str | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         rule = ClassChannels(tuple(image_shape), check_int("num_classes", num_classes, minimum=2),
-                             check_int("extra_channels", extra_channels, minimum=0))
+                             check_int("extra_channels", extra_channels, minimum=0), layout)
         check_common(depth, sigma, activation, init)
         opts = CNNOptions(extra_channels, kernel_size, ",".join(
             map(str, parse_dilations(dilations))), extra_init_std)
@@ -234,14 +282,17 @@ class InterpretableCNN(LayerwiseNet):
         check_size(depth * ch * (ch * kernel_size ** len(rule.spatial) + int(bias)), dtype,
                    f"{depth} convolutions of {ch} channels")
         device = device if device is not None else torch.get_default_device()
+        conv = nn.Conv1d if rule.is_signal else nn.Conv2d
         self.layers = nn.ModuleList(
-            nn.utils.skip_init(nn.Conv2d, ch, ch, kernel_size, padding=d * (kernel_size // 2),
+            nn.utils.skip_init(conv, ch, ch, kernel_size, padding=d * (kernel_size // 2),
                                dilation=d, bias=bias, dtype=dtype, device=device)
             for d in self.layer_dilations())
-        for layer in self.layers:
-            # channels-last kernels make oneDNN's convolutions (and the activations they
-            # produce) channels-last: about 1.5x faster steps on CPU for 27 channels.
-            layer.weight.data = layer.weight.data.contiguous(memory_format=torch.channels_last)
+        if not rule.is_signal:
+            for layer in self.layers:
+                # channels-last kernels make oneDNN's convolutions (and the activations they
+                # produce) channels-last: about 1.5x faster steps on CPU for 27 channels.
+                layer.weight.data = layer.weight.data.contiguous(
+                    memory_format=torch.channels_last)
         self.act = Activation(activation)
         self._init_readout(q0, logit_scale, learn_logit_scale, dtype, device)
         self.reset_parameters(generator)
@@ -259,6 +310,7 @@ class InterpretableCNN(LayerwiseNet):
                    extra_channels=config.options.extra_channels,
                    kernel_size=config.options.kernel_size, dilations=config.options.dilations,
                    extra_init_std=config.options.extra_init_std,
+                   layout=config.input_layout,
                    generator=generator, dtype=dtype, device=device)
 
     @property
@@ -297,7 +349,14 @@ class InterpretableCNN(LayerwiseNet):
 
     def describe(self) -> str:
         """One line: the network's shape and what each layer sees (for report subtitles)."""
-        c_in, h, w = image_channels(self.image_shape)
+        if self.rule.is_signal:
+            c_in, length = self.rule.channel_shape
+            return (f"1-D CNN of depth {self.depth}, {self.channels} = {c_in} + "
+                    f"{self.rule.extra_channels} + {self.num_classes} channels of length "
+                    f"{length}, kernels of {self.kernel_size}, dilations "
+                    f"{','.join(map(str, self.dilations))} (layer 1..{self.depth} sees "
+                    f"{', '.join(map(str, self.receptive_field()))} samples)")
+        c_in, h, w = self.rule.channel_shape
         return (f"CNN of depth {self.depth}, {self.channels} = {c_in} + "
                 f"{self.rule.extra_channels} + {self.num_classes} channels of {h} x {w}, "
                 f"{self.kernel_size} x {self.kernel_size} kernels, dilations "
@@ -334,11 +393,12 @@ class InterpretableCNN(LayerwiseNet):
                 nn.init.zeros_(layer.bias)
 
     def dirac(self) -> Tensor:
-        r""":math:`\sigma` times the Dirac kernel, ``(Ch, Ch, k, k)``: every layer's start."""
+        r""":math:`\sigma` times the Dirac kernel, ``(Ch, Ch, k, k)`` (``(Ch, Ch, k)`` for
+        signals): every layer's start."""
         w = self.layers[0].weight
-        ch, k = self.channels, self.kernel_size
-        d = torch.zeros(ch, ch, k, k, dtype=w.dtype, device=w.device)
-        d[torch.arange(ch), torch.arange(ch), k // 2, k // 2] = self.sigma
+        ch, k, dims = self.channels, self.kernel_size, len(self.rule.spatial)
+        d = torch.zeros(ch, ch, *(k,) * dims, dtype=w.dtype, device=w.device)
+        d[(torch.arange(ch), torch.arange(ch), *(k // 2,) * dims)] = self.sigma
         return d
 
     def identity_weight(self) -> Tensor:
@@ -346,7 +406,8 @@ class InterpretableCNN(LayerwiseNet):
         return self.dirac()
 
     def weight_stack(self) -> Tensor:
-        """All kernels stacked, ``(L, Ch, Ch, k, k)`` (a copy, detached)."""
+        """All kernels stacked, ``(L, Ch, Ch, k, k)`` or ``(L, Ch, Ch, k)`` (a copy,
+        detached)."""
         return torch.stack([layer.weight.detach() for layer in self.layers])
 
     def identity_distance(self) -> Tensor:
@@ -390,29 +451,34 @@ class InterpretableCNN(LayerwiseNet):
         (unsaturated hard-tanh, no bias): the adjoint convolution (a transposed
         convolution) of the gate carries each output pixel's share back to the input
         coordinates. One grouped convolution and one grouped transposed convolution per
-        layer for the whole batch.
+        layer for the whole batch (1-D for signals, with :math:`p` a position along it).
 
         Returns:
-            ``((B, L, C_in, H, W), (B, L, K + C))``: the terms on the input channels (the
-            map) and, summed over pixels, on the extra and class channels.
+            ``((B, L, C_in, *spatial), (B, L, K + C))``: the terms on the input channels
+            (the map) and, summed over positions, on the extra and class channels.
         """
         self._check_target(states, target)
-        b, ch = states.shape[0], self.channels
-        h, w = self.rule.spatial
+        b, ch, spatial = states.shape[0], self.channels, self.rule.spatial
+        signal = self.rule.is_signal
+        conv_fn, back_fn = ((F.conv1d, F.conv_transpose1d) if signal
+                            else (F.conv2d, F.conv_transpose2d))
+        dims = tuple(range(-len(spatial), 0))
         rows = self.rule.class_start + target  # each example's class channel
         dirac = self.dirac().to(states.dtype)
         feats, others = [], []
         for l, layer in enumerate(self.layers):
-            prev = states[:, l]  # x^{l-1}, (B, Ch, H, W)
+            prev = states[:, l]  # x^{l-1}, (B, Ch, *spatial)
             kernel = layer.weight.detach().to(states.dtype)
             conv = {"padding": layer.padding, "dilation": layer.dilation, "groups": b}
-            pre = F.conv2d(prev.reshape(1, b * ch, h, w), kernel[rows], **conv).reshape(b, h, w)
+            pre = conv_fn(prev.reshape(1, b * ch, *spatial), kernel[rows], **conv
+                          ).reshape(b, *spatial)
             if layer.bias is not None:
-                pre = pre + layer.bias.detach().to(states.dtype)[rows][:, None, None]
+                pre = pre + layer.bias.detach().to(states.dtype)[rows].reshape(
+                    b, *(1,) * len(spatial))
             _, gate = value_and_derivative(self.act.fn, pre)
-            back = F.conv_transpose2d(gate.reshape(1, b, h, w), (kernel - dirac)[rows],
-                                      **conv).reshape(b, ch, h, w)
-            terms = prev * back / (h * w)
+            back = back_fn(gate.reshape(1, b, *spatial), (kernel - dirac)[rows],
+                           **conv).reshape(b, ch, *spatial)
+            terms = prev * back / math.prod(spatial)
             feats.append(terms[:, : self.rule.in_channels])
-            others.append(terms[:, self.rule.in_channels :].sum((-2, -1)))
+            others.append(terms[:, self.rule.in_channels :].sum(dims))
         return torch.stack(feats, dim=1), torch.stack(others, dim=1)

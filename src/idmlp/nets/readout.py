@@ -84,6 +84,8 @@ class LayerReadout:
         >>> r = InterpretableMLP(6, 3, depth=4).readout(torch.randn(2, 6))
         >>> r.logits.shape, r.maps("trained").shape, r.class_evidence(torch.tensor([0, 2])).shape
         (torch.Size([2, 4, 3]), torch.Size([2, 4, 6]), torch.Size([2, 4, 6]))
+        >>> sorted(r.evidence_shares(torch.tensor([0, 2])))
+        ['class', 'extra', 'feature']
     """
 
     logits: Tensor
@@ -179,6 +181,43 @@ class LayerReadout:
                              "gave no evidence_terms)")
         states, _ = self._need_states()
         return self.network.evidence_terms(states, self._target(target))
+
+    def evidence_shares(self, target: Tensor | int | None = None) -> dict[str, Tensor]:
+        r"""Per layer, the share of the class evidence that flows through each block of
+        the layer before: the input-aligned features :math:`f` (what the maps show), the
+        extra coordinates :math:`e` (the MLP's extra features, the CNN's extra channels)
+        and the class coordinates :math:`k`,
+
+        .. math::
+            \rho^\ell_{B} = \frac{\sum_{j \in B} |e^\ell_j|}{\sum_j |e^\ell_j|},
+            \qquad B \in \{f, e, k\},
+
+        over the exact terms of :meth:`evidence_terms` (they sum to the layer's class
+        change). :math:`\rho_f` says how complete the input-aligned map is: the evidence
+        through :math:`e` and :math:`k` is real but has no place in the input's layout.
+        NaN where a layer changed nothing (hard-tanh saturated).
+
+        Returns:
+            ``{"feature", "extra", "class"}``, each ``(*R, B, L)`` (``extra`` is zero for
+            networks without extra coordinates).
+        """
+        feats, others = self.evidence_terms(target)
+        c = self.logits.shape[-1]
+        layer_dim = self._layer_dim(feats)
+        f = feats.abs().flatten(layer_dim + 1).sum(-1)
+        extra = others[..., : others.shape[-1] - c].abs().sum(-1)
+        cls = others[..., others.shape[-1] - c :].abs().sum(-1)
+        total = f + extra + cls
+        nan = torch.full_like(total, float("nan"))
+        return {name: torch.where(total > 0, part / total, nan)
+                for name, part in (("feature", f), ("extra", extra), ("class", cls))}
+
+    def mean_evidence_shares(self, target: Tensor | int | None = None) -> dict[str, Tensor]:
+        """:meth:`evidence_shares` averaged over the batch (examples whose layer changed
+        nothing left out): ``{"feature", "extra", "class"}``, each ``(*R, L)``."""
+        shares = self.evidence_shares(target)
+        batch_dim = shares["feature"].ndim - 2
+        return {k: v.detach().nanmean(batch_dim) for k, v in shares.items()}
 
     def _target(self, target: Tensor | int | None) -> Tensor:
         batch = self.logits.shape[:-2]

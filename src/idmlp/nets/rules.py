@@ -56,42 +56,54 @@ class ReadoutRule(Protocol):
 
 @dataclass(frozen=True)
 class ClassCoordinates:
-    r"""The MLP's readout rule: state :math:`x = (f_{1..N}, k_{1..C}, 0_{P})`.
+    r"""The MLP's readout rule: state :math:`x = (f_{1..N}, e_{1..H}, k_{1..C}, 0_{P})`.
 
     Args:
         in_features: ``N``, the input features (and feature coordinates of every layer).
         num_classes: ``C``, the class coordinates of every layer.
         image_shape: the shape of one input (``(28, 28)``; default ``(N,)``), for maps.
-        width: the state's width, ``N + C`` plus ``P`` zero-padding coordinates (the
-            sweep engine pads to a multiple of 16 for faster GEMMs); default ``N + C``.
+        width: the state's width, ``N + H + C`` plus ``P`` zero-padding coordinates (the
+            sweep engine pads to a multiple of 16 for faster GEMMs); default ``N + H + C``.
+        extra: ``H``, extra feature coordinates between the input-aligned and the class
+            coordinates, zero in :math:`x^0` (integer >= 0; the paper's network has none).
 
     Examples:
         >>> rule = ClassCoordinates(3, 2)
         >>> x0 = rule.embed(torch.ones(1, 3), input_scale=0.5)
         >>> x0, rule.logits(x0 + 1, logit_scale=8.0)
         (tensor([[0.5000, 0.5000, 0.5000, 0.0000, 0.0000]]), tensor([[8., 8.]]))
+        >>> ClassCoordinates(3, 2, extra=4).class_start, ClassCoordinates(3, 2, extra=4).width
+        (7, 9)
     """
 
     in_features: int
     num_classes: int
     image_shape: tuple[int, ...] = ()
     width: int = 0
+    extra: int = 0
 
     state_ndim: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         check_int("in_features", self.in_features)
         check_int("num_classes", self.num_classes)
+        check_int("extra", self.extra, minimum=0)
         shape = tuple(self.image_shape) or (self.in_features,)
         if math.prod(shape) != self.in_features:
             raise ValueError(f"image_shape {shape} has {math.prod(shape)} pixels but "
                              f"in_features is {self.in_features}")
         object.__setattr__(self, "image_shape", shape)
-        width = self.width or self.in_features + self.num_classes
-        if width < self.in_features + self.num_classes:
-            raise ValueError(f"width must be at least in_features + num_classes = "
-                             f"{self.in_features + self.num_classes}, got {width}")
+        need = self.in_features + self.extra + self.num_classes
+        width = self.width or need
+        if width < need:
+            raise ValueError(f"width must be at least in_features + extra + num_classes = "
+                             f"{need}, got {width}")
         object.__setattr__(self, "width", width)
+
+    @property
+    def class_start(self) -> int:
+        """Index of the first class coordinate, ``N + H``."""
+        return self.in_features + self.extra
 
     def embed(self, z: Tensor, input_scale: Tensor | float = 1.0) -> Tensor:
         r""":math:`x^0 = (\sqrt{q_0}\, z, 0)` of width :attr:`width`; ``input_scale`` is
@@ -108,8 +120,8 @@ class ClassCoordinates:
         return x[..., : self.in_features]
 
     def class_block(self, x: Tensor) -> Tensor:
-        """The class coordinates :math:`k = x_{N+1..N+C}`."""
-        return x[..., self.in_features : self.in_features + self.num_classes]
+        """The class coordinates :math:`k = x_{N+H+1..N+H+C}`."""
+        return x[..., self.class_start : self.class_start + self.num_classes]
 
     def logits(self, x: Tensor, logit_scale: Tensor | float) -> Tensor:
         """The readout rule, the same at every layer: :math:`s \\cdot k`."""

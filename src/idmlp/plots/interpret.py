@@ -6,7 +6,8 @@ built with the object-oriented API (no pyplot state), so nothing needs closing.
 
 Contribution maps :math:`x^\ell_{1..N} - x^0` use a diverging colormap centred at zero
 with one symmetric range per figure, so colors compare across layers and examples.
-Inputs that are not 2-D images are drawn as 1-row strips.
+Signals (1-D inputs) are drawn as curves over the signal (:mod:`idmlp.plots.signals`);
+other inputs that are not 2-D images as 1-row strips.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from . import save_figure, series_style
+from .signals import plot_evidence_shares
 
 if TYPE_CHECKING:
     from ..analysis.interpret import Interpretation
@@ -228,6 +230,11 @@ def plot_contribution_maps(
     image = interp.is_image
     name, maps = _map(interp, map, interp.sample_maps)
     maps = maps[:k, np.asarray(sel) - 1]
+    if interp.is_signal:
+        from .signals import plot_signal_maps
+
+        return plot_signal_maps(interp, path, layers=sel, maps=maps, label=_MAP_LABELS[name],
+                                max_samples=k, quantile=quantile)
     vmin, vmax, clipped, cmap = _map_range(maps, quantile)
     fig, axes = _map_grid(k, len(sel) + 1, image)
     names = interp.class_names
@@ -270,6 +277,11 @@ def plot_class_contributions(
     quantile = _check_quantile(quantile)
     name, maps = _map(interp, map, interp.class_maps)
     maps = maps[:, interp.layers - 1]
+    if interp.is_signal:
+        from .signals import plot_signal_class_maps
+
+        return plot_signal_class_maps(interp, path, maps=maps, label=_MAP_LABELS[name],
+                                      quantile=quantile)
     c, m = maps.shape[:2]
     image = interp.is_image
     vmin, vmax, clipped, cmap = _map_range(maps, quantile)
@@ -387,6 +399,7 @@ FIGURES = {
     "class_contributions": "class_contributions.png",
     "identity_distance": "identity_distance.png",
     "confusion_matrix": "confusion_matrix.png",
+    "evidence_shares": "evidence_shares.png",
 }
 
 
@@ -404,7 +417,10 @@ def save_interpretation_figures(
         "class_contributions": lambda p: plot_class_contributions(interp, p),
         "identity_distance": lambda p: plot_identity_distance(interp, p),
         "confusion_matrix": lambda p: plot_confusion_matrix(interp, p),
+        "evidence_shares": lambda p: plot_evidence_shares(interp, p),
     }
+    if not interp.evidence_shares:
+        del makers["evidence_shares"]
     if len(interp.sample_indices) == 0:
         del makers["contribution_maps"], makers["change_maps"]
     if "change" not in interp.map_names:

@@ -329,7 +329,7 @@ def run_report_data(
     X, y = run.tensors(split)
     ds, model = run.dataset, run.model
     images = getattr(ds, f"X_{split}")
-    val = run.metrics[-1].get("layer_val_acc") if run.metrics else None
+    val = run.final_metrics.get("layer_val_acc") if run.metrics else None
     if val is not None and split != "val" and ds.y_val is not None:
         # (a folder saved by InterpretableClassifier.save carries no validation data)
         n_val = len(ds.y_val)

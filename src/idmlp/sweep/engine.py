@@ -409,6 +409,14 @@ def flush_subnormals() -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
+def _stackable(model: ModelConfig, data: TrainData) -> bool:
+    """Whether runs of ``model`` train as a :class:`StackedMLP`: the MLPs of
+    :data:`STACKABLE_ARCHS` at width ``N + C`` (no extra features)."""
+    extra_for = getattr(model.options, "extra_for", None)
+    return model.arch in STACKABLE_ARCHS and (
+        extra_for is None or extra_for(data.in_features, data.num_classes) == 0)
+
+
 def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettings, *,
                 device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
     """Train ``K`` runs of one depth and activation together; one metrics dict per run.
@@ -425,7 +433,7 @@ def train_batch(specs: Sequence[RunSpec], data: TrainData, settings: TrainSettin
         progress: show a tqdm bar over the steps.
     """
     check_group(specs)
-    if settings.model.arch not in STACKABLE_ARCHS:  # the stacked form is the MLPs'
+    if not _stackable(settings.model, data):  # the stacked form is the MLPs' at width N + C
         return [train_one(s, data, settings, device=device) for s in specs]
     with flush_subnormals():
         return _train_stacked(specs, data, settings, device, progress)
@@ -608,7 +616,8 @@ def _train_one(spec: RunSpec, data: TrainData, settings: TrainSettings,
                 diverged_step = step
             elif acc >= settings.target_acc and to_target is None:
                 to_target = step
-    theory = _theory(spec, x_jac[:, : data.in_features], data.num_classes, config)
+    theory = (_theory(spec, x_jac[:, : data.in_features], data.num_classes, config)
+              if _stackable(config, data) else (None,) * 4)
     moved = _weight_distance([layer.weight[None] for layer in model.layers], start).item()
     return _metrics(diverged_step, to_target, score(z_tr, y_tr), score(z_te, y_te), init,
                     theory, moved)

@@ -443,8 +443,8 @@ def run(
         check_output_dir(out, overwrite, exist_ok=True)
         _prepare_output(out, config, resume, overwrite)
     dataset = config.data.load()
-    data = TrainData.from_dataset(dataset, config.data.resolved_scaling(dataset.image_shape),
-                                  config.data.std_floor)
+    scaling = config.data.resolved_scaling(dataset.image_shape, dataset.layout)
+    data = TrainData.from_dataset(dataset, scaling, config.data.std_floor)
     if config.train.optim.batch_size > data.n_train:
         raise ValueError(f"batch_size {config.train.optim.batch_size} exceeds the "
                          f"{data.n_train} training samples of {config.data.dataset}")

@@ -122,7 +122,7 @@ def data_law(dataset: str, sigma: float, q0: float, depth: int,
     law = spectrum_on_data(x, sigma, depth, activation, num_classes=ds.num_classes)
     info = {"dataset": ds.name, "n_train": int(x.shape[0]), "in_features": int(x.shape[1]),
             "num_classes": int(ds.num_classes),
-            "scaling": config.resolved_scaling(ds.image_shape)}
+            "scaling": config.resolved_scaling(ds.image_shape, ds.layout)}
     return law, strict_json({**info, **law.summary()})
 
 

@@ -19,6 +19,20 @@ exactly the weights of an uninterrupted one.
 After every epoch the trainer scores every evaluation split with the shared layer-wise
 evaluator (:func:`idmlp.train.evaluate.evaluate`) and adds what its ``hooks`` report (e.g. the
 weights' distance from the identity); :mod:`idmlp.train.runs` writes the records to a run folder.
+
+**Early stopping** (``optim.early_stopping``, the default; the rule and why it is this
+one: :class:`~idmlp.config.OptimConfig`): the budget is a maximum. After every epoch the
+last layer is scored on the validation split (``"val"``): training *stops* once its loss has
+not improved (by more than :data:`~idmlp.config.optim.MIN_DELTA`) for ``patience`` epochs
+while the training accuracy has stopped rising (by at most :data:`PROGRESS` over those
+epochs; Prechelt, "Early stopping - but when?", 1998), and the weights *kept* are those of
+the epoch with the best validation accuracy, the later one on a tie. When training ends,
+for that reason or because the budget is spent, the model holds the kept weights, and
+:attr:`Trainer.stopped` says why and when it stopped (what the run folder records and
+``idmlp train`` prints). The kept weights, the best loss and accuracy are part of
+:meth:`Trainer.state_dict`, so a resumed run stops at the same epoch with the same weights
+as an uninterrupted one. Without early stopping, the whole budget is trained and the last
+weights are kept.
 ``step_hooks`` see the trainer at step 0 and after every optimizer step (e.g. the snapshots
 of :mod:`idmlp.analysis.dynamics`); they cannot change the trajectory (see :data:`StepHook`).
 """
@@ -38,11 +52,18 @@ from torch import Tensor, nn
 
 from .._validation import check_int
 from ..config import OptimConfig
+from ..config.optim import MIN_DELTA
 from ..runtime import progress_bar, resolve_device
 from .evaluate import evaluate
 
-__all__ = ["EpochHook", "StepHook", "Trainer", "TrainingDiverged", "fit_model",
-           "layer_cross_entropy"]
+__all__ = ["EpochHook", "StepHook", "StopRule", "Trainer", "TrainingDiverged", "fit_model",
+           "layer_cross_entropy", "stop_message"]
+
+#: The evaluation split early stopping watches.
+MONITOR_SPLIT = "val"
+#: Early stopping waits while the training accuracy still rises by more than this over the
+#: last ``patience`` epochs (the training split is still being fitted).
+PROGRESS = 0.01
 
 EpochCallback = Callable[[dict[str, Any]], None]
 #: Called with the model after every epoch; returns entries for the epoch's record.
@@ -53,6 +74,67 @@ EpochHook = Callable[[nn.Module], Mapping[str, Any]]
 #: mode afterwards, so a hook can read the model but not change the trajectory; it must
 #: not modify the weights, the optimizer or the shuffling generator.
 StepHook = Callable[["Trainer"], None]
+
+
+class StopRule:
+    r"""Early stopping's rule, epoch by epoch (one place for idmlp's trainer and the
+    benchmark's scikit-learn MLP).
+
+    After every epoch, :meth:`update` with the epoch's validation loss and accuracy and its
+    training accuracy says whether to *keep* this epoch's weights (its validation accuracy
+    is the best so far; on a tie the later epoch) and whether to *stop*: the validation
+    loss has not improved by more than :data:`~idmlp.config.optim.MIN_DELTA` for
+    ``patience`` epochs, and the best training accuracy rose by at most :data:`PROGRESS`
+    over those epochs (:meth:`progress`).
+
+    Examples:
+        >>> rule = StopRule(patience=2)
+        >>> [rule.update(l, a, 1.0) for l, a in [(1.0, .5), (.9, .6), (.95, .6), (.97, .5)]]
+        [(True, False), (True, False), (True, False), (False, True)]
+        >>> rule.kept_epoch, rule.best_loss_epoch
+        (3, 2)
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = check_int("patience", patience)
+        self.epoch = 0
+        self.best_loss, self.best_loss_epoch = math.inf, 0
+        self.best_acc, self.kept_epoch = -math.inf, 0
+        self.train_acc: list[float] = []
+
+    def update(self, val_loss: float, val_acc: float, train_acc: float) -> tuple[bool, bool]:
+        """Record one more epoch; return ``(keep, stop)``."""
+        self.epoch += 1
+        self.train_acc.append(float(train_acc))
+        if val_loss < self.best_loss - MIN_DELTA:
+            self.best_loss, self.best_loss_epoch = float(val_loss), self.epoch
+        keep = val_acc >= self.best_acc
+        if keep:
+            self.best_acc, self.kept_epoch = float(val_acc), self.epoch
+        return keep, (self.epoch - self.best_loss_epoch >= self.patience
+                      and self.progress() <= PROGRESS)
+
+    def progress(self) -> float:
+        """How much the best training accuracy rose over the last ``patience`` epochs:
+        the best of those epochs minus the best before them (``inf`` before that many
+        epochs). Maxima, not single epochs: an epoch's training accuracy is a running
+        average over its batches and moves by a point from one epoch to the next."""
+        p = self.patience
+        if len(self.train_acc) <= p:
+            return math.inf
+        return max(self.train_acc[-p:]) - max(self.train_acc[:-p])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "best_loss": self.best_loss,
+                "best_loss_epoch": self.best_loss_epoch, "best_acc": self.best_acc,
+                "kept_epoch": self.kept_epoch, "train_acc": list(self.train_acc)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.best_loss = float(state["best_loss"])
+        self.best_loss_epoch = int(state["best_loss_epoch"])
+        self.best_acc, self.kept_epoch = float(state["best_acc"]), int(state["kept_epoch"])
+        self.train_acc = [float(v) for v in state["train_acc"]]
 
 
 class TrainingDiverged(ValueError):
@@ -130,7 +212,8 @@ class Trainer:
         eval_sets: named evaluation splits ``{"val": (X, y), "test": (X, y)}`` scored after
             every epoch (keys become ``{name}_loss``, ``{name}_acc`` and, for several
             layers, ``layer_{name}_acc`` in the record). The first one is the split whose
-            loss must stay finite.
+            loss must stay finite; early stopping watches ``"val"`` (required with
+            ``optim.early_stopping``).
         optim: the :class:`~idmlp.config.OptimConfig`.
         device: ``cpu``, ``cuda``, ``auto`` or a :class:`torch.device`.
         hooks: :data:`EpochHook` callables whose entries are added to every record.
@@ -168,6 +251,10 @@ class Trainer:
         y_train = _as_labels("y_train", y_train, len(X_train))
         if not eval_sets:
             raise ValueError("eval_sets must name at least one evaluation split")
+        if self.optim.early_stopping and MONITOR_SPLIT not in eval_sets:
+            raise ValueError("early stopping needs a validation split (eval_sets['val']; "
+                             "val_size > 0 for a run); give one, or turn early stopping off "
+                             "(early_stopping=False, --no-early-stopping)")
         evals = {}
         for name, (X, y) in eval_sets.items():
             X = _as_features(f"X_{name}", X).to(dtype)
@@ -184,6 +271,10 @@ class Trainer:
         self.layer_weights = self._layer_weights()
         self.steps_per_epoch = self.optim.steps_per_epoch(len(y_train))
         self.total_steps = self.optim.total_steps(len(y_train))
+        if round(self.optim.warmup_epochs * self.steps_per_epoch) > self.total_steps:
+            raise ValueError(f"warmup_epochs={self.optim.warmup_epochs:g} is longer than the "
+                             f"budget ({self.total_steps} optimizer steps, "
+                             f"{self.total_steps / self.steps_per_epoch:.3g} epochs); shorten it")
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         # The fused kernels update all tensors in one pass: on CPU, Adam's step over the
         # 12.6M weights of a depth-20 width-794 network is about 5x faster.
@@ -198,6 +289,12 @@ class Trainer:
         self.step = 0  # completed optimizer steps
         self.elapsed = 0.0  # seconds of training, summed over calls to run()
         self.history: list[dict[str, Any]] = []
+        # early stopping: when to stop and which epoch to keep, with a copy of its weights
+        self.rule = StopRule(self.optim.patience)
+        self.kept: dict[str, Any] = {"epoch": 0, "step": 0, "val_acc": None, "val_loss": None}
+        self._kept_state: dict[str, Tensor] | None = None
+        #: Why and when training ended (``None`` while it goes on): :func:`stop_message`.
+        self.stopped: dict[str, Any] | None = None
 
     def _layer_weights(self) -> Tensor | None:
         """Loss weights over the model's layers, or ``None`` for the last layer alone (also
@@ -228,7 +325,10 @@ class Trainer:
     # -- checkpointing ---------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue: weights, optimizer, scheduler, RNGs, history."""
+        """Everything needed to continue: weights, optimizer, scheduler, RNGs, history, and
+        early stopping's state (the best epoch, its weights when they are not the model's
+        current ones, and :attr:`stopped`)."""
+        current = self.kept["epoch"] == self.epoch
         return {
             "epoch": self.epoch,
             "step": self.step,
@@ -238,6 +338,11 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": {**self._rng, "shuffle": self.shuffle_generator.get_state()},
             "metrics": list(self.history),
+            "rule": self.rule.state_dict(),
+            "kept": dict(self.kept),
+            # the kept weights, unless they are the model's (saves a second copy on disk)
+            "kept_model": None if current or self.stopped else self._kept_state,
+            "stopped": self.stopped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -252,6 +357,18 @@ class Trainer:
         self.step = int(state.get("step", self.epoch * self.steps_per_epoch))
         self.elapsed = float(state["elapsed"])
         self.history = list(state["metrics"])
+        # checkpoints of idmlp 0.1 have no early stopping state: they trained the budget
+        if state.get("rule") is not None:
+            self.rule.load_state_dict(state["rule"])
+        else:  # a checkpoint of idmlp 0.1: it trained the budget, no early stopping state
+            self.rule = StopRule(self.optim.patience)
+        self.kept = dict(state.get("kept") or {"epoch": 0, "step": 0, "val_acc": None,
+                                               "val_loss": None})
+        self.stopped = state.get("stopped")
+        kept = state.get("kept_model")
+        if kept is None and self.kept["epoch"] == self.epoch and self.epoch:
+            kept = self.model.state_dict()
+        self._kept_state = None if kept is None else _clone_state(kept)
 
     # -- one step, one epoch ---------------------------------------------------------
 
@@ -381,7 +498,7 @@ class Trainer:
         if stop_after is not None:
             stop_after = check_int("stop_after", stop_after)
         last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
-        if self.epoch >= last:
+        if self.stopped is not None or self.epoch >= last:
             return self.history
         first_eval = next(iter(self.eval_sets))
         bar = progress_bar(
@@ -405,15 +522,101 @@ class Trainer:
                 self.epoch += 1
                 self._rng = self._get_rng()
                 self.history.append(record)
+                self._watch(record)
                 if progress:
                     evals = ", ".join(f"{k} loss {record[f'{k}_loss']:.4f} acc "
                                       f"{record[f'{k}_acc']:.4f}" for k in self.eval_sets)
                     bar.write(f"epoch {self.epoch}/{self.epochs}: train loss {train_loss:.4f} "
                               f"acc {train_acc:.4f}, {evals} ({self.elapsed:.1f} s)",
                               file=sys.stderr)
+                    if self.stopped is not None:
+                        bar.write(stop_message(self.stopped), file=sys.stderr)
                 if on_epoch is not None:
                     on_epoch(record)
+                if self.stopped is not None:
+                    break
         return self.history
+
+    # -- early stopping ----------------------------------------------------------------
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch whose weights the model holds once training has ended: the best one
+        with early stopping, else the last one."""
+        if self.stopped is not None:
+            return int(self.stopped["kept_epoch"])
+        return self.epoch
+
+    def _watch(self, record: dict[str, Any]) -> None:
+        """After an epoch: the :class:`StopRule` says whether to keep this epoch's weights
+        and whether to stop; end training (restoring the kept weights) when it says stop
+        or the budget is spent."""
+        opt = self.optim
+        stop = False
+        if opt.early_stopping:
+            loss = float(record[f"{MONITOR_SPLIT}_loss"])
+            acc = float(record[f"{MONITOR_SPLIT}_acc"])
+            keep, stop = self.rule.update(loss, acc, record["train_acc"])
+            if keep:
+                self.kept = {"epoch": self.epoch, "step": self.step, "val_acc": acc,
+                             "val_loss": loss}
+                self._kept_state = _clone_state(self.model.state_dict())
+        if stop and self.epoch < self.epochs:
+            reason = "patience"
+        elif self.epoch >= self.epochs:
+            reason = "budget"
+        else:
+            return
+        kept = self.kept if opt.early_stopping else {
+            "epoch": self.epoch, "step": self.step,
+            "val_acc": record.get(f"{MONITOR_SPLIT}_acc"),
+            "val_loss": record.get(f"{MONITOR_SPLIT}_loss")}
+        if opt.early_stopping and kept["epoch"] != self.epoch and self._kept_state is not None:
+            self.model.load_state_dict(self._kept_state)
+        self.stopped = {
+            "reason": reason, "epoch": self.epoch, "step": self.step,
+            "kept_epoch": int(kept["epoch"]), "kept_step": int(kept["step"]),
+            "kept_val_acc": kept["val_acc"], "kept_val_loss": kept["val_loss"],
+            "best_loss_epoch": self.rule.best_loss_epoch if opt.early_stopping else None,
+            "early_stopping": opt.early_stopping,
+            "patience": opt.patience if opt.early_stopping else None,
+            "max_epochs": self.epochs, "max_steps": self.total_steps,
+        }
+        self._kept_state = None
+
+
+def _clone_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def stop_message(stopped: Mapping[str, Any]) -> str:
+    """One line: why and when training ended, and which epoch's weights were kept.
+
+    Examples:
+        >>> msg = stop_message({
+        ...     "reason": "patience", "epoch": 40, "step": 1160, "kept_epoch": 33,
+        ...     "kept_step": 957, "kept_val_acc": 0.9425, "early_stopping": True,
+        ...     "best_loss_epoch": 30, "patience": 10, "max_epochs": 138,
+        ...     "max_steps": 4000})
+        >>> for part in msg.replace("; ", ": ").replace(" and the", ": the").split(": "):
+        ...     print(part)
+        stopped early after epoch 40 of at most 138 (step 1160)
+        the validation loss had not improved since epoch 30
+        the training accuracy had stopped rising
+        kept epoch 33 (step 957, best validation accuracy 0.9425)
+    """
+    s = stopped
+    if s["reason"] == "patience":
+        head = (f"stopped early after epoch {s['epoch']} of at most {s['max_epochs']} (step "
+                f"{s['step']}): the validation loss had not improved since epoch "
+                f"{s.get('best_loss_epoch')} and the training accuracy had stopped rising")
+    else:
+        head = f"trained the whole budget ({s['max_epochs']} epochs, {s['max_steps']} steps)"
+    if not s.get("early_stopping"):
+        return head + "; kept the last epoch (no early stopping)"
+    acc = s.get("kept_val_acc")
+    acc_text = f", best validation accuracy {acc:.4f}" if isinstance(acc, (int, float)) else ""
+    return head + f"; kept epoch {s['kept_epoch']} (step {s['kept_step']}{acc_text})"
 
 
 def fit_model(
@@ -427,6 +630,7 @@ def fit_model(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_epoch: EpochCallback | None = None,
+    validation: tuple[Tensor | np.ndarray, Tensor | np.ndarray] | None = None,
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     r"""Train ``model`` in place with cross-entropy; return one metrics record per epoch.
@@ -446,6 +650,9 @@ def fit_model(
         device: ``"cpu"``, ``"cuda"``, ``"auto"`` or a :class:`torch.device`.
         progress: show a tqdm bar with the running loss.
         on_epoch: called with each epoch's record right after it is made.
+        validation: ``(X_val, y_val)``, the split early stopping watches. Without it the
+            default ``optim`` trains the whole budget (early stopping off); an ``optim``
+            that asks for early stopping then is refused.
 
     Returns:
         A list of dicts, one per epoch, with ``epoch``, ``train_loss`` (the training
@@ -467,7 +674,10 @@ def fit_model(
     """
     import dataclasses
 
-    optim = dataclasses.replace(optim or OptimConfig(), **overrides)
-    trainer = Trainer(model, X_train, y_train, {"test": (X_test, y_test)}, optim=optim,
-                      device=device)
+    if optim is None:
+        optim = OptimConfig(early_stopping=validation is not None)
+    optim = dataclasses.replace(optim, **overrides)
+    evals = {} if validation is None else {MONITOR_SPLIT: validation}
+    trainer = Trainer(model, X_train, y_train, {**evals, "test": (X_test, y_test)},
+                      optim=optim, device=device)
     return trainer.run(progress=progress, on_epoch=on_epoch)

@@ -7,10 +7,15 @@ A run folder::
       config.json      the RunConfig (data, model, optim, device), the model's full
                        ModelConfig, the scaler state, dataset facts, idmlp/torch versions
       metrics.jsonl    one JSON line per epoch (see idmlp.train.loop.fit_model)
-      checkpoint.pt    model, optimizer, scheduler, RNG states, epoch, metrics
-                       (rewritten atomically after every epoch)
+      checkpoint.pt    model, optimizer, scheduler, RNG states, epoch, metrics, early
+                       stopping's state (rewritten atomically after every epoch); once
+                       training has ended, "model" holds the kept (best) epoch's weights
+      stopping.json    when training has ended: why and when it stopped, the kept epoch,
+                       and the check of the training accuracy against chance and a linear
+                       model on the same split (with a warning naming the likely fix)
       snapshots.npz    with DynamicsConfig(snapshots=K): the snapshots of every layer
-                       during training (idmlp.analysis.dynamics), rewritten after each one
+                       during training (idmlp.analysis.dynamics), rewritten after each one;
+                       an early-stopped run's end at the kept epoch's weights
       data.npz         a run trained on data in memory (``fit(config, out, X, y)``, an
                        estimator's ``save(path, X, y)``): its training and test splits,
                        read back in place of ``config.data.dataset`` (``npz:data.npz``)
@@ -21,8 +26,13 @@ statistics of the training split, builds the network of its architecture
 (:func:`~idmlp.nets.base.build_model`), trains it with :class:`~idmlp.train.loop.Trainer`
 and writes the folder; :func:`load_run` reads it back as a :class:`TrainedRun`; ``fit(...,
 resume=True)`` continues an interrupted run and ends with exactly the weights of an
-uninterrupted one. Run folders of idmlp 0.1 (a flat ``train`` config and the input
-variance inside the scaler) load too. """
+uninterrupted one (early stopping included: same stop, same kept weights). Run folders
+of idmlp 0.1 (a flat ``train`` config and the input variance inside the scaler) load too.
+
+**The kept weights.** With early stopping (the default) a run keeps its best epoch's
+weights (lowest validation loss, :mod:`idmlp.train.loop`): :func:`load_run` loads them
+(the best so far for a run that is still going), :attr:`TrainedRun.final_metrics` is that
+epoch's record, and the snapshots end there. """
 
 from __future__ import annotations
 
@@ -54,7 +64,8 @@ from ..data import Dataset, InputScaler, as_dataset, load_dataset
 from ..nets.base import LayerwiseNet, build_model
 from ..runtime import one_line, resolve_device
 from .checkpoint import CHECKPOINT_FORMAT, check_weights, read_checkpoint
-from .loop import Trainer, TrainingDiverged
+from .checks import fit_check
+from .loop import Trainer, TrainingDiverged, stop_message
 from .snapshots import SnapshotRecorder, snapshot_steps
 
 __all__ = [
@@ -64,6 +75,7 @@ __all__ = [
     "TrainedRun",
     "build_network",
     "fit",
+    "fit_in_memory",
     "load_config",
     "load_model",
     "load_run",
@@ -73,6 +85,7 @@ __all__ = [
 ]
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.jsonl", "checkpoint.pt"
+STOPPING_FILE = "stopping.json"
 #: The data a run folder carries when it was trained on data in memory; its config names
 #: the dataset ``npz:data.npz``, read from the run folder.
 DATA_FILE = "data.npz"
@@ -85,7 +98,7 @@ class TrainedRun:
     """A trained run: its folder, config, model (eval mode, weights loaded) and data.
 
     Attributes:
-        path: the run folder.
+        path: the run folder (``None`` for :func:`fit_in_memory`).
         config: the :class:`RunConfig` it was trained with.
         model: the :class:`~idmlp.nets.base.LayerwiseNet`, in eval mode.
         dataset: the raw :class:`~idmlp.data.Dataset` (same splits as in training).
@@ -99,6 +112,7 @@ class TrainedRun:
     dataset: Dataset
     scaler: InputScaler
     metrics: list[dict[str, Any]]
+    stopping: dict[str, Any] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -110,10 +124,37 @@ class TrainedRun:
 
     @property
     def complete(self) -> bool:
-        """Whether the whole budget is spent (else ``fit(resume=True)`` goes on)."""
+        """Whether training has ended: stopped early, or the whole budget is spent (else
+        ``fit(resume=True)`` goes on)."""
+        if self.stopping is not None and self.stopping.get("stopped"):
+            return True
         n = len(self.dataset.y_train)
         budget = math.ceil(self.config.optim.total_steps(n) / self.config.optim.steps_per_epoch(n))
         return self.epochs_done >= budget
+
+    @property
+    def kept_epoch(self) -> int:
+        """The epoch (1-based) whose weights :attr:`model` holds: the best one with early
+        stopping (the best so far while training goes on), else the last one."""
+        stopped = (self.stopping or {}).get("stopped")
+        if stopped:
+            return int(stopped["kept_epoch"])
+        kept = (self.stopping or {}).get("kept_epoch")
+        return int(kept) if kept else self.epochs_done
+
+    @property
+    def final_metrics(self) -> dict[str, Any]:
+        """The record of :attr:`kept_epoch` (what the kept weights scored)."""
+        if not self.metrics:
+            raise ValueError(f"{self.path} has no completed epoch")
+        return self.metrics[max(1, min(self.kept_epoch, len(self.metrics))) - 1]
+
+    @property
+    def warnings(self) -> list[str]:
+        """One-line warnings about the training (a training accuracy close to chance or
+        far below a linear model's, :func:`fit_check`)."""
+        check = (self.stopping or {}).get("fit_check") or {}
+        return [check["warning"]] if check.get("warning") else []
 
     def tensors(self, split: str) -> tuple[Tensor, Tensor]:
         """Standardized float32 inputs ``(n, N)`` and int64 labels of ``split`` (``train``,
@@ -164,11 +205,12 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: Inp
 
 
 def build_network(config: RunConfig, n_features: int, num_classes: int,
-                  image_shape: tuple[int, ...]) -> LayerwiseNet:
-    """The freshly initialized network of ``config`` for data of these sizes; the random
-    parts of its initialization come from the run's seed (``config.optim.seed``), not the
-    global RNG. What :func:`fit` and :class:`idmlp.InterpretableClassifier` build."""
-    return build_model(config.model.for_data(n_features, num_classes, image_shape),
+                  image_shape: tuple[int, ...], layout: str | None = None) -> LayerwiseNet:
+    """The freshly initialized network of ``config`` for data of these sizes and layout;
+    the random parts of its initialization come from the run's seed
+    (``config.optim.seed``), not the global RNG. What :func:`fit` and
+    :class:`idmlp.InterpretableClassifier` build."""
+    return build_model(config.model.for_data(n_features, num_classes, image_shape, layout),
                        generator=torch.Generator().manual_seed(config.optim.seed))
 
 
@@ -183,7 +225,8 @@ def make_trainer(config: RunConfig, model: LayerwiseNet, train: tuple[Tensor, Te
 
 
 def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
-    return build_network(config, dataset.n_features, dataset.num_classes, dataset.image_shape)
+    return build_network(config, dataset.n_features, dataset.num_classes, dataset.image_shape,
+                         dataset.layout)
 
 
 def _trainer(config: RunConfig, model: LayerwiseNet, dataset: Dataset, scaler: InputScaler,
@@ -423,7 +466,30 @@ def fit(
                     recorder.folder = out
 
         _run(trainer, out, progress=progress, stop_after=stop_after, on_epoch=on_epoch)
+        _finish(trainer, recorder, out, config, dataset, scaler)
     return _trained_run(out, config, trainer, dataset, scaler)
+
+
+def fit_in_memory(config: RunConfig, *, dataset: Dataset | None = None,
+                  progress: bool = False) -> TrainedRun:
+    """Train the network of ``config`` as :func:`fit` does (same data, splits, scaling,
+    initialization, early stopping), without a run folder: for a benchmark that trains
+    many networks and keeps their numbers only. ``dataset``: the already loaded
+    :meth:`DataConfig.load` of ``config`` (loaded here if ``None``). The result's
+    ``path`` is ``None``; ``stopping`` holds the stop record and the fit check."""
+    if not isinstance(config, RunConfig):
+        raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
+    device = resolve_device(config.device)
+    dataset = dataset if dataset is not None else config.data.load()
+    scaler = config.data.scaler(dataset)
+    trainer = _trainer(config, _build(config, dataset), dataset, scaler, device)
+    trainer.run(progress=progress)
+    stopping = _stopping(None, trainer.stopped, trainer.kept["epoch"])
+    if trainer.stopped is not None:
+        stopping["message"] = stop_message(trainer.stopped)
+        stopping["fit_check"] = _fit_check(trainer, config, dataset, scaler)
+    return TrainedRun(None, config, trainer.model.eval(), dataset, scaler,  # type: ignore[arg-type]
+                      list(trainer.history), stopping)
 
 
 def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
@@ -499,13 +565,54 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
         save_json(out / CONFIG_FILE, info)
     _run(trainer, out, progress=progress, stop_after=stop_after,
          on_epoch=lambda record: _save_epoch(trainer, record, out))
+    _finish(trainer, recorder, out, config, dataset, scaler)
     return _trained_run(out, config, trainer, dataset, scaler)
+
+
+def _finish(trainer: Trainer, recorder: SnapshotRecorder | None, out: Path,
+            config: RunConfig, dataset: Dataset, scaler: InputScaler) -> None:
+    """Once training has ended: the snapshots end at the kept weights, and
+    ``stopping.json`` records why and when it stopped and whether the network fits its
+    training split (:func:`~idmlp.train.checks.fit_check`). Idempotent (a resumed run
+    that had already ended writes the same)."""
+    stopped = trainer.stopped
+    if stopped is None:
+        return
+    if recorder is not None:
+        recorder.finish(trainer.model, stopped["kept_step"])
+    save_json(out / STOPPING_FILE, {"stopped": stopped, "message": stop_message(stopped),
+                                    "fit_check": _fit_check(trainer, config, dataset, scaler)})
+
+
+def _fit_check(trainer: Trainer, config: RunConfig, dataset: Dataset,
+               scaler: InputScaler) -> dict[str, Any]:
+    """:func:`~idmlp.train.checks.fit_check` of a trainer whose training has ended."""
+    X, y = _split_tensors(dataset, scaler, "train", trainer.device)
+    extra = getattr(trainer.model, "extra_features", None)
+    return fit_check(trainer.model.eval(), X, y, stopped=trainer.stopped, lr=config.optim.lr,
+                     extra_features=extra if trainer.model.arch == "mlp" else None,
+                     batch_size=trainer.eval_batch_size)
+
+
+def _stopping(out: Path | None, stopped: dict[str, Any] | None,
+              kept_epoch: int | None) -> dict[str, Any]:
+    """What :attr:`TrainedRun.stopping` holds: the stop record (``None`` while training
+    goes on), the epoch kept so far and, once ended, ``stopping.json`` (the fit check)."""
+    info: dict[str, Any] = {"stopped": stopped, "kept_epoch": kept_epoch}
+    if out is None:
+        return info
+    path = out / STOPPING_FILE
+    if stopped is not None and path.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            info.update(json.loads(path.read_text(encoding="utf-8")))
+    return info
 
 
 def _trained_run(out: Path, config: RunConfig, trainer: Trainer, dataset: Dataset,
                  scaler: InputScaler) -> TrainedRun:
     model = trainer.model
-    return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history))
+    return TrainedRun(out, config, model.eval(), dataset, scaler, list(trainer.history),
+                      _stopping(out, trainer.stopped, trainer.kept["epoch"]))
 
 
 def load_model(run_dir: str | Path, device: str = "cpu"
@@ -533,8 +640,9 @@ def load_model(run_dir: str | Path, device: str = "cpu"
         raise ValueError(f"{run / CONFIG_FILE} has an invalid model: {one_line(err)}") from None
     ckpt = _read_checkpoint(run, torch_device)
     model = build_model(model_config)
-    _check_state(model, ckpt["model"], run / CHECKPOINT_FILE)
-    model.load_state_dict(ckpt["model"])
+    weights = ckpt.get("kept_model") or ckpt["model"]  # the kept (best so far) weights
+    _check_state(model, weights, run / CHECKPOINT_FILE)
+    model.load_state_dict(weights)
     return (config, model.to(torch_device).eval(), scaler,
             {**info, "metrics": list(ckpt.get("metrics", []))})
 
@@ -542,8 +650,9 @@ def load_model(run_dir: str | Path, device: str = "cpu"
 def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
     """Load a run folder written by :func:`fit` (or ``idmlp train``).
 
-    The model is rebuilt from ``config.json``, gets the weights of ``checkpoint.pt`` (the
-    last completed epoch) and is put in eval mode on ``device``; the dataset is loaded
+    The model is rebuilt from ``config.json``, gets the kept weights of ``checkpoint.pt``
+    (with early stopping the best epoch's, the best so far for a run still going; else the
+    last completed epoch's) and is put in eval mode on ``device``; the dataset is loaded
     with the stored splits and the scaler restored from its saved statistics.
 
     Raises:
@@ -559,7 +668,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
         raise ValueError(f"dataset {config.data.dataset} has {dataset.n_features} features but "
                          f"the run was trained on {scaler.n_features_in_}")
     model = _build(config, dataset)
-    _check_state(model, ckpt["model"], run / CHECKPOINT_FILE)
-    model.load_state_dict(ckpt["model"])
+    # the kept weights: once ended, the checkpoint's model; before, the best so far
+    weights = ckpt.get("kept_model") or ckpt["model"]
+    _check_state(model, weights, run / CHECKPOINT_FILE)
+    model.load_state_dict(weights)
     return TrainedRun(run, config, model.to(torch_device).eval(), dataset, scaler,
-                      list(ckpt.get("metrics", [])))
+                      list(ckpt.get("metrics", [])),
+                      _stopping(run, ckpt.get("stopped"), (ckpt.get("kept") or {}).get("epoch")))

@@ -480,6 +480,33 @@ class SnapshotRecorder:
         if self.folder is not None:
             self.snapshots.save(self.folder / SNAPSHOT_FILE)
 
+    def finish(self, model: Any, kept_step: int) -> None:
+        """End the snapshots at the weights a run keeps (early stopping's best epoch, at
+        optimizer step ``kept_step``, loaded in ``model``): the snapshots after it are
+        dropped, one of ``model`` at ``kept_step`` is taken where the plan had none, and
+        the plan becomes the steps kept, so the file is complete and its last snapshot is
+        the kept network. Taking it again gives the same file (a resumed run that had
+        already stopped)."""
+        kept_step = check_int("kept_step", kept_step, minimum=0)
+        plan = [s for s in self.snapshots.planned if s < kept_step] + [kept_step]
+        if tuple(plan) == self.snapshots.planned and len(self.snapshots) == len(plan):
+            return
+        snaps = self.snapshots.truncate(kept_step)
+        meta = {**snaps.meta, "steps": plan, "planned_steps": list(snaps.planned),
+                "kept_step": kept_step}
+        self.snapshots = Snapshots(meta, snaps.jacobian_inputs, snaps.arrays)
+        if len(self.snapshots) < len(plan):
+            self.spectrum_steps = self.spectrum_steps | {kept_step}
+            self.snapshots.meta["spectra"] = sorted(
+                {int(s) for s in self.snapshots.meta.get("spectra", []) if s < kept_step}
+                | {kept_step} if self.jacobian_samples else set())
+            self._next = len(self.snapshots)
+            self.record(model, kept_step)
+        else:
+            self._next = len(plan)
+            if self.folder is not None:
+                self.snapshots.save(self.folder / SNAPSHOT_FILE)
+
     def resume(self, folder: str | Path, step: int) -> None:
         """Continue the snapshot file of ``folder`` from a checkpoint at ``step``: keep the
         snapshots up to ``step`` (later ones, written before a crash, are taken again).
@@ -491,6 +518,10 @@ class SnapshotRecorder:
         folder = Path(folder)
         meta = self.snapshots.meta
         stored = Snapshots.load(folder / SNAPSHOT_FILE, meta["run_id"])
+        if "kept_step" in stored.meta and tuple(stored.meta.get("planned_steps", ())) == (
+                self.snapshots.planned):  # a run that had stopped early: nothing to add
+            self.snapshots, self._next, self.folder = stored, len(stored), folder
+            return
         if stored.planned != self.snapshots.planned:
             raise ValueError(f"{folder / SNAPSHOT_FILE} plans other steps than this run; was "
                              "it copied from another run folder?")
