@@ -57,8 +57,8 @@ def main() -> None:
     # Ours: the step `idmlp train` runs (Trainer.train_step).
     ours = InterpretableMLP(N_IN, N_CLASSES, depth)
     # The hand-written step below: last layer's plain cross-entropy, constant rate.
-    optim = OptimConfig(lr=1e-5, batch_size=b, epochs=1, schedule="constant",
-                        label_smoothing=0.0, layer_loss="last")
+    optim = OptimConfig(lr=1e-5, batch_size=b, epochs=1, early_stopping=False,
+                        schedule="constant", label_smoothing=0.0, layer_loss="last")
     trainer = Trainer(ours, x, y, {"train": (x, y)}, optim=optim)
 
     # (a) The same math by hand.

@@ -25,8 +25,8 @@ from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_
 from idmlp.train.snapshots import SNAPSHOT_FILE, SnapshotRecorder, Snapshots, snapshot_steps
 
 # digits: 1437 train images of 8x8; batch 256 -> 6 steps per epoch, 12 in all.
-BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),
-                 OptimConfig(epochs=2, batch_size=256, lr=1e-3))
+BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),  # the paper's width
+                 OptimConfig(epochs=2, batch_size=256, lr=1e-3)).replace(extra_features=0)
 SNAP = BASE.replace(snapshots=6, snapshot_examples=120, snapshot_jacobians=2,
                     snapshot_spectra=3)
 
@@ -124,8 +124,8 @@ def test_step_hooks_cannot_change_the_trajectory():
     def train(hooks):
         torch.manual_seed(0)
         model = InterpretableMLP(6, 3, depth=3)
-        t = Trainer(model, X, y, {"test": (X, y)}, optim=OptimConfig(epochs=2, batch_size=16),
-                    step_hooks=hooks)
+        optim = OptimConfig(epochs=2, batch_size=16, early_stopping=False)
+        t = Trainer(model, X, y, {"test": (X, y)}, optim=optim, step_hooks=hooks)
         t.run(progress=False)
         return t
 

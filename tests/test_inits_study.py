@@ -113,10 +113,17 @@ def test_cnn_takes_the_family() -> None:
 
 def test_refusals_name_the_layers_and_the_fix(tmp_path: Path, capsys) -> None:
     rc = main(["train", "--dataset", _odd_csv(tmp_path), "--init", "looks_linear", "--depth",
-               "2", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
+               "2", "--epochs", "1", "--extra-features", "0", "--out", str(tmp_path / "run"),
+               "--quiet"])
     assert rc == 2 and not (tmp_path / "run").exists()
     assert_one_line(capsys.readouterr().err, "even widths", "(7, 7)", "N + C = 4 + 3",
-                    "choose another --init")
+                    "--extra-features to 1", "choose another --init")
+    rc = main(["train", "--dataset", _odd_csv(tmp_path), "--init", "looks_linear", "--depth",
+               "2", "--epochs", "1", "--extra-features", "2", "--out", str(tmp_path / "run"),
+               "--quiet"])
+    assert rc == 2 and not (tmp_path / "run").exists()
+    assert_one_line(capsys.readouterr().err, "(9, 9)", "N + H + C = 4 + 2 + 3",
+                    "--extra-features to 3")
     rc = main(["train", "--dataset", "digits", "--arch", "cnn", "--init", "looks_linear",
                "--depth", "2", "--epochs", "1", "--out", str(tmp_path / "cnn"), "--quiet"])
     assert rc == 2 and not (tmp_path / "cnn").exists()

@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "standard-init deep MLP and idmlp's interpretable MLP and CNN (default settings) on "
         "each dataset with the same splits: fitted on the training split, their one choice "
         "(training length, or C) made on the validation split, scored on the test split with "
-        "95%% intervals. Writes results.csv (tidy), results.md, benchmark.png and "
+        "95% intervals. Writes results.csv (tidy), results.md, benchmark.png and "
         "report.html; --resume continues an interrupted benchmark.",
     )
     p.add_argument("--datasets", default=_DEFAULT_DATASETS,

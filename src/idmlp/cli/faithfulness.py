@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and random orderings as baselines: deletion and insertion curves (pixel flipping), "
         "ROAD (Rong et al. 2022), FaithfulnessCorrelation (Bhatt et al. 2020), cascading and "
         "per-layer model-parameter randomization and label randomization (Adebayo et al. "
-        "2018), RandomLogit (Sixt et al. 2020), with bootstrap 95%% intervals, and the cost "
+        "2018), RandomLogit (Sixt et al. 2020), with bootstrap 95% intervals, and the cost "
         "per explanation; with --pointing-game, the grid pointing game of a CNN run. "
         "Captum's methods need Captum: pip install 'idmlp[xai]'.",
     )

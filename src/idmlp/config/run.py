@@ -115,7 +115,11 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with fields of any part replaced by name (``lr=...``, ``depth=...``,
-        ``dataset=...``, ``kernel_size=...``, ``device=...``), validated."""
+        ``dataset=...``, ``kernel_size=...``, ``device=...``), validated. Setting
+        ``val_size=0`` (no validation split) turns early stopping off unless
+        ``early_stopping`` is given too: there is nothing to stop on."""
+        if changes.get("val_size", None) == 0 and "early_stopping" not in changes:
+            changes = {**changes, "early_stopping": False}
         parts = route(changes, _owners(), what="run setting")
         top = parts.pop("run")
         new = {p: (getattr(self, p).replace(**kw) if p == "model"

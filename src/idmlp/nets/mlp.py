@@ -305,10 +305,13 @@ class InterpretableMLP(DenseStack, LayerwiseNet):
         return slice(self.rule.class_start, self.rule.class_start + self.num_classes)
 
     def _init_context(self) -> tuple[str, str]:
-        return (f"this network's {self.width} x {self.width} layers (width N + C = "
-                f"{self.in_features} + {self.num_classes})",
-                "choose another --init (identity, zero, idinit, orthogonal, "
-                "delta_orthogonal, xavier, he apply to every width)")
+        n, h, c = self.in_features, self.extra_features, self.num_classes
+        sizes = (f"N + C = {n} + {c}" if h == 0 else f"N + H + C = {n} + {h} + {c}")
+        fix = ("choose another --init (identity, zero, idinit, orthogonal, delta_orthogonal, "
+               "xavier, he apply to every width)")
+        if self.width % 2:
+            fix = f"set --extra-features to {h + 1} (an even width), or {fix}"
+        return f"this network's {self.width} x {self.width} layers (width {sizes})", fix
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
