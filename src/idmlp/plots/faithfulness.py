@@ -3,8 +3,11 @@ r"""Figures of the faithfulness study (:mod:`idmlp.faithfulness`).
 Every function takes a :class:`~idmlp.faithfulness.FaithfulnessResult`, optionally saves
 a PNG (``path``, atomically, at :data:`idmlp.plots.DPI`) and returns the
 :class:`matplotlib.figure.Figure` (object-oriented API, no pyplot state). A method keeps
-its color in every figure (its position in the result). Bands and error bars are the
-result's bootstrap intervals over images.
+its colour and marker in every figure (:func:`idmlp.plots.series_style`, by its position
+among the result's methods); its variants share them and differ by line style and fill:
+the signed map solid and filled, its positive part ``name+`` dashed and hollow,
+``abs(name)`` dotted. Bands and error bars are the result's bootstrap intervals over
+images.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .._validation import check_choice
-from . import save_figure
+from . import save_figure, series_style
 
 if TYPE_CHECKING:
     from ..faithfulness import FaithfulnessResult
@@ -51,8 +54,35 @@ def _methods(result: FaithfulnessResult, methods: Sequence[str] | None) -> list[
     return list(methods)
 
 
-def _color(result: FaithfulnessResult, name: str) -> str:
-    return f"C{result.names.index(name) % 10}"
+def _variant(name: str) -> tuple[str, str]:
+    """``(method, variant)`` of a result's name: ``x+`` -> ``(x, positive)``,
+    ``abs(x)`` -> ``(x, abs)``, else ``(name, signed)``."""
+    if name.endswith("+"):
+        return name[:-1], "positive"
+    if name.startswith("abs(") and name.endswith(")"):
+        return name[4:-1], "abs"
+    return name, "signed"
+
+
+def _style(result: FaithfulnessResult, name: str) -> dict[str, object]:
+    """Colour and marker of the method, line style and marker fill of the variant."""
+    bases = list(dict.fromkeys(_variant(n)[0] for n in result.names))
+    base, variant = _variant(name)
+    style = series_style(bases.index(base))
+    line = {"signed": "-", "positive": "--", "abs": ":"}[variant]
+    face = style["color"] if variant == "signed" else "white"
+    return {"color": style["color"], "marker": style["marker"], "linestyle": line,
+            "markerfacecolor": face}
+
+
+_MATH = {"x^l - x^0": r"$x^l - x^0$", "x^l - x^l_id": r"$x^l - x^l_{\mathrm{id}}$"}
+
+
+def _label(name: str) -> str:
+    """A method's name as the figures print it (the paper's maps in math type)."""
+    base, variant = _variant(name)
+    base = _MATH.get(base, base)
+    return {"signed": base, "positive": f"{base}+", "abs": f"abs({base})"}[variant]
 
 
 def _where(result: FaithfulnessResult, layer: int | None) -> str:
@@ -82,21 +112,25 @@ def plot_perturbation_curves(
     (insertion); the y axis the score of the explained class (the result's ``score``).
     """
     names = _methods(result, methods)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2 + 0.13 * len(names)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     f = result.ks / result.n_features
     for ax, mode in zip(axes, _MODES, strict=True):
         for name in names:
             band = result.band(name, mode, layer)
             auc = float(result.auc(name, mode, layer).mean())
-            color = _color(result, name)
-            ax.plot(f, band.mean, color=color, label=f"{name} ({auc:.3f})")
-            ax.fill_between(f, band.low, band.high, color=color, alpha=0.18, linewidth=0)
+            style = _style(result, name)
+            ax.plot(f, band.mean, color=style["color"], linestyle=style["linestyle"],
+                    label=f"{_label(name)} ({auc:.3f})")
+            ax.fill_between(f, band.low, band.high, color=style["color"], alpha=0.12,
+                            linewidth=0)
         ax.set_xlabel("fraction of pixels " + ("removed" if mode == "deletion" else "inserted"))
         ax.set_title(f"{mode} (AUC in legend, {_BETTER[mode]})")
         ax.set_xlim(f[0], f[-1])
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=7)
+        # outside the axes: with ten methods an inside legend covers curves
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=2)
     axes[0].set_ylabel(f"{result.score} of the explained class")
     return _titled(fig, path, result, layer, "bands: {pct}% bootstrap over images")
 
@@ -116,11 +150,13 @@ def plot_auc(
     for ax, mode in zip(axes, _MODES, strict=True):
         for p, name in zip(pos, names, strict=True):
             iv = result.interval(result.auc(name, mode, layer))
-            ax.errorbar(iv.mean, p, xerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o",
-                        color=_color(result, name), capsize=3)
+            style = _style(result, name)
+            ax.errorbar(iv.mean, p, xerr=[[iv.mean - iv.low], [iv.high - iv.mean]],
+                        fmt=str(style["marker"]), color=style["color"],
+                        markerfacecolor=style["markerfacecolor"], capsize=3)
         ax.set_title(f"{mode} AUC ({_BETTER[mode]})")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(pos, names)
+    axes[0].set_yticks(pos, [_label(n) for n in names])
     return _titled(fig, path, result, layer, "{pct}% bootstrap intervals")
 
 
@@ -138,16 +174,19 @@ def plot_cost_vs_auc(
     mode = check_choice("mode", mode, _MODES)
     names = [n for n in _methods(result, methods)
              if np.isfinite(result.methods[n].cost.seconds) and result.methods[n].cost.seconds > 0]
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     for name in names:
         iv = result.interval(result.auc(name, mode))
         sec = result.methods[name].cost.seconds
-        ax.errorbar(sec, iv.mean, yerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o",
-                    color=_color(result, name), capsize=3)
-        ax.annotate(name, (sec, iv.mean), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        style = _style(result, name)
+        ax.errorbar(sec, iv.mean, yerr=[[iv.mean - iv.low], [iv.high - iv.mean]],
+                    fmt=str(style["marker"]), color=style["color"],
+                    markerfacecolor=style["markerfacecolor"], capsize=3, label=_label(name))
     if names:
         ax.set_xscale("log")
+        # a legend, not labels beside the points: methods of equal cost and AUC overlap
+        ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xlabel("seconds per explanation (same run)")
     ax.set_ylabel(f"{mode} AUC ({_BETTER[mode]})")
     ax.grid(alpha=0.3, which="both")
@@ -167,20 +206,21 @@ def plot_layer_auc(
         raise ValueError("the result has no per-layer curves; evaluate with layers=[...]")
     names = _methods(result, methods)
     layers = np.asarray(result.layers)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2 + 0.13 * len(names)), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, mode in zip(axes, _MODES, strict=True):
         for name in names:
             ivs = [result.interval(result.auc(name, mode, int(l))) for l in layers]
             mean, low, high = (np.array([iv[i] for iv in ivs]) for i in range(3))
-            color = _color(result, name)
-            ax.plot(layers, mean, marker="o", markersize=3, color=color, label=name)
-            ax.fill_between(layers, low, high, color=color, alpha=0.18, linewidth=0)
+            style = _style(result, name)
+            ax.plot(layers, mean, markersize=3, label=_label(name), **style)
+            ax.fill_between(layers, low, high, color=style["color"], alpha=0.12, linewidth=0)
         ax.set_xlabel(r"layer $\ell$")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{mode} AUC ({_BETTER[mode]})")
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=7)
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=2)
     fig.suptitle(f"per-layer faithfulness, {result.n_images} images")
     return _finish(fig, path)
 
