@@ -116,11 +116,12 @@ def inits_figure(rows: Sequence[dict[str, Any]], *, metric: str = "test_acc") ->
         handles += [Line2D([], [], color="0.3", linewidth=1.2, label="theory at init"),
                     Line2D([], [], color="0.3", marker="o", markerfacecolor="none",
                            linestyle="none", label="measured at init")]
-        fig.legend(handles=handles, loc="outside lower center", ncols=min(8, len(handles)),
-                   frameon=False)
+        width = 2.0 * n + 0.8  # inches; about 1.7 in per legend entry
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncols=max(1, min(len(handles), int(width / 1.7))), frameon=False)
         r0 = ok[0]
         fig.suptitle(f"{_LABELS[metric].capitalize()} against depth per initialization, next "
-                     f"to the theory's isometry measure at initialization — {r0['dataset']}, "
+                     f"to the theory's isometry measure at initialization\n{r0['dataset']}, "
                      f"{r0['steps']} steps, lr {r0['lr']:g} (mean eigenvalues clipped to "
                      f"1e±{int(math.log10(_CLIP))})"
                      if "dataset" in r0 and "steps" in r0 and "lr" in r0 else

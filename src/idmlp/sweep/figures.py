@@ -95,7 +95,8 @@ def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc"
                                        sigma=spec["sigma"], q0=spec["q0"]),
     }
     study = [*rows, *(r for path in also for r in read_results(path))]
-    figures["inits_vs_depth"] = inits_figure(study, metric=metric)
+    if len({r.get("depth") for r in study if r.get("status") == "ok"}) > 1:  # against depth
+        figures["inits_vs_depth"] = inits_figure(study, metric=metric)
     table = out / "inits_table.md"
     table.write_text(init_table(study, metric), encoding="utf-8")
     written = [table]
