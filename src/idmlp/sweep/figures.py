@@ -25,15 +25,16 @@ from .study import init_table
 
 __all__ = ["SPECTRA_INITS", "check_spectra_memory", "plot_sweep", "spectra_settings"]
 
-#: The initializations whose spectra the figure compares.
+#: The initializations whose spectra the figure compares when the results name none.
 SPECTRA_INITS: tuple[str, ...] = ("identity", "orthogonal", "xavier")
 
 
 def spectra_settings(rows: Sequence[dict[str, Any]], spectra: dict[str, Any] | None = None, *,
                      eps: float = 0.05, kappa: float = 2.0) -> dict[str, Any]:
     """The settings of the spectra panel: ``spectra`` over the defaults (the sweep's
-    width, its largest depth, :math:`\\sigma = 1`, 32 inputs, seed 0, the recommended
-    :math:`q_0` at that depth).
+    width, its largest depth, the MLP inits it ran (``inits``; :data:`SPECTRA_INITS` if it
+    names none; looks-linear only at an even width), :math:`\\sigma = 1`, 32 inputs, seed 0,
+    the recommended :math:`q_0` at that depth).
 
     Raises:
         ValueError: the rows hold no finished run.
@@ -41,8 +42,11 @@ def spectra_settings(rows: Sequence[dict[str, Any]], spectra: dict[str, Any] | N
     ok = [r for r in rows if r.get("status") == "ok"]
     if not ok:
         raise ValueError("the results hold no finished runs to plot")
-    spec = {"width": ok[0]["width"], "depth": max(r["depth"] for r in ok), "sigma": 1.0,
-            "samples": 32, "seed": 0, **(spectra or {})}
+    width = ok[0]["width"]
+    ran = dict.fromkeys(r["init"] for r in ok if r.get("init") and r.get("arch", "mlp") == "mlp")
+    inits = tuple(i for i in ran if i != "looks_linear" or int(width) % 2 == 0)
+    spec = {"width": width, "depth": max(r["depth"] for r in ok), "sigma": 1.0,
+            "samples": 32, "seed": 0, "inits": inits or SPECTRA_INITS, **(spectra or {})}
     spec.setdefault("q0", isometry_region(spec["depth"], eps, kappa).recommended()[1])
     return spec
 
@@ -52,7 +56,7 @@ def check_spectra_memory(spec: dict[str, Any]) -> None:
     memory: :class:`~idmlp._io.EnvironmentFailure` naming the size and the flags to lower."""
     check_memory(spectrum_memory(spec["width"], spec["depth"], spec["samples"]),
                  f"the Jacobian spectra panel (width {spec['width']}, depth {spec['depth']}, "
-                 f"{spec['samples']} inputs, {len(SPECTRA_INITS)} initializations)",
+                 f"{spec['samples']} inputs, {len(spec['inits'])} initializations)",
                  "lower its width, depth or inputs (--spectra-width, --spectra-depth, "
                  "--spectra-samples)")
 
@@ -87,7 +91,7 @@ def plot_sweep(results: str | Path, out: str | Path, *, metric: str = "test_acc"
     lams = {init: empirical_spectrum(spec["width"], spec["depth"], spec["sigma"], spec["q0"],
                                      init=init, samples=spec["samples"], seed=spec["seed"],
                                      progress=progress)
-            for init in SPECTRA_INITS}
+            for init in spec["inits"]}
     figures = {
         f"heatmap_{metric}": heatmap_figure(rows, metric=metric, eps=eps, kappa=kappa),
         f"{metric}_vs_depth": depth_figure(rows, metric=metric, eps=eps, kappa=kappa),
