@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..activations import value_and_derivative
+from ..activations import secant_gate, value_and_derivative
 
 __all__ = ["EVIDENCE_VARIANTS", "evidence_variant", "propagated_evidence"]
 
@@ -89,12 +89,8 @@ def propagated_evidence(net: nn.Module, x: Tensor, targets: Tensor, *,
         if net.has_bias:
             h = h + torch.stack([layer.bias.detach()[n : n + c] for layer in net.layers]
                                 ).to(h.dtype)
-        value, deriv = value_and_derivative(net.act.fn, h)
-        if gate == "secant":
-            small = h.abs() <= torch.finfo(h.dtype).eps
-            g = torch.where(small, deriv, value / torch.where(small, torch.ones_like(h), h))
-        else:
-            g = deriv
+        g = (secant_gate(net.act.fn, h) if gate == "secant"
+             else value_and_derivative(net.act.fn, h)[1])
         b, t = targets.shape
         rho = torch.zeros(b, t, c, dtype=h.dtype, device=h.device)
         rho.scatter_(-1, targets[..., None], float(net.logit_scale.detach()))

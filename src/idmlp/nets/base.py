@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
@@ -398,6 +398,74 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
         c = self.num_classes
         if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
             raise ValueError(f"target must hold one class in 0..{c - 1} per example")
+
+    def gated_step(self, l: int, x: Tensor, gate: Tensor) -> Tensor:
+        r"""Layer ``l`` (0-based) with its activation replaced by a fixed gate,
+        :math:`\gamma \odot W^{\ell+1} x`: linear in ``x`` (bias-free layers). With the
+        secant gates of an input (:func:`~idmlp.activations.secant_gate` at the layer's
+        pre-activation ``self.layers[l](x)``) it equals :meth:`step` there."""
+        return gate * self.layers[l](x)
+
+    def logit_split(self, states: Tensor, target: Tensor, *, contrast: bool = True,
+                    layers: Sequence[int] | None = None) -> Tensor:
+        r"""Split the class score of layers ``layers`` exactly over the input coordinates.
+
+        Fix every unit's secant gate :math:`\gamma^\ell = \phi(h^\ell)/h^\ell` at the
+        input (:func:`~idmlp.activations.secant_gate`): the bias-free network is then, at
+        this input, the linear map :math:`x^\ell = \gamma^\ell \odot W^\ell x^{\ell-1}`
+        (:meth:`gated_step`), so the score :math:`S^\ell = w^\top z^\ell` of layer
+        :math:`\ell`, with :math:`w = e_c - \tfrac1C \mathbf 1` (``contrast``: the logit of
+        ``c`` against the mean logit, all that softmax sees) or :math:`w = e_c`, splits as
+
+        .. math::
+            S^\ell = \sum_j a^\ell_j, \qquad
+            a^\ell_j = x^0_j\, \frac{\partial S^\ell}{\partial x^0_j}\Big|_{\gamma\
+            \text{fixed}},
+
+        over the input-aligned coordinates :math:`j` (:math:`x^0` is zero elsewhere): every
+        path through the features, the extra coordinates and the class coordinates, each
+        unit passing on the share :math:`\gamma` of what reaches it (for hard-tanh: all of
+        it in the linear range, :math:`1/|h|` where it clips). For this network it is the
+        epsilon rule of LRP at :math:`\epsilon = 0` (Bach et al., 2015) and DeepLIFT's
+        rescale rule with the zero baseline, on the contrastive logit. With biases their
+        share is not in the map. One forward and one backward pass of ``K = len(layers)``
+        copies of the batch (the copies are stacked on the batch dimension).
+
+        Args:
+            states: :math:`x^0 .. x^L`, ``(B, L+1, *S)`` (the readout's states).
+            target: classes ``(B,)``.
+            contrast: explain :math:`z_c - \bar z` (default) or :math:`z_c`.
+            layers: the explained layers, ``1..L`` (default: all).
+
+        Returns:
+            ``(B, K, *F)``: the input-aligned maps, summing to each layer's score.
+        """
+        self._check_target(states, target)
+        depth = states.shape[1] - 1
+        ks = list(range(1, depth + 1)) if layers is None else [int(k) for k in layers]
+        if not ks or any(not 1 <= k <= depth for k in ks):
+            raise ValueError(f"layers must be in 1..{depth}, got {list(layers or [])}")
+        from ..activations import secant_gate
+
+        b, shape, top, k = states.shape[0], states.shape[2:], max(ks), len(ks)
+        states = states.detach()
+        with torch.no_grad():
+            gates = [secant_gate(self.act.fn, self.layers[l](states[:, l])) for l in range(top)]
+        weight = nn.functional.one_hot(target, self.num_classes).to(states.dtype)
+        if contrast:
+            weight = weight - 1.0 / self.num_classes
+        with torch.enable_grad():
+            x0 = states[:, 0].repeat(k, *(1,) * len(shape)).requires_grad_(True)  # (K B, *S)
+            x, score = x0, x0.new_zeros(())
+            for l in range(top):
+                x = self.gated_step(l, x, gates[l].repeat(k, *(1,) * len(shape)))
+                read = [i for i, kk in enumerate(ks) if kk == l + 1]
+                if read:
+                    z = self.rule.logits(x.reshape(k, b, *shape)[read], self.logit_scale)
+                    score = score + (z * weight).sum()
+            (grad,) = torch.autograd.grad(score, x0)
+        split = (states[:, 0] * grad.reshape(k, b, *shape)).transpose(0, 1)
+        return self.rule.features(split)
 
     def layer_stack(self) -> nn.Module:
         r"""The layer stack :math:`x^0 \mapsto x^L` as a module on flattened states

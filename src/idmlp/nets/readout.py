@@ -52,6 +52,9 @@ MAPS: dict[str, str] = {
     "change": "x^l - x^0: the change of the features from the input (the paper's reading)",
     "trained": "x^l - x^l_id: what training changed, against the identity-initialized "
                "network at the same input",
+    "logit_split": "layer l's contrastive logit z_c - mean z split exactly over the input "
+                   "(every unit's secant gate phi(h)/h fixed: the network as the linear map "
+                   "it is at x)",
 }
 DEFAULT_MAP = "evidence"
 
@@ -246,6 +249,22 @@ class LayerReadout:
             return terms.clamp(min=0)
         return (-terms).clamp(min=0) if part == "negative" else terms
 
+    def logit_split(self, target: Tensor | int | None = None, *, contrast: bool = True,
+                    layers: Any = None) -> Tensor:
+        r"""The score of class ``target`` at every layer (or at ``layers``, ``1..L``) split
+        exactly over the input coordinates, ``(B, K, *F)``: the contrastive logit
+        :math:`z^\ell_c - \frac1C \sum_k z^\ell_k` (``contrast=False``: :math:`z^\ell_c`)
+        of the network with every unit's secant gate :math:`\phi(h)/h` fixed
+        (:meth:`idmlp.nets.base.LayerwiseNet.logit_split`). Unlike :meth:`class_evidence` it
+        follows every path to the input (through the features, the extra and the class
+        coordinates), and its maps sum to the score. Not for stacked runs (``R``)."""
+        if self.network is None or not hasattr(self.network, "logit_split"):
+            raise ValueError("this readout cannot split the logits (the network gave no "
+                             "logit_split)")
+        states, _ = self._need_states()
+        return self.network.logit_split(states, self._target(target), contrast=contrast,
+                                        layers=layers)
+
     def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
         """The named map of every layer, ``(*R, B, L, *F)`` (see :data:`MAPS`);
         ``target`` is the explained class of the evidence maps."""
@@ -255,6 +274,8 @@ class LayerReadout:
             return self.class_evidence(target, part="signed")
         if name == "change":
             return self.contributions
+        if name == "logit_split":
+            return self.logit_split(target)
         if name == "trained":
             f, fid = self.features, self.identity_features
             return self._layers(f) - self._layers(fid)

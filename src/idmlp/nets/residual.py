@@ -144,6 +144,11 @@ class ResidualMLP(InterpretableMLP):
         r""":math:`x^{l+1} = x^l + \alpha_{l+1} \phi(W^{l+1} x^l)`."""
         return x + self.alpha[l] * self.act(self.layers[l](x))
 
+    def gated_step(self, l: int, x: Tensor, gate: Tensor) -> Tensor:
+        r""":math:`x + \alpha_{\ell+1}\, \gamma \odot W^{\ell+1} x` (see
+        :meth:`LayerwiseNet.gated_step`)."""
+        return x + self.alpha[l].detach() * gate * self.layers[l](x)
+
     def identity_step(self, x: Tensor) -> Tensor:
         r"""The untrained twin's layer (:math:`W = \sigma I`, :math:`\alpha = \alpha_0`):
         :math:`x + \alpha_0 \phi(\sigma x)`, elementwise (:math:`x` itself for ReZero)."""
