@@ -18,7 +18,13 @@ in the input's layout (``interpretation.md`` in the docs):
   :math:`(W^\ell - \sigma I)_{N+c,j}\, x^{\ell-1}_j` (for a smooth :math:`\phi`, weighted by
   :math:`\phi'` at the pre-activation: first order). The feature columns :math:`j \le N`
   keep the input's layout; summed over layers :math:`1..\ell` (cumulative) their positive
-  part is the evidence for class :math:`c` up to layer :math:`\ell`, the default map.
+  part is the evidence for class :math:`c` up to layer :math:`\ell`, the default map of
+  the layer-wise figures.
+* ``logit_split``: layer :math:`\ell`'s contrastive logit
+  :math:`z^\ell_c - \frac1C\sum_k z^\ell_k` split exactly over the input, with every unit's
+  secant gate :math:`\phi(h)/h` fixed (:meth:`LayerReadout.logit_split`): it follows every
+  path to the input, sums to the score, and is the default attribution map of the
+  faithfulness study (issue 20: best of the variants measured on validation images).
 
 All maps come from the one forward pass of ``model.readout``: the identity network's
 states are an elementwise recursion computed alongside, and the evidence terms are a
