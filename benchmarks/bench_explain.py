@@ -5,7 +5,7 @@ and a batch of ``B`` images (default 64), every method explains the true class o
 last layer's logits, through the code path ``idmlp.faithfulness`` uses:
 
 * the default map, the logit split of the last layer (the contrastive logit split exactly
-  over the input, ``model.readout(x).logit_split(y, layers=[L])``: 2 forward + 1 backward,
+  over the input, ``model.logit_split(model.embed(x), y, layers=[L])``: 1 forward + 1 backward,
   the code path of ``idmlp.faithfulness``'s ``logit split``);
 * built-in, one forward pass for every layer at once: class evidence
   (``model.readout(x).maps("evidence", target=y)``), and ``x^l - x^0``
@@ -71,9 +71,7 @@ def main() -> None:
         return run
 
     def split() -> torch.Tensor:
-        with torch.no_grad():
-            readout = model.readout(x)
-        return readout.logit_split(y, layers=[DEPTH])
+        return model.logit_split(model.embed(x), y, layers=[DEPTH])
 
     base_name = "logit split (default)"
     runs: dict[str, Callable[[], object]] = {
@@ -81,7 +79,7 @@ def main() -> None:
         "x^l - x^0 (built-in)": builtin("change"),
         "x^l - x^l_id (built-in)": builtin("trained")}
     passes = dict.fromkeys(runs, (1, 0))
-    passes[base_name] = (2, 1)
+    passes[base_name] = (1, 1)
     runs["propagated evidence"] = lambda: propagated_evidence(model, x, y[:, None])
     passes["propagated evidence"] = (1, 0)
     runs["lrp_epsilon"] = lambda: lrp_epsilon(model, x, y)

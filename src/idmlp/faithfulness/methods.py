@@ -137,7 +137,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("logit split", "builtin", "this project (issue 20, item 3)",
            "the contrastive logit z_c - mean z split exactly over the input, every unit's "
            "secant gate phi(h)/h fixed (= LRP-0 / DeepLIFT-rescale with zero baseline on "
-           "z_c - mean z); the default map", (2, 1), key="logit_split", default=True),
+           "z_c - mean z); the default map", (1, 1), key="logit_split", default=True),
     Method("class evidence", "builtin", "this project (interpretation.md)",
            "signed class evidence of the explained class, summed over layers 1..l "
            "(the per-layer readout's map; its positive part is the default of the "
@@ -285,9 +285,8 @@ def _builtin_fn(net: Any, name: str, layer: int | None = None) -> MapFn:
     if name == "logit_split":  # the explained layer only: K layers cost K passes
         def split(v: Tensor, c: Tensor) -> Tensor:
             top = net.depth if layer is None else layer
-            with torch.no_grad():
-                r = net.readout(v)
-            return r.logit_split(c, layers=[top])[:, 0].flatten(1)
+            x0 = net.embed(v.detach())
+            return net.logit_split(x0, c, layers=[top])[:, 0].flatten(1)
         return split
 
     def fn(v: Tensor, c: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validation import check_int, check_positive
-from ..activations import Activation
+from ..activations import Activation, secant_gate
 from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES, ModelConfig
 from ..init import init_weight_
 from .readout import LayerReadout
@@ -399,14 +399,15 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
         if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
             raise ValueError(f"target must hold one class in 0..{c - 1} per example")
 
-    def gated_step(self, l: int, x: Tensor, gate: Tensor) -> Tensor:
-        r"""Layer ``l`` (0-based) with its activation replaced by a fixed gate,
-        :math:`\gamma \odot W^{\ell+1} x`: linear in ``x`` (bias-free layers). With the
-        secant gates of an input (:func:`~idmlp.activations.secant_gate` at the layer's
-        pre-activation ``self.layers[l](x)``) it equals :meth:`step` there."""
-        return gate * self.layers[l](x)
+    def gated_step(self, l: int, x: Tensor) -> Tensor:
+        r"""Layer ``l`` (0-based) with its activation replaced by its secant gate at ``x``,
+        :math:`\gamma \odot h` with :math:`h = W^{\ell+1} x` and
+        :math:`\gamma = \phi(h)/h` held fixed (:func:`~idmlp.activations.secant_gate`,
+        detached): the value of :meth:`step`, and linear in ``x`` for the gradient."""
+        h = self.layers[l](x)
+        return secant_gate(self.act.fn, h.detach()) * h
 
-    def logit_split(self, states: Tensor, target: Tensor, *, contrast: bool = True,
+    def logit_split(self, x0: Tensor, target: Tensor, *, contrast: bool = True,
                     layers: Sequence[int] | None = None) -> Tensor:
         r"""Split the class score of layers ``layers`` exactly over the input coordinates.
 
@@ -429,10 +430,10 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
         epsilon rule of LRP at :math:`\epsilon = 0` (Bach et al., 2015) and DeepLIFT's
         rescale rule with the zero baseline, on the contrastive logit. With biases their
         share is not in the map. One forward and one backward pass of ``K = len(layers)``
-        copies of the batch (the copies are stacked on the batch dimension).
+        copies of the batch (stacked on the batch dimension).
 
         Args:
-            states: :math:`x^0 .. x^L`, ``(B, L+1, *S)`` (the readout's states).
+            x0: the input state :math:`x^0` (:meth:`embed`), ``(B, *S)``.
             target: classes ``(B,)``.
             contrast: explain :math:`z_c - \bar z` (default) or :math:`z_c`.
             layers: the explained layers, ``1..L`` (default: all).
@@ -440,31 +441,26 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
         Returns:
             ``(B, K, *F)``: the input-aligned maps, summing to each layer's score.
         """
-        self._check_target(states, target)
-        depth = states.shape[1] - 1
-        ks = list(range(1, depth + 1)) if layers is None else [int(k) for k in layers]
-        if not ks or any(not 1 <= k <= depth for k in ks):
-            raise ValueError(f"layers must be in 1..{depth}, got {list(layers or [])}")
-        from ..activations import secant_gate
-
-        b, shape, top, k = states.shape[0], states.shape[2:], max(ks), len(ks)
-        states = states.detach()
-        with torch.no_grad():
-            gates = [secant_gate(self.act.fn, self.layers[l](states[:, l])) for l in range(top)]
-        weight = nn.functional.one_hot(target, self.num_classes).to(states.dtype)
+        self._check_target(x0[:, None], target)
+        ks = list(range(1, self.depth + 1)) if layers is None else [int(k) for k in layers]
+        if not ks or any(not 1 <= k <= self.depth for k in ks):
+            raise ValueError(f"layers must be in 1..{self.depth}, got {list(layers or [])}")
+        b, shape, top, k = x0.shape[0], x0.shape[1:], max(ks), len(ks)
+        x0 = x0.detach()
+        weight = nn.functional.one_hot(target, self.num_classes).to(x0.dtype)
         if contrast:
             weight = weight - 1.0 / self.num_classes
         with torch.enable_grad():
-            x0 = states[:, 0].repeat(k, *(1,) * len(shape)).requires_grad_(True)  # (K B, *S)
-            x, score = x0, x0.new_zeros(())
+            start = x0.repeat(k, *(1,) * len(shape)).requires_grad_(True)  # (K B, *S)
+            x, score = start, start.new_zeros(())
             for l in range(top):
-                x = self.gated_step(l, x, gates[l].repeat(k, *(1,) * len(shape)))
+                x = self.gated_step(l, x)
                 read = [i for i, kk in enumerate(ks) if kk == l + 1]
                 if read:
                     z = self.rule.logits(x.reshape(k, b, *shape)[read], self.logit_scale)
                     score = score + (z * weight).sum()
-            (grad,) = torch.autograd.grad(score, x0)
-        split = (states[:, 0] * grad.reshape(k, b, *shape)).transpose(0, 1)
+            (grad,) = torch.autograd.grad(score, start)
+        split = (x0 * grad.reshape(k, b, *shape)).transpose(0, 1)
         return self.rule.features(split)
 
     def layer_stack(self) -> nn.Module:

@@ -108,9 +108,13 @@ class ClassEvidence:
             target = torch.as_tensor(np.asarray(target) if not isinstance(target, Tensor)
                                      else target, device=param.device).long().reshape(-1)
         if self.map == "logit_split":
-            with torch.no_grad():
-                readout = self.model.readout(flat)
-            split = readout.logit_split(target, layers=[layer if layer > 0 else depth + 1 + layer])
+            if target is None:
+                with torch.no_grad():
+                    target = self.model(flat).argmax(-1)
+            elif isinstance(target, (int, np.integer)):
+                target = torch.full((len(flat),), int(target), device=param.device)
+            split = self.model.logit_split(self.model.embed(flat), target,
+                                           layers=[layer if layer > 0 else depth + 1 + layer])
             out = (split if signed else split.clamp(min=0))[:, 0].reshape(x.shape)
             return out.cpu().numpy() if is_numpy else out
         with torch.no_grad():

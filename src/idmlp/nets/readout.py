@@ -268,7 +268,7 @@ class LayerReadout:
             raise ValueError("this readout cannot split the logits (the network gave no "
                              "logit_split)")
         states, _ = self._need_states()
-        return self.network.logit_split(states, self._target(target), contrast=contrast,
+        return self.network.logit_split(states[:, 0], self._target(target), contrast=contrast,
                                         layers=layers)
 
     def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
