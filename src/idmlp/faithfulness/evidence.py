@@ -3,8 +3,9 @@ r"""Variants of the class-evidence map of the interpretable MLP (issue 20, item 
 The study's default attribution map is now the *logit split*
 (:meth:`idmlp.nets.readout.LayerReadout.logit_split`: the contrastive logit split exactly
 over the input with every unit's secant gate fixed), chosen on validation images among
-these variants and the ones measured with it (``faith3`` notes). The variants here stay as
-maps of the study. The class-evidence map sums, over layers, the split of class coordinate
+these variants and others (splits pushed down to the input through the identity path or
+the secant gates, with and without the contrast to the mean logit). The variants here stay
+as maps of the study. The class-evidence map sums, over layers, the split of class coordinate
 ``c``'s change into terms per feature coordinate, :math:`g^\ell D^\ell_{N+c,j} x^{\ell-1}_j`
 (:meth:`idmlp.nets.readout.LayerReadout.class_evidence`), and keeps its positive part. It
 leaves out (i) the negative evidence, (ii) what flows into class coordinate ``c`` from the
