@@ -47,7 +47,8 @@ from torch import Tensor, nn
 
 from .rules import ReadoutRule
 
-__all__ = ["DEFAULT_MAP", "MAPS", "Explainable", "LayerReadout", "as_readout"]
+__all__ = ["DEFAULT_MAP", "LAYERWISE_MAPS", "MAPS", "Explainable", "LayerReadout",
+           "as_readout"]
 
 #: The named maps of :meth:`LayerReadout.maps`, the default first.
 MAPS: dict[str, str] = {
@@ -63,6 +64,9 @@ MAPS: dict[str, str] = {
                    "it is at x)",
 }
 DEFAULT_MAP = "evidence"
+#: The maps read off the one forward pass (the layer-wise figures keep these by default;
+#: ``logit_split`` costs one forward and one backward pass per explained layer).
+LAYERWISE_MAPS: tuple[str, ...] = ("evidence", "evidence_signed", "change", "trained")
 
 
 class Explainable(Protocol):
