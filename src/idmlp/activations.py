@@ -21,6 +21,7 @@ __all__ = [
     "Activation",
     "get_activation",
     "log_abs_derivative",
+    "secant_gate",
     "value_and_derivative",
 ]
 
@@ -75,6 +76,25 @@ def value_and_derivative(fn: ActivationFn, h: Tensor) -> tuple[Tensor, Tensor]:
         y = fn(h)
         (d,) = torch.autograd.grad(y.sum(), h)
     return y.detach(), d
+
+
+def secant_gate(fn: ActivationFn, h: Tensor) -> Tensor:
+    r"""The secant gate :math:`\gamma = \phi(h)/h` elementwise (detached), and
+    :math:`\phi'(h)` where :math:`|h|` is at most the dtype's eps.
+
+    With these gates fixed, :math:`\phi(h) = \gamma \odot h` holds exactly, so a bias-free
+    network is, at one input, the linear map it gates (used to split a logit exactly over
+    the input: :meth:`idmlp.nets.base.LayerwiseNet.logit_split`). Hard-tanh: 1 in the
+    linear range, :math:`1/|h|` where it clips.
+
+    Examples:
+        >>> import torch.nn.functional as F
+        >>> secant_gate(F.hardtanh, torch.tensor([0.0, 0.5, -4.0])).tolist()
+        [1.0, 1.0, 0.25]
+    """
+    value, deriv = value_and_derivative(fn, h)
+    small = h.abs() <= torch.finfo(h.dtype).eps
+    return torch.where(small, deriv, value / torch.where(small, torch.ones_like(h), h.detach()))
 
 
 _LOG2 = math.log(2.0)

@@ -32,7 +32,7 @@ from torch import Tensor
 from .._io import atomic_write_bytes, save_json
 from .._validation import check_choice, check_indices, check_int
 from ..nets.mlp import InterpretableMLP
-from ..nets.readout import MAPS
+from ..nets.readout import LAYERWISE_MAPS, MAPS
 from ..nets.rules import ReadoutRule
 from ..train.evaluate import Z95, Batch, evaluate, pick_samples, wilson_interval
 
@@ -388,7 +388,8 @@ def interpret(
             (8 evenly spaced, first and last included).
         class_names: one name per class; default ``"0" .. "C-1"``.
         maps: the maps to keep (names of :data:`idmlp.nets.readout.MAPS`, the default map
-            first); default all.
+            first); default the ones read off the forward pass
+            (:data:`idmlp.nets.readout.LAYERWISE_MAPS`).
         layout: what one input is (``signal``, ``image``, ``features``; default the
             model's, :attr:`~idmlp.nets.base.LayerwiseNet.layout`), for the figures.
 
@@ -415,7 +416,7 @@ def interpret(
     if len(names_) != c:
         raise ValueError(f"class_names must have {c} entries (one per class), got {len(names_)}")
 
-    names = tuple(MAPS) if maps is None else tuple(check_choice("maps", m, tuple(MAPS))
+    names = LAYERWISE_MAPS if maps is None else tuple(check_choice("maps", m, tuple(MAPS))
                                                     for m in maps)
     chosen_t = torch.tensor(chosen, dtype=torch.long)
     k, shape, nf = len(chosen), model.image_shape, model.in_features

@@ -52,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "faithfulness",
         help="faithfulness of a run's maps (deletion, ROAD, FaithfulnessCorrelation, "
         "randomization tests, RandomLogit, pointing game) against LRP and Captum's methods",
-        description="Measure how faithful the interpretable network's own maps (class "
+        description="Measure how faithful the interpretable network's own maps (the logit "
+        "split, the default: the contrastive logit split exactly over the input; class "
         "evidence, x^l - x^0, x^l - x^l_id) are, against LRP-epsilon and Captum's Saliency, "
         "InputXGradient, IntegratedGradients (and GradientShap, DeepLift), with abs(input) "
         "and random orderings as baselines: deletion and insertion curves (pixel flipping), "

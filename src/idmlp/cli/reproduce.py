@@ -83,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
         print(stop_message(stopped))
     for warning in res.run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if res.faithfulness is not None and "integrated_gradients+" in res.faithfulness.methods:
-        iv = res.faithfulness.compare("class evidence+", "integrated_gradients+", "mean_drop")
-        print(f"class evidence+ deletion drop / IntegratedGradients+: {iv.mean:.2f} "
+    from ..faithfulness.methods import DEFAULT_ATTRIBUTION
+
+    if res.faithfulness is not None and {DEFAULT_ATTRIBUTION, "integrated_gradients"} <= set(
+            res.faithfulness.methods):
+        iv = res.faithfulness.compare(DEFAULT_ATTRIBUTION, "integrated_gradients", "mean_drop")
+        print(f"{DEFAULT_ATTRIBUTION} deletion drop / IntegratedGradients: {iv.mean:.2f} "
               f"[{iv.low:.2f}, {iv.high:.2f}]")
     if res.seeds is not None:
         r, p = res.seeds.readout, res.seeds.probe

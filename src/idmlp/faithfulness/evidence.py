@@ -1,7 +1,12 @@
 r"""Variants of the class-evidence map of the interpretable MLP (issue 20, item 3).
 
-The default map sums, over layers, the split of class coordinate ``c``'s change into terms
-per feature coordinate, :math:`g^\ell D^\ell_{N+c,j} x^{\ell-1}_j`
+The study's default attribution map is now the *logit split*
+(:meth:`idmlp.nets.readout.LayerReadout.logit_split`: the contrastive logit split exactly
+over the input with every unit's secant gate fixed), chosen on validation images among
+these variants and others (splits pushed down to the input through the identity path or
+the secant gates, with and without the contrast to the mean logit). The variants here stay
+as maps of the study. The class-evidence map sums, over layers, the split of class coordinate
+``c``'s change into terms per feature coordinate, :math:`g^\ell D^\ell_{N+c,j} x^{\ell-1}_j`
 (:meth:`idmlp.nets.readout.LayerReadout.class_evidence`), and keeps its positive part. It
 leaves out (i) the negative evidence, (ii) what flows into class coordinate ``c`` from the
 *other class coordinates* (the class-to-class block of :math:`W^\ell`), and (iii) the carry of
@@ -41,7 +46,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..activations import value_and_derivative
+from ..activations import secant_gate, value_and_derivative
 
 __all__ = ["EVIDENCE_VARIANTS", "evidence_variant", "propagated_evidence"]
 
@@ -89,12 +94,8 @@ def propagated_evidence(net: nn.Module, x: Tensor, targets: Tensor, *,
         if net.has_bias:
             h = h + torch.stack([layer.bias.detach()[n : n + c] for layer in net.layers]
                                 ).to(h.dtype)
-        value, deriv = value_and_derivative(net.act.fn, h)
-        if gate == "secant":
-            small = h.abs() <= torch.finfo(h.dtype).eps
-            g = torch.where(small, deriv, value / torch.where(small, torch.ones_like(h), h))
-        else:
-            g = deriv
+        g = (secant_gate(net.act.fn, h) if gate == "secant"
+             else value_and_derivative(net.act.fn, h)[1])
         b, t = targets.shape
         rho = torch.zeros(b, t, c, dtype=h.dtype, device=h.device)
         rho.scatter_(-1, targets[..., None], float(net.logit_scale.detach()))

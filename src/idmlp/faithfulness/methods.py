@@ -36,6 +36,7 @@ __all__ = [
     "BASELINE_ORDERINGS",
     "BUILTIN_MAPS",
     "CAPTUM_METHODS",
+    "DEFAULT_ATTRIBUTION",
     "DEFAULT_MAPS",
     "DEFAULT_METHODS",
     "FAMILIES",
@@ -109,7 +110,8 @@ class Method:
         """``fn(x, y) -> map``: the map of inputs ``x`` explaining classes ``y``.
 
         ``builtin`` needs ``model`` (an interpretable network; maps of every layer,
-        ``(B, L, N)``); ``lrp`` needs ``model`` too (``(B, N)``, explaining ``layer``);
+        ``(B, L, N)``, except ``logit split``: ``(B, N)``, explaining ``layer``, ``1..L``,
+        default the last); ``lrp`` needs ``model`` too (``(B, N)``, explaining ``layer``);
         ``captum`` needs ``logits_fn`` (``(B, N) -> (B, C)`` or
         ``(B, L, C)``; ``layer`` picks the explained layer) and gives ``(B, N)``;
         ``baseline`` needs neither.
@@ -118,7 +120,7 @@ class Method:
             if model is None:
                 raise ValueError(f"{self.name!r} is a map of an interpretable network: "
                                  "pass model=")
-            return _builtin_fn(model, self.key)
+            return _builtin_fn(model, self.key, layer)
         if self.family == "lrp":
             if model is None:
                 raise ValueError(f"{self.name!r} propagates through the network: pass model=")
@@ -132,10 +134,14 @@ class Method:
 
 #: The registry, by name.
 METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("logit split", "builtin", "this project (issue 20, item 3)",
+           "the contrastive logit z_c - mean z split exactly over the input, every unit's "
+           "secant gate phi(h)/h fixed (= LRP-0 / DeepLIFT-rescale with zero baseline on "
+           "z_c - mean z); the default map", (1, 1), key="logit_split", default=True),
     Method("class evidence", "builtin", "this project (interpretation.md)",
            "signed class evidence of the explained class, summed over layers 1..l "
-           "(its positive part, class evidence+, is the default map)", (1, 0),
-           key="evidence_signed", default=True),
+           "(the per-layer readout's map; its positive part is the default of the "
+           "layer-wise figures)", (1, 0), key="evidence_signed", default=True),
     Method("propagated evidence", "builtin", "this project (issue 20, item 3)",
            "class evidence propagated exactly through the class coordinates (secant gate): "
            "splits the logit over the input-aligned coordinates", (1, 0),
@@ -186,6 +192,9 @@ def method_names(*families: str, default: bool = False) -> tuple[str, ...]:
 
 #: Captum methods (:func:`idmlp.attribution.captum_attribution`), by their idmlp names.
 CAPTUM_METHODS: tuple[str, ...] = method_names("captum")
+#: The default attribution map (signed): the best on validation images of the variants of
+#: issue 20, item 3 (``docs``: faithfulness).
+DEFAULT_ATTRIBUTION = "logit split"
 #: The built-in maps measured by default.
 DEFAULT_MAPS: tuple[str, ...] = method_names("builtin", default=True)
 #: The methods of other papers measured by default (LRP and Captum's).
@@ -193,8 +202,7 @@ DEFAULT_METHODS: tuple[str, ...] = method_names("lrp", "captum", default=True)
 #: Orderings that need no model: by :math:`|x|`, and uniformly random (seeded).
 BASELINE_ORDERINGS: tuple[str, ...] = method_names("baseline")
 #: The interpretable network's own maps, as measured: display name -> map of
-#: :data:`idmlp.nets.readout.MAPS` (signed; the ``+`` variant of ``class evidence`` is the
-#: default map, the positive part of the summed class evidence).
+#: :data:`idmlp.nets.readout.MAPS` (signed; :data:`DEFAULT_ATTRIBUTION` is the default).
 BUILTIN_MAPS: dict[str, str] = {n: METHODS[n].key for n in method_names("builtin")}
 
 
@@ -267,13 +275,19 @@ def captum_attribution(
                       **kwargs)
 
 
-def _builtin_fn(net: Any, name: str) -> MapFn:
+def _builtin_fn(net: Any, name: str, layer: int | None = None) -> MapFn:
     import torch
 
     if name == "propagated":
         from .evidence import propagated_evidence
 
         return lambda v, c: propagated_evidence(net, v, c[:, None])[:, 0]
+    if name == "logit_split":  # the explained layer only: K layers cost K passes
+        def split(v: Tensor, c: Tensor) -> Tensor:
+            top = net.depth if layer is None else layer
+            x0 = net.embed(v.detach())
+            return net.logit_split(x0, c, layers=[top])[:, 0].flatten(1)
+        return split
 
     def fn(v: Tensor, c: Tensor) -> Tensor:
         with torch.no_grad():  # (B, L, N): a CNN's maps (C_in, H, W) flattened

@@ -204,7 +204,7 @@ def pointing_game(
                           seed)
 
 
-def run_pointing_game(run: Any, *, maps: Sequence[str] = ("class evidence",),
+def run_pointing_game(run: Any, *, maps: Sequence[str] = ("logit split", "class evidence"),
                       methods: Sequence[str] = (), n_grids: int = 500, steps: int = 32,
                       n_resamples: int = 2000, seed: int = 0) -> PointingResult:
     """:func:`pointing_game` of a trained CNN run's test images: the registry's built-in

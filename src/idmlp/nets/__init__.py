@@ -12,7 +12,7 @@ from .._lazy import lazy_names
 _LAZY = {
     "ClassCoordinates": "rules", "ReadoutRule": "rules",
     "LayerReadout": "readout", "MAPS": "readout", "DEFAULT_MAP": "readout",
-    "as_readout": "readout",
+    "LAYERWISE_MAPS": "readout", "as_readout": "readout",
     "MLP": "mlp", "IdentityMLP": "mlp", "InterpretableMLP": "mlp", "build_model": "mlp",
     "ClassChannels": "cnn", "InterpretableCNN": "cnn",
     "ClassEvidence": "evidence",

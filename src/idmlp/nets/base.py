@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from .._validation import check_int, check_positive
-from ..activations import Activation
+from ..activations import Activation, secant_gate
 from ..config import ACTIVATIONS, ARCHS, INIT_SCHEMES, ModelConfig
 from ..init import init_weight_
 from .readout import LayerReadout
@@ -398,6 +398,70 @@ class LayerwiseNet(RuleSizes, _LayerStack, nn.Module, ABC):
         c = self.num_classes
         if target.shape != states.shape[:1] or (target < 0).any() or (target >= c).any():
             raise ValueError(f"target must hold one class in 0..{c - 1} per example")
+
+    def gated_step(self, l: int, x: Tensor) -> Tensor:
+        r"""Layer ``l`` (0-based) with its activation replaced by its secant gate at ``x``,
+        :math:`\gamma \odot h` with :math:`h = W^{\ell+1} x` and
+        :math:`\gamma = \phi(h)/h` held fixed (:func:`~idmlp.activations.secant_gate`,
+        detached): the value of :meth:`step`, and linear in ``x`` for the gradient."""
+        h = self.layers[l](x)
+        return secant_gate(self.act.fn, h.detach()) * h
+
+    def logit_split(self, x0: Tensor, target: Tensor, *, contrast: bool = True,
+                    layers: Sequence[int] | None = None) -> Tensor:
+        r"""Split the class score of layers ``layers`` exactly over the input coordinates.
+
+        Fix every unit's secant gate :math:`\gamma^\ell = \phi(h^\ell)/h^\ell` at the
+        input (:func:`~idmlp.activations.secant_gate`): the bias-free network is then, at
+        this input, the linear map :math:`x^\ell = \gamma^\ell \odot W^\ell x^{\ell-1}`
+        (:meth:`gated_step`), so the score :math:`S^\ell = w^\top z^\ell` of layer
+        :math:`\ell`, with :math:`w = e_c - \tfrac1C \mathbf 1` (``contrast``: the logit of
+        ``c`` against the mean logit, all that softmax sees) or :math:`w = e_c`, splits as
+
+        .. math::
+            S^\ell = \sum_j a^\ell_j, \qquad
+            a^\ell_j = x^0_j\, \frac{\partial S^\ell}{\partial x^0_j}\Big|_{\gamma\
+            \text{fixed}},
+
+        over the input-aligned coordinates :math:`j` (:math:`x^0` is zero elsewhere): every
+        path through the features, the extra coordinates and the class coordinates, each
+        unit passing on the share :math:`\gamma` of what reaches it (for hard-tanh: all of
+        it in the linear range, :math:`1/|h|` where it clips). For this network it is the
+        epsilon rule of LRP at :math:`\epsilon = 0` (Bach et al., 2015) and DeepLIFT's
+        rescale rule with the zero baseline, on the contrastive logit. With biases their
+        share is not in the map. One forward and one backward pass of ``K = len(layers)``
+        copies of the batch (stacked on the batch dimension).
+
+        Args:
+            x0: the input state :math:`x^0` (:meth:`embed`), ``(B, *S)``.
+            target: classes ``(B,)``.
+            contrast: explain :math:`z_c - \bar z` (default) or :math:`z_c`.
+            layers: the explained layers, ``1..L`` (default: all).
+
+        Returns:
+            ``(B, K, *F)``: the input-aligned maps, summing to each layer's score.
+        """
+        self._check_target(x0[:, None], target)
+        ks = list(range(1, self.depth + 1)) if layers is None else [int(k) for k in layers]
+        if not ks or any(not 1 <= k <= self.depth for k in ks):
+            raise ValueError(f"layers must be in 1..{self.depth}, got {list(layers or [])}")
+        b, shape, top, k = x0.shape[0], x0.shape[1:], max(ks), len(ks)
+        x0 = x0.detach()
+        weight = nn.functional.one_hot(target, self.num_classes).to(x0.dtype)
+        if contrast:
+            weight = weight - 1.0 / self.num_classes
+        with torch.enable_grad():
+            start = x0.repeat(k, *(1,) * len(shape)).requires_grad_(True)  # (K B, *S)
+            x, score = start, start.new_zeros(())
+            for l in range(top):
+                x = self.gated_step(l, x)
+                read = [i for i, kk in enumerate(ks) if kk == l + 1]
+                if read:
+                    z = self.rule.logits(x.reshape(k, b, *shape)[read], self.logit_scale)
+                    score = score + (z * weight).sum()
+            (grad,) = torch.autograd.grad(score, start)
+        split = (x0 * grad.reshape(k, b, *shape)).transpose(0, 1)
+        return self.rule.features(split)
 
     def layer_stack(self) -> nn.Module:
         r"""The layer stack :math:`x^0 \mapsto x^L` as a module on flattened states

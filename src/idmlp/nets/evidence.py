@@ -39,10 +39,16 @@ class ClassEvidence:
     ``model.readout(x).maps("evidence", target=y)[:, -1]`` reshaped to ``x.shape`` (see the
     module docstring for the math).
 
+    ``ClassEvidence(model, map="logit_split")`` gives instead the default attribution map
+    of the faithfulness study: layer ``layer``'s contrastive logit split exactly over the
+    input (:meth:`~idmlp.nets.readout.LayerReadout.logit_split`), one forward and one
+    backward pass.
+
     Args:
         model: an interpretable network (:class:`~idmlp.nets.base.LayerwiseNet`: the MLP,
             the CNN, the residual MLP), trained by idmlp or by any loop of your own; it
             takes standardized inputs, flattened or in their natural shape.
+        map: ``"evidence"`` (the class evidence, default) or ``"logit_split"``.
 
     Examples:
         >>> from idmlp.nets.mlp import InterpretableMLP
@@ -52,7 +58,10 @@ class ClassEvidence:
         torch.Size([2, 1, 4, 4])
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, map: str = "evidence") -> None:  # noqa: A002
+        if map not in ("evidence", "logit_split"):
+            raise ValueError(f"map must be evidence or logit_split, got {map!r}")
+        self.map = map
         if not (callable(getattr(model, "readout", None))
                 and callable(getattr(model, "flat_inputs", None))):
             raise ValueError(f"ClassEvidence needs an interpretable network (idmlp.nets: "
@@ -98,6 +107,16 @@ class ClassEvidence:
         if target is not None and not isinstance(target, (int, np.integer)):
             target = torch.as_tensor(np.asarray(target) if not isinstance(target, Tensor)
                                      else target, device=param.device).long().reshape(-1)
+        if self.map == "logit_split":
+            if target is None:
+                with torch.no_grad():
+                    target = self.model(flat).argmax(-1)
+            elif isinstance(target, (int, np.integer)):
+                target = torch.full((len(flat),), int(target), device=param.device)
+            split = self.model.logit_split(self.model.embed(flat), target,
+                                           layers=[layer if layer > 0 else depth + 1 + layer])
+            out = (split if signed else split.clamp(min=0))[:, 0].reshape(x.shape)
+            return out.cpu().numpy() if is_numpy else out
         with torch.no_grad():
             maps = self.model.readout(flat).maps(
                 "evidence_signed" if signed else "evidence", target=target)
@@ -111,7 +130,8 @@ class ClassEvidence:
         Quantus passes is explained (a randomized copy, in its randomization tests), else
         this instance's; ``layer`` and ``signed`` as for :meth:`attribute`; ``device``
         (which Quantus passes) is ignored: the maps are computed where the model is."""
-        explainer = self if model is None or model is self.model else ClassEvidence(model)
+        explainer = (self if model is None or model is self.model
+                     else ClassEvidence(model, map=self.map))
         out = explainer.attribute(inputs if isinstance(inputs, Tensor) else np.asarray(inputs),
                                   target=targets, layer=layer, signed=signed)
         return out.detach().cpu().numpy() if isinstance(out, Tensor) else out

@@ -18,7 +18,13 @@ in the input's layout (``interpretation.md`` in the docs):
   :math:`(W^\ell - \sigma I)_{N+c,j}\, x^{\ell-1}_j` (for a smooth :math:`\phi`, weighted by
   :math:`\phi'` at the pre-activation: first order). The feature columns :math:`j \le N`
   keep the input's layout; summed over layers :math:`1..\ell` (cumulative) their positive
-  part is the evidence for class :math:`c` up to layer :math:`\ell`, the default map.
+  part is the evidence for class :math:`c` up to layer :math:`\ell`, the default map of
+  the layer-wise figures.
+* ``logit_split``: layer :math:`\ell`'s contrastive logit
+  :math:`z^\ell_c - \frac1C\sum_k z^\ell_k` split exactly over the input, with every unit's
+  secant gate :math:`\phi(h)/h` fixed (:meth:`LayerReadout.logit_split`): it follows every
+  path to the input, sums to the score, and is the default attribution map of the
+  faithfulness study (issue 20: best of the variants measured on validation images).
 
 All maps come from the one forward pass of ``model.readout``: the identity network's
 states are an elementwise recursion computed alongside, and the evidence terms are a
@@ -41,7 +47,8 @@ from torch import Tensor, nn
 
 from .rules import ReadoutRule
 
-__all__ = ["DEFAULT_MAP", "MAPS", "Explainable", "LayerReadout", "as_readout"]
+__all__ = ["DEFAULT_MAP", "LAYERWISE_MAPS", "MAPS", "Explainable", "LayerReadout",
+           "as_readout"]
 
 #: The named maps of :meth:`LayerReadout.maps`, the default first.
 MAPS: dict[str, str] = {
@@ -52,8 +59,14 @@ MAPS: dict[str, str] = {
     "change": "x^l - x^0: the change of the features from the input (the paper's reading)",
     "trained": "x^l - x^l_id: what training changed, against the identity-initialized "
                "network at the same input",
+    "logit_split": "layer l's contrastive logit z_c - mean z split exactly over the input "
+                   "(every unit's secant gate phi(h)/h fixed: the network as the linear map "
+                   "it is at x)",
 }
 DEFAULT_MAP = "evidence"
+#: The maps read off the one forward pass (the layer-wise figures keep these by default;
+#: ``logit_split`` costs one forward and one backward pass per explained layer).
+LAYERWISE_MAPS: tuple[str, ...] = ("evidence", "evidence_signed", "change", "trained")
 
 
 class Explainable(Protocol):
@@ -246,6 +259,22 @@ class LayerReadout:
             return terms.clamp(min=0)
         return (-terms).clamp(min=0) if part == "negative" else terms
 
+    def logit_split(self, target: Tensor | int | None = None, *, contrast: bool = True,
+                    layers: Any = None) -> Tensor:
+        r"""The score of class ``target`` at every layer (or at ``layers``, ``1..L``) split
+        exactly over the input coordinates, ``(B, K, *F)``: the contrastive logit
+        :math:`z^\ell_c - \frac1C \sum_k z^\ell_k` (``contrast=False``: :math:`z^\ell_c`)
+        of the network with every unit's secant gate :math:`\phi(h)/h` fixed
+        (:meth:`idmlp.nets.base.LayerwiseNet.logit_split`). Unlike :meth:`class_evidence` it
+        follows every path to the input (through the features, the extra and the class
+        coordinates), and its maps sum to the score. Not for stacked runs (``R``)."""
+        if self.network is None or not hasattr(self.network, "logit_split"):
+            raise ValueError("this readout cannot split the logits (the network gave no "
+                             "logit_split)")
+        states, _ = self._need_states()
+        return self.network.logit_split(states[:, 0], self._target(target), contrast=contrast,
+                                        layers=layers)
+
     def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
         """The named map of every layer, ``(*R, B, L, *F)`` (see :data:`MAPS`);
         ``target`` is the explained class of the evidence maps."""
@@ -255,6 +284,8 @@ class LayerReadout:
             return self.class_evidence(target, part="signed")
         if name == "change":
             return self.contributions
+        if name == "logit_split":
+            return self.logit_split(target)
         if name == "trained":
             f, fid = self.features, self.identity_features
             return self._layers(f) - self._layers(fid)

@@ -51,7 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..activations import value_and_derivative
+from ..activations import secant_gate, value_and_derivative
 from ..config import ModelConfig, ResidualOptions
 from .mlp import InterpretableMLP
 
@@ -143,6 +143,12 @@ class ResidualMLP(InterpretableMLP):
     def step(self, l: int, x: Tensor) -> Tensor:
         r""":math:`x^{l+1} = x^l + \alpha_{l+1} \phi(W^{l+1} x^l)`."""
         return x + self.alpha[l] * self.act(self.layers[l](x))
+
+    def gated_step(self, l: int, x: Tensor) -> Tensor:
+        r""":math:`x + \alpha_{\ell+1}\, \gamma \odot W^{\ell+1} x` with the secant gate
+        fixed (see :meth:`LayerwiseNet.gated_step`)."""
+        h = self.layers[l](x)
+        return x + self.alpha[l].detach() * secant_gate(self.act.fn, h.detach()) * h
 
     def identity_step(self, x: Tensor) -> Tensor:
         r"""The untrained twin's layer (:math:`W = \sigma I`, :math:`\alpha = \alpha_0`):
