@@ -58,7 +58,7 @@ def main() -> None:
     ours = InterpretableMLP(N_IN, N_CLASSES, depth)
     # The hand-written step below: last layer's plain cross-entropy, constant rate.
     optim = OptimConfig(lr=1e-5, batch_size=b, epochs=1, schedule="constant",
-                        label_smoothing=0.0, layer_loss="last")
+                        label_smoothing=0.0, layer_loss="last", early_stopping=False)
     trainer = Trainer(ours, x, y, {"train": (x, y)}, optim=optim)
 
     # (a) The same math by hand.
