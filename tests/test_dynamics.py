@@ -25,7 +25,7 @@ from idmlp.train.runs import CHECKPOINT_FILE, RunConfig, fit, load_config, load_
 from idmlp.train.snapshots import SNAPSHOT_FILE, SnapshotRecorder, Snapshots, snapshot_steps
 
 # digits: 1437 train images of 8x8; batch 256 -> 6 steps per epoch, 12 in all.
-BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3),
+BASE = RunConfig(DataConfig(dataset="digits"), ModelConfig(depth=3).replace(extra_features=0),
                  OptimConfig(epochs=2, batch_size=256, lr=1e-3))
 SNAP = BASE.replace(snapshots=6, snapshot_examples=120, snapshot_jacobians=2,
                     snapshot_spectra=3)
@@ -124,7 +124,8 @@ def test_step_hooks_cannot_change_the_trajectory():
     def train(hooks):
         torch.manual_seed(0)
         model = InterpretableMLP(6, 3, depth=3)
-        t = Trainer(model, X, y, {"test": (X, y)}, optim=OptimConfig(epochs=2, batch_size=16),
+        t = Trainer(model, X, y, {"test": (X, y)}, optim=OptimConfig(epochs=2, batch_size=16,
+                                                                   early_stopping=False),
                     step_hooks=hooks)
         t.run(progress=False)
         return t
@@ -195,7 +196,8 @@ def test_snapshot_contents(runs):
 
 @pytest.mark.parametrize("val_size,split", [(0.2, "val"), (0.0, "test")])
 def test_the_subset_is_the_validation_split_else_the_test_split(tmp_path, val_size, split):
-    cfg = SNAP.replace(val_size=val_size, snapshot_examples=10_000, epochs=1, snapshots=2)
+    cfg = SNAP.replace(val_size=val_size, snapshot_examples=10_000, epochs=1, snapshots=2,
+                       early_stopping=val_size > 0)
     fit(cfg, tmp_path / "run", progress=False)
     snaps = load_snapshots(tmp_path / "run")
     assert snaps.meta["split"] == split

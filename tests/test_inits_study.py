@@ -113,7 +113,8 @@ def test_cnn_takes_the_family() -> None:
 
 def test_refusals_name_the_layers_and_the_fix(tmp_path: Path, capsys) -> None:
     rc = main(["train", "--dataset", _odd_csv(tmp_path), "--init", "looks_linear", "--depth",
-               "2", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"])
+               "2", "--epochs", "1", "--extra-features", "0", "--out", str(tmp_path / "run"),
+               "--quiet"])
     assert rc == 2 and not (tmp_path / "run").exists()
     assert_one_line(capsys.readouterr().err, "even widths", "(7, 7)", "N + C = 4 + 3",
                     "choose another --init")

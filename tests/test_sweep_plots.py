@@ -85,10 +85,11 @@ def test_spectra_figure_identity_panel_matches_theory_location() -> None:
 def test_plot_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
     write_results(tmp_path / "results.csv", fake_rows())
     written = plot_sweep(tmp_path, tmp_path, spectra={"samples": 4, "width": 16})
-    assert {p.name for p in written} == {
-        f"{n}.{e}" for n in ("heatmap_test_acc", "test_acc_vs_depth", "init_spectra")
-        for e in ("png", "pdf")}
-    assert all(p.stat().st_size > 1000 for p in written)
+    figures = {f"{n}.{e}" for n in ("heatmap_test_acc", "test_acc_vs_depth", "init_spectra",
+                                    "inits_vs_depth") for e in ("png", "pdf")}
+    assert {p.name for p in written} == figures | {"inits_table.md"}
+    assert all(p.stat().st_size > 1000 for p in written if p.name in figures)
+    assert (tmp_path / "inits_table.md").read_text().startswith("| scheme |")
 
 
 def test_plots_refuse_bad_input() -> None:
