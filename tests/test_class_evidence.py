@@ -69,7 +69,7 @@ def test_bad_input_is_one_clear_value_error():
     with pytest.raises(ValueError, match=r"target must hold one class in 0\.\.2"):
         ClassEvidence(net).attribute(x, target=torch.tensor([0, 3]))
     with pytest.raises(ValueError,
-                       match=r"expected inputs with 16 features, of shape \(B, 16\) or \(B, 4, 4\)"):
+                       match=r"with 16 features, of shape \(B, 16\) or \(B, 4, 4\)"):
         ClassEvidence(net).attribute(torch.randn(2, 3, 4, 4))
     with pytest.raises(ValueError, match="needs an interpretable network"):
         ClassEvidence(torch.nn.Linear(16, 3))
