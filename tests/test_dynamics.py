@@ -195,7 +195,8 @@ def test_snapshot_contents(runs):
 
 @pytest.mark.parametrize("val_size,split", [(0.2, "val"), (0.0, "test")])
 def test_the_subset_is_the_validation_split_else_the_test_split(tmp_path, val_size, split):
-    cfg = SNAP.replace(val_size=val_size, snapshot_examples=10_000, epochs=1, snapshots=2)
+    cfg = SNAP.replace(val_size=val_size, snapshot_examples=10_000, epochs=1, snapshots=2,
+                       early_stopping=val_size > 0)
     fit(cfg, tmp_path / "run", progress=False)
     snaps = load_snapshots(tmp_path / "run")
     assert snaps.meta["split"] == split

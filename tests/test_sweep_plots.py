@@ -87,8 +87,9 @@ def test_plot_sweep_writes_png_and_pdf(tmp_path: Path) -> None:
     written = plot_sweep(tmp_path, tmp_path, spectra={"samples": 4, "width": 16})
     figures = {f"{n}.{e}" for n in ("heatmap_test_acc", "test_acc_vs_depth", "init_spectra",
                                     "inits_vs_depth") for e in ("png", "pdf")}
-    assert {p.name for p in written} == figures | {"inits_table.md"}  # several inits
+    assert {p.name for p in written} == figures | {"inits_table.md"}
     assert all(p.stat().st_size > 1000 for p in written if p.name in figures)
+    assert (tmp_path / "inits_table.md").read_text().startswith("| scheme |")
 
 
 def test_plots_refuse_bad_input() -> None:

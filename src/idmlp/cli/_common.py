@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from ..config import DEVICES
 
-__all__ = ["add_device", "add_output", "add_quiet", "nonnegative_float", "nonnegative_int",
-           "positive_float", "positive_int"]
+__all__ = ["add_device", "add_output", "add_quiet", "add_run_output", "nonnegative_float",
+           "nonnegative_int", "positive_float", "positive_int", "run_output"]
 
 
 def _float_at_least(text: str, low: float, strict: bool) -> float:
@@ -53,6 +54,22 @@ def add_output(parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaul
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the output folder if it exists"
     )
+
+
+def add_run_output(parser: argparse.ArgumentParser, written_by: str, folder: str) -> None:
+    """The arguments of a command that reads a run folder and writes beside it: ``RUN``
+    (written by ``written_by``), ``--out`` (default ``RUN/folder``; :func:`run_output`)
+    and ``--overwrite``."""
+    parser.add_argument("run", metavar="RUN", help=f"run folder written by '{written_by}'")
+    parser.add_argument("--out", default=None, help=f"output folder (default: RUN/{folder})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output folder if it exists")
+    parser.set_defaults(out_folder=folder)
+
+
+def run_output(args: argparse.Namespace) -> Path:
+    """``--out``, or ``RUN/folder`` of :func:`add_run_output`."""
+    return Path(args.out) if args.out is not None else Path(args.run) / args.out_folder
 
 
 def add_device(parser: argparse.ArgumentParser | argparse._ArgumentGroup,

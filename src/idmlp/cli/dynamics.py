@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import positive_int
+from ._common import add_run_output, positive_int, run_output
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "maps of accuracy and identity distance, the Jacobian spectrum against the theory "
         "at initialization, the maps of each example across time, and a GIF.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder written by 'idmlp train --snapshots K'")
-    p.add_argument("--out", default=None, help="output folder (default: RUN/dynamics)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the output folder if it exists")
+    add_run_output(p, "idmlp train --snapshots K", "dynamics")
     p.add_argument("--layers", type=positive_int, nargs="+", default=None, metavar="L",
                    help="layers (1..depth) of the map figures and the GIF (default: 4 evenly "
                    "spaced, first and last included)")
@@ -54,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         bad = [v for v in args.layers if v > depth]
         if bad:
             raise ValueError(f"--layers must be in 1..{depth} (the run's depth), got {bad[0]}")
-    out = Path(args.out) if args.out is not None else run_dir / "dynamics"
+    out = run_output(args)
     files = plot_dynamics(run_dir, out, overwrite=args.overwrite, layers=args.layers)
     if not args.quiet:
         s = dynamics_summary(snaps)

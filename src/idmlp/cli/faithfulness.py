@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..faithfulness.measures import RUN_MEASURES
 from ..faithfulness.methods import method_names
-from ._common import add_device, positive_int
+from ._common import add_device, add_run_output, positive_int, run_output
 
 __all__ = ["add_parser", "run"]
 
@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "per explanation; with --pointing-game, the grid pointing game of a CNN run. "
         "Captum's methods need Captum: pip install 'idmlp[xai]'.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder written by 'idmlp train'")
+    add_run_output(p, "idmlp train", "faithfulness")
     p.add_argument("--methods", default=",".join(_DEFAULT),
                    type=lambda t: _names(t, _METHODS, "--methods"),
                    help=f"comma list of {', '.join(_METHODS)}, or none "
@@ -106,8 +106,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=positive_int, default=2000,
                    help="bootstrap resamples of the intervals (default: 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--out", default=None, help="output folder (default: RUN/faithfulness)")
-    p.add_argument("--overwrite", action="store_true", help="replace the output folder")
     add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     p.set_defaults(func=run)
@@ -146,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pointing_game and load_config(run_dir).model.arch != "cnn":
         raise ValueError("--pointing-game needs a CNN run (idmlp train --arch cnn): an MLP's "
                          "weights depend on the image size")
-    out = Path(args.out) if args.out is not None else run_dir / "faithfulness"
+    out = run_output(args)
     check_output_dir(out, args.overwrite)
     resolve_device(args.device)
 

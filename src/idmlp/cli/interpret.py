@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_device, positive_int
+from ._common import add_device, add_run_output, positive_int, run_output
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,10 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "and the last layer's confusion matrix. Writes figures, interpretation.json/.npz and "
         "a self-contained report.html.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder written by 'idmlp train'")
-    p.add_argument("--out", default=None, help="output folder (default: RUN/interpret)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the output folder if it exists")
+    add_run_output(p, "idmlp train", "interpret")
     p.add_argument("--samples", type=positive_int, default=None, metavar="K",
                    help="examples in the contribution-map figure, chosen round robin over "
                    "classes in label order (default: the first example of each class)")
@@ -64,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise ValueError(f"run folder {run_dir} does not exist; give the folder 'idmlp train' "
                          "wrote")
-    out = Path(args.out) if args.out is not None else run_dir / "interpret"
+    out = run_output(args)
     check_output_dir(out, args.overwrite)
 
     from ..analysis.interpret import interpret_run

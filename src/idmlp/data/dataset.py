@@ -199,7 +199,15 @@ def split_dataset(
     feature_names: tuple[str, ...] = (),
 ) -> Dataset:
     """A :class:`Dataset` whose test split is a stratified fraction ``test_size`` of
-    ``(X, y)`` (deterministic given ``seed``)."""
+    ``(X, y)`` (deterministic given ``seed``). The pool is validated before it is split
+    (features, labels, lengths, labels in range of ``class_names``; empty
+    ``class_names`` become ``0 .. max(y)``), so that its errors name ``X`` and ``y``."""
+    y = check_labels(y, f"{name}: y")
+    X = check_features(X, f"{name}: X")
+    check_lengths(X, y, name)
+    if not class_names:
+        class_names = default_class_names((y,), len(y), name)
+    check_label_range((y,), len(class_names), name)
     X_tr, X_te, y_tr, y_te = stratified_split(name, X, y, test_size, seed, "test_size")
     return Dataset(name, X_tr, y_tr, X_te, y_te, image_shape, class_names, layout=layout,
                    feature_names=feature_names)

@@ -22,11 +22,9 @@ from .validation import (
     DataError,
     check_features,
     check_image_shape,
-    check_label_range,
     check_labels,
     check_layout,
     check_lengths,
-    default_class_names,
 )
 
 __all__ = ["load_npz", "read_idx", "read_npz", "write_idx"]
@@ -183,9 +181,6 @@ def load_npz(name: str, *, test_size: float, seed: int) -> Dataset:
         X_te = X_te.reshape(len(X_te), math.prod(X_te.shape[1:]))
         return Dataset(name, X, y, X_te, arrays["y_test"], image_shape, class_names,
                        layout=layout)
-    if not class_names:
-        class_names = default_class_names((y,), len(y), name)
-    check_label_range((y,), len(class_names), name)
     return split_dataset(name, X, y, image_shape, class_names, test_size, seed, layout)
 
 
