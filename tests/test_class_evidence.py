@@ -68,7 +68,8 @@ def test_bad_input_is_one_clear_value_error():
         ClassEvidence(net).attribute(x, layer=0)
     with pytest.raises(ValueError, match=r"target must hold one class in 0\.\.2"):
         ClassEvidence(net).attribute(x, target=torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match=r"expected inputs of shape \(B, 16\) or \(B, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"expected inputs with 16 features, of shape "
+                                         r"\(B, 16\) or \(B, 4, 4\)"):
         ClassEvidence(net).attribute(torch.randn(2, 3, 4, 4))
     with pytest.raises(ValueError, match="needs an interpretable network"):
         ClassEvidence(torch.nn.Linear(16, 3))
@@ -82,7 +83,7 @@ def test_networks_take_inputs_in_their_natural_shape():
     torch.testing.assert_close(net(x), net(x.reshape(3, 16)), rtol=0, atol=0)
     torch.testing.assert_close(net.layer_logits(x.reshape(3, 4, 4)),
                                net.layer_logits(x.reshape(3, 16)), rtol=0, atol=0)
-    with pytest.raises(ValueError, match="expected inputs of shape"):
+    with pytest.raises(ValueError, match="expected inputs with 16 features, of shape"):
         net(torch.randn(3, 15))
 
 
