@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "bench_cnn.py": ["--depth", "2", "--extra", "2", "--dilations", "1", "--batch", "4",
                      "--repeats", "1", "--warmup", "0", "--threads", "1"],
+    "bench_defaults.py": ["--datasets", "digits", "--settings", "default,layer_loss=ramp",
+                          "--seeds", "0", "--steps", "4", "--depth", "2"],
     "bench_explain.py": ["--batch", "4", "--steps", "2", "--repeats", "1", "--warmup", "0",
                          "--threads", "1"],
     "bench_jacobian.py": ["--width", "40", "--depth", "3", "--batch", "2",
