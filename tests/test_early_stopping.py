@@ -248,13 +248,18 @@ def test_cli_prints_why_it_stopped_and_validates_the_new_flags(tmp_path, capsys)
     for argv, words in [(["--patience", "0"], "patience must be an integer >= 1"),
                         (["--steps", "0"], "steps must be an integer >= 1"),
                         (["--patience", "x"], "expected an integer"),
-                        (["--val-size", "0"], "early stopping needs a validation split")]:
+                        (["--val-size", "0", "--early-stopping"],
+                         "early stopping needs a validation split")]:
         bad = tmp_path / "bad"
         assert _cli(["train", "--dataset", f"npz:{data}", "--depth", "2", "--quiet",
                      "--out", str(bad), *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err, err
         assert not bad.exists()
+    # without a validation split there is nothing to stop on: the whole budget is trained
+    assert main(["train", "--dataset", f"npz:{data}", "--depth", "2", "--epochs", "2",
+                 "--val-size", "0", "--quiet", "--out", str(tmp_path / "noval")]) == 0
+    assert "no early stopping" in capsys.readouterr().out
     # --no-early-stopping trains the whole budget without a validation split
     assert main(["train", "--dataset", f"npz:{data}", "--depth", "2", "--epochs", "2",
                  "--no-early-stopping", "--val-size", "0", "--quiet",

@@ -210,9 +210,6 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         value is one ``ValueError`` naming it)."""
         changes = {k: v for k, v in self.get_params().items()
                    if k in RUN_SETTINGS and v is not None}
-        if changes.get("val_size", None) == 0 and self.early_stopping:
-            raise ValueError("early_stopping=True needs a validation split: set val_size > 0 "
-                             "or early_stopping=False")
         return RunConfig.from_changes(changes)  # val_size=0: early stopping off
 
     # -- fitting -------------------------------------------------------------------------

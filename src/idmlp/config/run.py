@@ -112,6 +112,10 @@ class RunConfig:
                 raise ValueError(f"{name} must be an idmlp.config.{cls.__name__}, got "
                                  f"{type(getattr(self, name)).__name__}")
         check_choice("device", self.device, DEVICES)
+        if self.optim.early_stopping and self.data.val_size == 0:
+            raise ValueError("early stopping needs a validation split: set val_size > 0 "
+                             "(--val-size), or turn early stopping off (early_stopping=False, "
+                             "--no-early-stopping)")
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with fields of any part replaced by name (``lr=...``, ``depth=...``,
