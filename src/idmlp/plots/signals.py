@@ -180,6 +180,8 @@ def plot_evidence_shares(interp: Interpretation, path: str | Path | None = None)
     bottom = np.zeros(interp.depth)
     for key, name, color in parts:
         values = np.nan_to_num(np.asarray(shares.get(key, np.zeros(interp.depth))))
+        if key == "extra" and not values.any():
+            continue  # a network without extra coordinates: no empty legend entry
         ax.bar(x, values, bottom=bottom, color=color, label=name, width=0.8)
         bottom += values
     ax.set_xlabel(r"layer $\ell$")
