@@ -21,6 +21,8 @@ kernel choices (``MKL_ENABLE_INSTRUCTIONS=SSE4_2``, ``ATEN_CPU_CAPABILITY=defaul
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -38,6 +40,32 @@ def assert_same_argmax(a: torch.Tensor, b: torch.Tensor, atol: float) -> None:
     safe = (top2[..., 0] - top2[..., 1]) > 2 * atol
     assert safe.float().mean() > 0.5, "too few examples with a safe margin to compare"
     assert torch.equal(a.argmax(-1)[safe], b.argmax(-1)[safe])
+
+
+def assert_rows_close(a: dict, b: dict, rtol: float = 1e-6) -> None:
+    """Two sweep result rows agree: floats to ``rtol`` (NaN equals NaN), the rest exactly."""
+    assert a.keys() == b.keys()
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) and isinstance(y, float):
+            assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=rtol,
+                                                                            abs=1e-9), k
+        else:
+            assert x == y, k
+
+
+def perturb_(net: torch.nn.Module, scale: float, generator: torch.Generator,
+             bias_std: float | None = None) -> torch.nn.Module:
+    """Move every layer's weight off its start by ``scale`` times a standard normal (and,
+    with ``bias_std``, draw the biases), in place, layer by layer from ``generator``: a
+    stand-in for training."""
+    with torch.no_grad():
+        for layer in net.layers:
+            w = layer.weight
+            w.add_(scale * torch.randn(w.shape, generator=generator, dtype=w.dtype))
+            if bias_std is not None and layer.bias is not None:
+                layer.bias.normal_(0, bias_std, generator=generator)
+    return net
 
 
 @pytest.fixture(scope="module")

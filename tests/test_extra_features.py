@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import perturb_
 from idmlp.config import AUTO_MIN_WIDTH, MLPOptions, ModelConfig, RunConfig
 from idmlp.jacobian import singular_values
 from idmlp.nets.base import build_model
@@ -48,13 +49,7 @@ def test_extra_features_start_as_the_identity_on_f_and_k(n, h, c, depth, sigma, 
 
 
 def _trained_like(net: InterpretableMLP, scale: float = 0.05, seed: int = 0) -> InterpretableMLP:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.add_(scale * torch.randn(layer.weight.shape, generator=g, dtype=F64))
-            if layer.bias is not None:
-                layer.bias.normal_(0, 0.01, generator=g)
-    return net
+    return perturb_(net, scale, torch.Generator().manual_seed(seed), bias_std=0.01)
 
 
 @pytest.mark.numerics

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _helpers import assert_one_line
+from conftest import assert_rows_close
 from idmlp.analysis.degeneracy import bottleneck_mlp, numerical_rank, rank_trajectory
 from idmlp.cli import main
 from idmlp.config import INIT_SCHEMES, ModelConfig
@@ -39,17 +40,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def digits() -> TrainData:
     return TrainData.from_dataset(load_dataset("digits"))
-
-
-def assert_rows_close(a: dict, b: dict, rtol: float = 1e-6) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        x, y = a[k], b[k]
-        if isinstance(x, float) and isinstance(y, float):
-            assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=rtol,
-                                                                            abs=1e-9), k
-        else:
-            assert x == y, k
 
 
 def _odd_csv(tmp_path: Path) -> str:

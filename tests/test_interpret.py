@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import perturb_
 from idmlp.analysis.interpret import Interpretation, default_layers, interpret
 from idmlp.cli import main
 from idmlp.nets.mlp import MLP, InterpretableMLP
@@ -25,12 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def perturbed_model(n=16, c=3, depth=4, image_shape=(4, 4), seed=0, scale=0.15,
                     dtype=torch.float32):
     """An identity-initialized model moved away from the identity (a stand-in for training)."""
-    g = torch.Generator().manual_seed(seed)
     net = InterpretableMLP(n, c, depth, image_shape=image_shape, logit_scale=4.0, dtype=dtype)
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.add_(scale * torch.randn(layer.weight.shape, generator=g, dtype=dtype))
-    return net
+    return perturb_(net, scale, torch.Generator().manual_seed(seed))
 
 
 def data(n_feat=16, c=3, n=40, seed=1, dtype=torch.float32):

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import tol
+from conftest import perturb_, tol
 from idmlp.activations import secant_gate
 from idmlp.nets.cnn import InterpretableCNN
 from idmlp.nets.evidence import ClassEvidence
@@ -23,12 +23,9 @@ F64 = torch.float64
 
 
 def _perturbed(net: torch.nn.Module, scale: float, seed: int) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.add_(scale * torch.randn(layer.weight.shape, generator=gen,
-                                                  dtype=layer.weight.dtype))
-        if hasattr(net, "alpha"):
+    perturb_(net, scale, torch.Generator().manual_seed(seed))
+    if hasattr(net, "alpha"):
+        with torch.no_grad():
             net.alpha.fill_(0.5)
     return net.eval()
 

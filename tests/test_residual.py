@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import perturb_
 from idmlp.cli import main
 from idmlp.config import ARCHS, DataConfig, ModelConfig, OptimConfig, ResidualOptions, RunConfig
 from idmlp.jacobian import singular_values
@@ -24,11 +25,8 @@ EPS = torch.finfo(F64).eps
 def _perturbed(net: ResidualMLP, scale: float = 0.05, seed: int = 0) -> ResidualMLP:
     """Weights moved off sigma I and branch scales off zero, as training would."""
     g = torch.Generator().manual_seed(seed)
+    perturb_(net, scale, g, bias_std=0.01)
     with torch.no_grad():
-        for layer in net.layers:
-            layer.weight.add_(scale * torch.randn(layer.weight.shape, generator=g, dtype=F64))
-            if layer.bias is not None:
-                layer.bias.normal_(0, 0.01, generator=g)
         net.alpha.copy_(0.3 * torch.randn(net.depth, generator=g, dtype=F64))
     return net
 

@@ -17,6 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_rows_close
 from idmlp.cli import main
 from idmlp.config import ModelConfig
 from idmlp.data import load_dataset
@@ -50,17 +51,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def digits() -> TrainData:
     return TrainData.from_dataset(load_dataset("digits"))
-
-
-def assert_rows_close(a: dict, b: dict, rtol: float = 1e-6) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        x, y = a[k], b[k]
-        if isinstance(x, float) and isinstance(y, float):
-            assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=rtol,
-                                                                            abs=1e-9), k
-        else:
-            assert x == y, k
 
 
 def assert_rows_equal(a: list[dict], b: list[dict]) -> None:
