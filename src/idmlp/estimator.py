@@ -87,8 +87,9 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
             random start of the MLP's extra rows or the CNN's extra channels;
             alpha_init, class_init_std: ``arch="residual"`` only.
         optimizer, lr, momentum, weight_decay, schedule, warmup_epochs, step_epochs, gamma,
-            label_smoothing, layer_loss, batch_size, epochs, steps, seed: the optimization
-            (:class:`~idmlp.config.OptimConfig`); ``seed`` seeds initialization and shuffling.
+            label_smoothing, layer_loss, input_noise, batch_size, epochs, steps, seed: the
+            optimization (:class:`~idmlp.config.OptimConfig`); ``seed`` seeds
+            initialization, shuffling and the input noise.
         early_stopping, patience: stop on the validation loss and keep the best
             validation accuracy's weights (on by default when ``val_size > 0``; without
             a validation split the whole budget is trained).
@@ -149,6 +150,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         gamma: float | None = None,
         label_smoothing: float | None = None,
         layer_loss: str | None = None,
+        input_noise: float | None = None,
         batch_size: int | None = None,
         epochs: int | None = None,
         steps: int | None = None,
@@ -189,6 +191,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.label_smoothing = label_smoothing
         self.layer_loss = layer_loss
+        self.input_noise = input_noise
         self.batch_size = batch_size
         self.epochs = epochs
         self.steps = steps

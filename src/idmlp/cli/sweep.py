@@ -22,6 +22,7 @@ from ..config.sweep import (
     AXES,
     BACKENDS,
     RESULTS_FILE,
+    SWEEP_FIXED_OPTIM,
     SweepConfig,
     TrainSettings,
     parse_choices,
@@ -63,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     seen: set[str] = set()
     for arch in ARCHS.values():
         add_arguments(p, arch.options, title=f"model: arch {arch.name} only", seen=seen)
-    add_arguments(p, OptimConfig, defaults=t.optim, exclude=("seed",),
+    add_arguments(p, OptimConfig, defaults=t.optim, exclude=SWEEP_FIXED_OPTIM,
                   title="training budget (the same for every run; each run has its seed)")
     add_arguments(p, TrainSettings, defaults=t, title="measurements")
     r = p.add_argument_group("execution")

@@ -229,7 +229,7 @@ ARCHS: Mapping[str, Arch] = MappingProxyType({arch.name: arch for arch in (
     Arch("cnn", "idmlp.nets.cnn:InterpretableCNN", CNNOptions,
          "same-size convolutions with C class channels, Dirac-initialized",
          presets={"depth": 8, "lr": 1e-2, "warmup_epochs": 0.5, "epochs": 30,
-                  "batch_size": 64}),
+                  "batch_size": 64, "input_noise": 0.0}),
     Arch("residual", "idmlp.nets.residual:ResidualMLP", ResidualOptions,
          "x^l = x^(l-1) + alpha_l phi(W^l x^(l-1)) with alpha_l = 0 at init (ReZero)"),
 )})

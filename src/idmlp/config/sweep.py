@@ -43,6 +43,7 @@ __all__ = [
     "DTYPES",
     "RESULTS_FILE",
     "RunSpec",
+    "SWEEP_FIXED_OPTIM",
     "SweepConfig",
     "TrainSettings",
     "parse_choices",
@@ -225,6 +226,10 @@ class RunSpec:
                                    init=self.init, sigma=self.sigma, q0=self.q0)
 
 
+#: Optimization fields a sweep does not vary or record: each run's seed is its own column,
+#: and its engine trains on clean inputs (``input_noise`` is 0).
+SWEEP_FIXED_OPTIM: tuple[str, ...] = ("seed", "input_noise")
+
 #: The grid axes: fields of :class:`RunSpec` that a sweep varies (``seed`` is ``seeds``).
 AXES: tuple[str, ...] = ("depth", "activation", "init", "sigma", "q0", "seeds")
 
@@ -236,7 +241,7 @@ def _sweep_model() -> ModelConfig:
 
 def _sweep_optim() -> OptimConfig:
     return OptimConfig(lr=1e-3, momentum=0.0, schedule="constant", label_smoothing=0.0,
-                       layer_loss="last", batch_size=64, steps=300)
+                       input_noise=0.0, layer_loss="last", batch_size=64, steps=300)
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,10 @@ class TrainSettings:
             set_(self, "optim", from_dict(OptimConfig, self.optim))
         if not isinstance(self.model, ModelConfig) or not isinstance(self.optim, OptimConfig):
             raise ValueError("model and optim must be idmlp.config ModelConfig and OptimConfig")
+        if self.optim.input_noise:
+            raise ValueError(f"a sweep trains on clean inputs (its batched engine has no "
+                             f"input noise); input_noise must be 0, got "
+                             f"{self.optim.input_noise!r}")
         set_(self, "eval_every", check_int("eval_every", self.eval_every, minimum=1))
         set_(self, "target_acc",
              check_probability("target_acc", self.target_acc, open_interval=False))
@@ -338,7 +347,8 @@ MODEL_COLUMNS: tuple[str, ...] = tuple(
 #: Result columns of the architectures' own options (empty where the arch has none).
 OPTION_COLUMNS: tuple[str, ...] = tuple(option_owners())
 #: Result columns of the optimization (the per-run seed has its own).
-OPTIM_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OptimConfig) if f.name != "seed")
+OPTIM_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(OptimConfig)
+                                      if f.name not in SWEEP_FIXED_OPTIM)
 #: Result columns of the measurement settings.
 OWN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrainSettings)
                                      if f.name not in ("model", "optim"))

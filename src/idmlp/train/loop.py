@@ -8,7 +8,8 @@ that maps inputs ``(B, N)`` to logits ``(B, C)``, with the loss
     \mathrm{CE}_\epsilon(z, y) = -\tfrac1B \textstyle\sum_b \big((1-\epsilon)\,
     \log \mathrm{softmax}(z_b)_{y_b} + \tfrac{\epsilon}{C} \sum_c \log \mathrm{softmax}(z_b)_c\big)
 
-over the class logits :math:`z^\ell` of the layers the model reads out, with the weights of
+over the class logits :math:`z^\ell` of the layers the model reads out (of the training
+inputs plus Gaussian noise with ``optim.input_noise > 0``), with the weights of
 :meth:`idmlp.config.OptimConfig.layer_weights` (``last``: the model's output alone; ``all``
 and ``ramp`` need an interpretable network's ``layer_logits``). Optimizer and schedule come
 from :meth:`idmlp.config.OptimConfig.build`. Shuffling uses its own seeded
@@ -392,8 +393,13 @@ class Trainer:
             f"lower learning rate (lr={self.optim.lr:g}) or logit scale")
 
     def loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """The training objective on a batch (:func:`layer_cross_entropy`), and the last
-        layer's logits."""
+        r"""The training objective on a batch (:func:`layer_cross_entropy`), and the last
+        layer's logits. In training mode with ``optim.input_noise`` :math:`= s > 0` the
+        batch is first replaced by :math:`x + s\,\xi`, :math:`\xi \sim N(0, I)` from the
+        trainer's forked torch RNG (so a seed gives the same noise, and a resumed run
+        continues it); in eval mode the batch is used as given."""
+        if self.model.training and self.optim.input_noise > 0:
+            x = x + self.optim.input_noise * torch.randn_like(x)
         if self.layer_weights is None:
             logits = self.model(x)
             return layer_cross_entropy(logits, y, None, self.optim.label_smoothing), logits
