@@ -662,7 +662,8 @@ def fit_model(
 
     Returns:
         A list of dicts, one per epoch, with ``epoch``, ``train_loss`` (the training
-        objective) and ``train_acc`` (running averages over the epoch's batches),
+        objective) and ``train_acc`` (running averages over the epoch's batches, as
+        trained: with ``input_noise``, of the noisy inputs),
         ``test_loss``, ``test_acc`` (the last layer), ``layer_test_acc`` (every layer, for a
         model with several), ``lr`` (the rate of the epoch's last step) and ``elapsed``
         (seconds since the start).
