@@ -498,8 +498,8 @@ def test_trainer_loss_is_the_weighted_sum_of_layer_losses(kind):
     X, y = torch.randn(32, 6, dtype=torch.float64), torch.arange(32) % 3
     trainer = Trainer(net, X, y, {"test": (X, y)},
                       optim=OptimConfig(layer_loss=kind, label_smoothing=0.1,
-                                        early_stopping=False))
-    loss, last = trainer.loss(X, y)
+                                        input_noise=0.0, early_stopping=False))
+    loss, last = trainer.loss(X, y)  # the clean objective (input noise: test_input_noise)
     per_layer = torch.stack([torch.nn.functional.cross_entropy(
         net.readout(X).logits[:, l], y, label_smoothing=0.1) for l in range(4)])
     w = torch.tensor(OptimConfig(layer_loss=kind).layer_weights(4), dtype=torch.float64)
