@@ -43,7 +43,9 @@ def iris():
 
 @pytest.mark.slow
 def test_check_estimator_passes_every_check_that_applies():
-    est = InterpretableClassifier(**SMALL, val_size=0.0)
+    # input_noise=0: check_classifiers_train asks for a training accuracy above 0.83 on
+    # blobs after SMALL's 3 epochs, which the default noise (0.3) slows down
+    est = InterpretableClassifier(**SMALL, val_size=0.0, input_noise=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(est, on_fail=None)
