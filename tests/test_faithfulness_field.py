@@ -22,7 +22,12 @@ from idmlp.faithfulness.randomization import (
     randomized_model,
     ssim,
 )
-from idmlp.faithfulness.road import noisy_linear_imputation, road_curves
+from idmlp.faithfulness.road import (
+    banded_imputation_system,
+    imputation_system,
+    noisy_linear_imputation,
+    road_curves,
+)
 from idmlp.nets.cnn import InterpretableCNN
 from idmlp.nets.mlp import InterpretableMLP
 
@@ -70,6 +75,32 @@ def test_road_imputation_equals_a_dense_reference_solve(seed, frac):
                                atol=tol(F64, 30, 1e3))
     kept = ~removed.reshape(3, 30)
     assert np.array_equal(got.numpy()[kept], imgs.reshape(3, 30)[kept])
+
+
+@pytest.mark.numerics
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.02, 0.98),
+       shape=st.sampled_from([(7, 9), (3, 5, 4), (23,), (1, 6)]))
+def test_road_banded_solve_equals_the_sparse_lu(seed, frac, shape):
+    """The banded Cholesky solve against the sparse LU of the same system
+    (:func:`imputation_system`, what the imputation solved before), in float64."""
+    from scipy.sparse.linalg import spsolve
+
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    x = rng.standard_normal((6, n))
+    removed = rng.random((6, n)) < frac
+    removed[:, :: max(1, n // 3)] = False  # every channel of every image keeps a pixel
+    a, rhs, flat = imputation_system(x, removed, shape)
+    want = x.copy()
+    want.ravel()[flat] = spsolve(a, rhs, permc_spec="NATURAL")
+    ab, rhs_band, flat_band = banded_imputation_system(x, removed, shape)
+    assert np.array_equal(flat_band, flat) and np.array_equal(rhs_band, rhs)
+    assert ab.shape[0] - 1 <= (shape[-1] + 1 if len(shape) > 1 else 1)  # k <= W + 1
+    got = noisy_linear_imputation(torch.from_numpy(x), torch.from_numpy(removed), shape,
+                                  noise=0.0).numpy()
+    # the system is diagonally dominant with condition number well below 1e3
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol(F64, n, 1e3))
 
 
 def test_road_imputation_noise_and_channels():

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import io
 import json
 import math
 import os
@@ -38,9 +37,9 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 try:  # POSIX only; elsewhere folder locks are no-ops (Windows is not a target)
     import fcntl
@@ -457,8 +456,10 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file, fsync and an atomic rename.
+def atomic_write_bytes(path: str | Path, data: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync and an atomic rename;
+    ``data`` may be a writer ``data(fh)`` that streams into the open file (``torch.save``:
+    no copy of the bytes in memory).
 
     The temporary file is ``.NAME.<pid>.<random>.tmp`` beside ``path``. On any failure
     ``path`` keeps its previous content and the temporary file is removed; an ``OSError``
@@ -478,7 +479,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600
-            fh.write(data)
+            data(fh) if callable(data) else fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -558,13 +559,11 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to memory, then :func:`atomic_write_bytes` (temporary file, fsync,
+    """``torch.save`` streamed through :func:`atomic_write_bytes` (temporary file, fsync,
     rename): a crash never leaves a truncated checkpoint under ``path``."""
     import torch  # here, not at import: the CLI's startup must not pay for torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, lambda fh: torch.save(obj, fh))
 
 
 # -- output folders ---------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def reproduce(
                 validation=_validation(run, optim))
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=True,
-                                        progress=progress)
+                                        progress=progress, n_jobs=_probe_jobs())
             seconds["probes"] = time.perf_counter() - t0
 
         study = None
@@ -317,6 +317,15 @@ def reproduce(
     return ReproduceResult(out, final, interp, baselines, comparison, faith, study, seconds)
 
 
+def _probe_jobs() -> int:
+    """Processes for the probe fits: as many as torch's CPU threads (each fit runs on one
+    BLAS thread, so the probes are the same for any number; one process would leave the
+    other cores idle)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _budget(optim: OptimConfig) -> str:
     """How long a network was trained, in words."""
     if optim.steps is not None:
@@ -346,7 +355,8 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
         optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
         progress=progress, validation=_validation(run, optim))
     probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
-                            standard_model=standard, own_features=False, progress=progress)
+                            standard_model=standard, own_features=False, progress=progress,
+                            n_jobs=_probe_jobs())
     shutil.rmtree(folder / f"seed{config.optim.seed}")
     return probes.readout_accuracy, probes.standard.test_accuracy
 
