@@ -50,8 +50,12 @@ def _trainer(noise: float, model: nn.Module | None = None, **kw) -> Trainer:
 
 
 def test_default_is_set_and_dicts_without_it_trained_on_clean_inputs():
-    assert OptimConfig().input_noise == 0.3
-    assert RunConfig.from_changes({"dataset": "digits"}).optim.input_noise == 0.3
+    assert OptimConfig().input_noise is None  # resolved by the data's layout:
+    assert OptimConfig().resolved_input_noise("image") == 0.3
+    assert OptimConfig().resolved_input_noise("signal") == 0.3
+    assert OptimConfig().resolved_input_noise("features") == 0.0
+    assert OptimConfig(input_noise=0.2).resolved_input_noise("features") == 0.2
+    assert RunConfig.from_changes({"dataset": "digits"}).optim.input_noise is None
     assert RunConfig.from_changes({"arch": "cnn"}).optim.input_noise == 0.0  # its preset
     assert RunConfig.from_changes({"arch": "cnn", "input_noise": 0.2}).optim.input_noise == 0.2
     old = {k: v for k, v in dataclasses.asdict(OptimConfig()).items() if k != "input_noise"}

@@ -262,7 +262,8 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         evals = {"val": self._tensors(scaler, X_val, y_val)} if data.val_size else {
             "train": train}
         model = build_network(config, X.shape[1], len(encoder.classes_), shape, layout)
-        trainer = make_trainer(config, model, train, evals, device)
+        trainer = make_trainer(config, model, train, evals, device,
+                               layout or (_layout(shape) if shape else "features"))
         trainer.run(progress=bool(self.verbose))
         self.classes_ = encoder.classes_
         self.input_shape_ = shape

@@ -398,7 +398,7 @@ class Trainer:
         batch is first replaced by :math:`x + s\,\xi`, :math:`\xi \sim N(0, I)` from the
         trainer's forked torch RNG (so a seed gives the same noise, and a resumed run
         continues it); in eval mode the batch is used as given."""
-        if self.model.training and self.optim.input_noise > 0:
+        if self.model.training and self.optim.input_noise:
             x = x + self.optim.input_noise * torch.randn_like(x)
         if self.layer_weights is None:
             logits = self.model(x)

@@ -37,6 +37,7 @@ epoch's record, and the snapshots end there. """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import platform
@@ -215,12 +216,16 @@ def build_network(config: RunConfig, n_features: int, num_classes: int,
 
 
 def make_trainer(config: RunConfig, model: LayerwiseNet, train: tuple[Tensor, Tensor],
-                 eval_sets: dict[str, tuple[Tensor, Tensor]], device: torch.device) -> Trainer:
+                 eval_sets: dict[str, tuple[Tensor, Tensor]], device: torch.device,
+                 layout: str) -> Trainer:
     """The :class:`~idmlp.train.loop.Trainer` of ``config`` on standardized ``train``
-    tensors, scoring ``eval_sets`` after every epoch (the first must stay finite) and
-    recording the weights' identity distances: what :func:`fit` and
-    :class:`idmlp.InterpretableClassifier` train with."""
-    return Trainer(model, *train, eval_sets, optim=config.optim, device=device,
+    tensors of ``layout`` (what the default input noise depends on:
+    :meth:`~idmlp.config.OptimConfig.resolved_input_noise`), scoring ``eval_sets`` after
+    every epoch (the first must stay finite) and recording the weights' identity
+    distances: what :func:`fit` and :class:`idmlp.InterpretableClassifier` train with."""
+    optim = dataclasses.replace(config.optim,
+                                input_noise=config.optim.resolved_input_noise(layout))
+    return Trainer(model, *train, eval_sets, optim=optim, device=device,
                    hooks=[type(model).layer_metrics])
 
 
@@ -232,7 +237,7 @@ def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
 def _trainer(config: RunConfig, model: LayerwiseNet, dataset: Dataset, scaler: InputScaler,
              device: torch.device) -> Trainer:
     return make_trainer(config, model, _split_tensors(dataset, scaler, "train"),
-                        _eval_sets(dataset, scaler), device)
+                        _eval_sets(dataset, scaler), device, dataset.layout)
 
 
 def _dataset_facts(dataset: Dataset) -> dict[str, Any]:
