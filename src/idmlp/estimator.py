@@ -263,7 +263,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
             "train": train}
         model = build_network(config, X.shape[1], len(encoder.classes_), shape, layout)
         trainer = make_trainer(config, model, train, evals, device,
-                               layout or (_layout(shape) if shape else "features"))
+                               layout or _layout(shape))
         trainer.run(progress=bool(self.verbose))
         self.classes_ = encoder.classes_
         self.input_shape_ = shape
@@ -488,8 +488,9 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
 
-def _layout(shape: tuple[int, ...]) -> str:
-    return "image" if len(shape) >= 2 else "features"
+def _layout(shape: tuple[int, ...] | None) -> str:
+    """What a sample of ``shape`` is when no layout is given (``None``: flat features)."""
+    return "image" if shape is not None and len(shape) >= 2 else "features"
 
 
 def _params_of(config: RunConfig) -> dict[str, Any]:

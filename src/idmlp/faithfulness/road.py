@@ -228,11 +228,10 @@ def noisy_linear_imputation(x: Tensor, removed: Tensor, image_shape: Sequence[in
         # whole images per solve, about 2**18 unknowns each: bounds the band's memory
         # (the cost is linear in the unknowns, so the pieces cost nothing)
         rows = max(1, 2**18 // xn.shape[1])
-        parts = [_solve(xn[s : s + rows], rem[s : s + rows], image_shape)
+        parts = [(s, *_solve(xn[s : s + rows], rem[s : s + rows], image_shape))
                  for s in range(0, len(xn), rows)]
-        sol = np.concatenate([p for p, _ in parts])
-        flat = np.concatenate([f + s * xn.shape[1] for (_, f), s
-                               in zip(parts, range(0, len(xn), rows), strict=True)])
+        sol = np.concatenate([p for _, p, _ in parts])
+        flat = np.concatenate([f + s * xn.shape[1] for s, _, f in parts])
         rng = np.random.default_rng(check_int("seed", seed, minimum=0))
         out.ravel()[flat] = sol + noise * rng.standard_normal(len(flat))
     return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)

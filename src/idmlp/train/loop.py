@@ -397,7 +397,9 @@ class Trainer:
         layer's logits. In training mode with ``optim.input_noise`` :math:`= s > 0` the
         batch is first replaced by :math:`x + s\,\xi`, :math:`\xi \sim N(0, I)` from the
         trainer's forked torch RNG (so a seed gives the same noise, and a resumed run
-        continues it); in eval mode the batch is used as given."""
+        continues it); in eval mode, or with ``input_noise`` 0 or ``None``, the batch is
+        used as given (the default's value for a dataset, which depends on its layout, is
+        resolved where a run's trainer is built: :func:`idmlp.train.runs.make_trainer`)."""
         if self.model.training and self.optim.input_noise:
             x = x + self.optim.input_noise * torch.randn_like(x)
         if self.layer_weights is None:
