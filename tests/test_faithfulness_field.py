@@ -201,6 +201,35 @@ def test_randomization_gives_one_for_a_map_that_ignores_the_weights():
     assert set(res.methods["evidence"].randomization) == {label for label, _ in stages}
 
 
+def test_one_model_under_two_names_is_explained_once():
+    """Cascading "top 1" and independent "layer L" are the same network: its maps are
+    computed once and shared, and every label still gets its measure."""
+    net = _net()
+    x = 0.5 * torch.randn(6, 16, generator=torch.Generator().manual_seed(4), dtype=F64)
+    y = net(x).argmax(1)
+    top1 = randomized_model(net, [4], seed=1)
+    nets = {"top 1": top1, "top 4": randomized_model(net, [1, 2, 3, 4], seed=1),
+            "layer 4": top1}
+    calls: list[str] = []
+
+    def on(label: str, m):
+        def fn(v, c):
+            calls.append(label)
+            return m.readout(v).maps("evidence_signed", target=c)
+        return fn
+
+    ev = Explainer(lambda v, c: net.readout(v).maps("evidence_signed", target=c), 1, 0,
+                   randomized_fns={k: on(k, m) for k, m in nets.items()})
+    res = evaluate_faithfulness(
+        net.layer_logits, x, y, {"evidence": ev}, methods=(), steps=4, schedule=4,
+        n_resamples=100, metrics=("randomization",),
+        randomized={k: m.layer_logits for k, m in nets.items()})
+    assert sorted(set(calls)) == ["top 1", "top 4"]  # "layer 4" reused "top 1"'s maps
+    r = res.methods["evidence"].randomization
+    assert set(r) == set(nets)
+    np.testing.assert_array_equal(r["layer 4"], r["top 1"])
+
+
 def test_randomized_model_cascades_from_the_top():
     net = _net(depth=3)
     stages = dict(randomization_stages(3))

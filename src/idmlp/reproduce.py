@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ._io import atomic_output_dir, check_output_dir, save_json
 from ._validation import check_int
 from .analysis.interpret import Interpretation, interpret_run
-from .analysis.probes import ProbeComparison, compare_probes, fit_standard_mlp
+from .analysis.probes import ProbeComparison, compare_probes, standard_mlp_for_run
 from .attribution import MissingCaptumError, require_captum
 from .config import ARCHS, OptimConfig, RunConfig
 from .config.optim import BUDGET_STEPS
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .faithfulness.measures import FIELD_MEASURES
-from .faithfulness.methods import DEFAULT_METHODS, METHODS
+from .faithfulness.methods import METHODS
 from .plots.interpret import save_interpretation
 from .report.build import run_report_data
 from .report.data import LayerCurve
@@ -187,6 +188,15 @@ def reproduce(
     resolve_device(config.device)
     seconds: dict[str, float] = {}
 
+    optim = dataclasses.replace(config.optim, layer_loss="last",
+                                epochs=probe_epochs or config.optim.epochs)
+    # an arch that brings its own settings (the CNN's rate is too high for an MLP)
+    # compares with the MLP's default optimizer
+    same = not ARCHS[config.model.arch].presets
+    if not same:
+        optim = OptimConfig(epochs=probe_epochs or OptimConfig().epochs,
+                            seed=config.optim.seed, layer_loss="last")
+
     with atomic_output_dir(out, overwrite) as tmp:
         run = fit(config, tmp, overwrite=True, progress=progress)
         seconds["train"] = run.metrics[-1]["elapsed"]  # one source: the run's own clock
@@ -211,19 +221,8 @@ def reproduce(
         comparison = standard = None
         if probes:
             t0 = time.perf_counter()
-            optim = dataclasses.replace(config.optim, layer_loss="last",
-                                        epochs=probe_epochs or config.optim.epochs)
-            # an arch that brings its own settings (the CNN's rate is too high for an MLP)
-            # compares with the MLP's default optimizer
-            same = not ARCHS[config.model.arch].presets
-            if not same:
-                optim = OptimConfig(epochs=probe_epochs or OptimConfig().epochs,
-                                    seed=config.optim.seed, layer_loss="last")
-            standard, _ = fit_standard_mlp(
-                X_train, y_train, X_test, y_test, depth=config.model.depth,
-                model_kwargs={"activation": config.model.activation},
-                seed=config.optim.seed, optim=optim, device=run.device, progress=progress,
-                validation=_validation(run, optim))
+            standard = standard_mlp_for_run(config, optim, device=run.device,
+                                            progress=progress)
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=True,
                                         progress=progress, n_jobs=_probe_jobs())
@@ -321,8 +320,6 @@ def _probe_jobs() -> int:
     """Processes for the probe fits: as many as torch's CPU threads (each fit runs on one
     BLAS thread, so the probes are the same for any number; one process would leave the
     other cores idle)."""
-    import torch
-
     return torch.get_num_threads()
 
 
@@ -337,23 +334,14 @@ def _budget(optim: OptimConfig) -> str:
     return text + (" (early stopping on the validation loss)" if optim.early_stopping else "")
 
 
-def _validation(run: TrainedRun, optim: OptimConfig) -> tuple[Any, Any] | None:
-    """The validation split that early stopping of the standard MLP watches (the run's,
-    the same protocol as the interpretable network's), or ``None`` without early stopping."""
-    return run.tensors("val") if optim.early_stopping else None
-
-
 def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bool
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Test accuracy per layer of the readout and of probe (b), for one more seed."""
     run = fit(config, folder / f"seed{config.optim.seed}", overwrite=True, progress=progress)
+    standard = standard_mlp_for_run(config, dataclasses.replace(optim, seed=config.optim.seed),
+                                    device=run.device, progress=progress)
     X_train, y_train = run.train_tensors()
     X_test, y_test = run.test_tensors()
-    standard, _ = fit_standard_mlp(
-        X_train, y_train, X_test, y_test, depth=config.model.depth,
-        model_kwargs={"activation": config.model.activation}, seed=config.optim.seed,
-        optim=dataclasses.replace(optim, seed=config.optim.seed), device=run.device,
-        progress=progress, validation=_validation(run, optim))
     probes = compare_probes(run.model, X_train, y_train, X_test, y_test,
                             standard_model=standard, own_features=False, progress=progress,
                             n_jobs=_probe_jobs())
@@ -361,21 +349,34 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
     return probes.readout_accuracy, probes.standard.test_accuracy
 
 
+#: The maps of reproduce's faithfulness section: the default map and the paper's two.
+REPRODUCE_MAPS: tuple[str, ...] = ("logit split", "class evidence", "x^l - x^0")
+#: The methods they are measured against: LRP-epsilon and two of Captum's (when installed).
+REPRODUCE_METHODS: tuple[str, ...] = ("lrp_epsilon", "integrated_gradients",
+                                      "input_x_gradient")
+#: Stages of each model-randomization order (top 1, top L/2, top L; layer 1, L/2, L).
+REPRODUCE_STAGES = 3
+
+
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
-    """The built-in maps against the registry's default methods
-    (:data:`idmlp.faithfulness.methods.DEFAULT_METHODS`: LRP-epsilon, and Captum's when
-    Captum is installed), with the field's measures (ROAD, FaithfulnessCorrelation,
-    model-parameter randomization, RandomLogit)."""
+    """The default map and the paper's maps (:data:`REPRODUCE_MAPS`) against LRP-epsilon
+    and Captum's IntegratedGradients and InputXGradient (when Captum is installed), signed,
+    with the field's measures (ROAD, FaithfulnessCorrelation, model-parameter
+    randomization at :data:`REPRODUCE_STAGES` stages per order, RandomLogit).
+
+    A summary sized to keep the whole command near three minutes on two cores: ``idmlp
+    faithfulness RUN`` measures every map, method, positive part and stage."""
     try:
         require_captum()
-        methods: tuple[str, ...] = DEFAULT_METHODS
+        methods: tuple[str, ...] = REPRODUCE_METHODS
         captum = True
     except MissingCaptumError:
-        methods = tuple(m for m in DEFAULT_METHODS if not METHODS[m].needs_captum)
+        methods = tuple(m for m in REPRODUCE_METHODS if not METHODS[m].needs_captum)
         captum = False
-    result = faithfulness_run(run, samples=samples, methods=methods, schedule=10,
-                              n_resamples=1000, progress=progress, metrics=FIELD_MEASURES,
-                              stages=5)
+    result = faithfulness_run(run, samples=samples, maps=REPRODUCE_MAPS, methods=methods,
+                              variants=("signed",), schedule=10, n_resamples=1000,
+                              progress=progress, metrics=FIELD_MEASURES,
+                              stages=REPRODUCE_STAGES)
     result.meta["captum"] = captum
     return result
 

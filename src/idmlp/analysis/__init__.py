@@ -12,6 +12,7 @@ _LAZY = {
     "Interpretation": "interpret", "interpret": "interpret", "interpret_run": "interpret",
     "ProbeComparison": "probes", "compare_probes": "probes", "fit_probes": "probes",
     "fit_standard_mlp": "probes",
+    "standard_mlp_for_run": "probes",
     "Snapshots": "dynamics", "load_snapshots": "dynamics", "dynamics_summary": "dynamics",
     "plot_dynamics": "dynamics",
     "RankTrajectory": "degeneracy", "bottleneck_mlp": "degeneracy",

@@ -58,6 +58,7 @@ __all__ = [
     "fit_standard_mlp",
     "hidden_features",
     "probe_model",
+    "standard_mlp_for_run",
 ]
 
 
@@ -409,6 +410,31 @@ def fit_standard_mlp(
                                   **(model_kwargs or {}))
     metrics = fit_model(model, X_train, y_train, X_test, y_test, seed=seed, **fit_kwargs)
     return model, metrics
+
+
+def standard_mlp_for_run(config: Any, optim: Any, *, device: torch.device | str = "cpu",
+                         progress: bool = False) -> StandardMLPClassifier:
+    """Probe (b)'s network for a run of ``config`` (a :class:`~idmlp.config.RunConfig`):
+    a standard-init MLP of its depth and activation, seed ``config.optim.seed``, trained
+    with ``optim`` by :func:`fit_standard_mlp` on the run's training split, loaded and
+    standardized as :func:`~idmlp.train.runs.fit` does. With early stopping it watches
+    the run's validation split and skips the per-epoch test pass (only its final weights
+    are probed); without, it trains the whole budget and scores the test split."""
+    from ..train.runs import split_tensors
+
+    dataset = config.data.load()
+    scaler = config.data.scaler(dataset)
+    X, y = split_tensors(dataset, scaler, "train", device)
+    X_test, y_test = split_tensors(dataset, scaler, "test", device)
+    watch: dict[str, Any] = {"validation": None}
+    if optim.early_stopping:
+        watch = {"validation": split_tensors(dataset, scaler, "val", device),
+                 "score_test": False}
+    model, _ = fit_standard_mlp(X, y, X_test, y_test, depth=config.model.depth,
+                                model_kwargs={"activation": config.model.activation},
+                                seed=config.optim.seed, optim=optim, device=device,
+                                progress=progress, **watch)
+    return model
 
 
 @dataclass(frozen=True, eq=False)

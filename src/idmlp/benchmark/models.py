@@ -181,7 +181,7 @@ def fit_standard_mlp(data: Prepared, seed: int, progress: bool) -> Fitted:
     model, history = fit_standard(X, y, Xt, yt, depth=cfg.model.depth,
                                   model_kwargs={"activation": cfg.model.activation},
                                   seed=seed, optim=optim, validation=val, progress=progress,
-                                  device=cfg.device)
+                                  device=cfg.device, score_test=False)
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
     from ..train.loop import StopRule

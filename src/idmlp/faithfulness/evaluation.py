@@ -100,6 +100,8 @@ class _Study:
     y_off: Tensor | None = None
     probe: CorrelationProbe | None = None
     road: dict[str, Any] | None = None
+    #: randomized label -> the first label of the same model (itself when it is the first)
+    same: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -216,6 +218,17 @@ def _prepare(logits_fn: LogitsFn, x: Tensor, y: Tensor, maps: Mapping[str, Any] 
                   road_kw)
 
 
+def _same_models(randomized: Mapping[str, LogitsFn]) -> dict[str, str]:
+    """Each randomized label -> the first label whose ``logits_fn`` equals its own: one
+    model under two names (cascading ``top 1`` is independent ``layer L``; bound methods of
+    one network compare equal) has its maps computed once."""
+    same: dict[str, str] = {}
+    for label, fn in randomized.items():
+        same[label] = next((k for k, f in randomized.items() if same.get(k) == k and f == fn),
+                           label)
+    return same
+
+
 def _natural_maps(nat: NaturalInputs, maps: Mapping[str, Any] | None
                   ) -> Mapping[str, Any] | None:
     """The maps of inputs given in their natural shape, as the measures take them."""
@@ -272,7 +285,11 @@ def _extra_maps(st: _Study, fns: Mapping[str, MapFn] | None, fn: MapFn | None
     random other classes: what the randomization tests and RandomLogit compare."""
     rand = None
     if st.randomized is not None and fns is not None:
-        rand = {label: _chunked(fns[label], st) for label in st.randomized if label in fns}
+        rand = {}
+        for label in st.randomized:
+            if label in fns:
+                first = st.same.get(label, label)
+                rand[label] = rand[first] if first in rand else _chunked(fns[label], st)
     off = None if st.y_off is None or fn is None else _chunked(fn, st, st.y_off)
     return rand, off
 
@@ -501,6 +518,8 @@ def evaluate_faithfulness(
                   None if randomized is None else {k: nat.logits_fn(f)
                                                    for k, f in randomized.items()},
                   road, correlation)
+    if st.randomized:
+        st = dataclasses.replace(st, same=_same_models(randomized))
     n_resamples = check_int("n_resamples", n_resamples)
     confidence = check_probability("confidence", confidence)
     todo = [("map", nm) for nm in st.maps] + [("captum", m) for m in st.methods]

@@ -116,9 +116,13 @@ def _randomized_models(run: Any, metrics: Sequence[str], seed: int, label_epochs
     columns: dict[str, str] = {}
     if "randomization" in metrics:
         depth = len(run.model.layers)
+        built: dict[tuple[int, ...], Any] = {}  # cascading "top 1" is independent "layer L"
         for order in ("cascading", "independent"):
             for label, layers in randomization_stages(depth, order, stages):
-                nets[label] = randomized_model(run.model, layers, seed)
+                key = tuple(sorted(layers))
+                if key not in built:
+                    built[key] = randomized_model(run.model, layers, seed)
+                nets[label] = built[key]
         columns["cascading_all"] = f"top {depth}"
     if "labels" in metrics:
         nets["labels"] = label_randomized_model(run, seed=seed, epochs=label_epochs,

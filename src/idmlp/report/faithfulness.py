@@ -43,8 +43,13 @@ def faithfulness_section(faith: FaithfulnessResult) -> Section:
         sec.text("The field's measures, explaining the true class at the last layer: "
                  + "; ".join(f"{m.name} ({m.paper}): {m.reports}, {m.better} is better"
                              for m in (MEASURES[k] for k in FIELD_MEASURES))
-                 + ". Saliency and InputXGradient give all-zero maps where every unit on "
-                 "the class path is saturated (hard-tanh), which lowers their scores.")
+                 + ".")
+        gradients = [n for n in ("saliency", "input_x_gradient")
+                     if any(m.rstrip("+") == n for m in faith.methods)]
+        if gradients:
+            sec.text(f"{' and '.join(METHODS[n].name for n in gradients)} give all-zero "
+                     "maps where every unit on the class path is saturated (hard-tanh), "
+                     "which lowers their scores.")
         head, rows, note = faith.summary_table("field")
         sec.table(rows, head, caption=f"The field's measures ({note})", digits=None)
     listed = [m for m in METHODS.values() if m.name in {n.rstrip("+") for n in faith.methods}]

@@ -169,7 +169,8 @@ def evaluate(
     with eval_mode(model):
         for start in range(0, n, batch_size):
             yb = y[start : start + batch_size].to(device)
-            r = as_readout(model, X[start : start + batch_size].to(device=device, dtype=dtype))
+            r = _readout(model, X[start : start + batch_size].to(device=device, dtype=dtype),
+                         bool(on_batch))
             logits = r.logits  # (*R, b, L, C)
             logp = F.log_softmax(logits.double(), dim=-1)
             idx = yb[:, None, None].expand(*logits.shape[:-1], 1)
@@ -192,6 +193,16 @@ def evaluate(
         confusion=None if conf is None else conf.reshape(c, c).cpu(),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _readout(model: nn.Module, x: Tensor, full: bool) -> LayerReadout:
+    """The readout of a chunk: the whole one when a hook reads it (features, maps), else
+    the logits of every layer only (``layer_logits``: the same values, without stacking
+    the states and the identity twin's, about a quarter of an MLP's evaluation)."""
+    layer_logits = getattr(model, "layer_logits", None)
+    if full or not callable(layer_logits):
+        return as_readout(model, x)
+    return LayerReadout(layer_logits(x))
 
 
 def pick_samples(y: Tensor | np.ndarray, k: int | None = None, num_classes: int | None = None

@@ -639,6 +639,7 @@ def fit_model(
     progress: bool = True,
     on_epoch: EpochCallback | None = None,
     validation: tuple[Tensor | np.ndarray, Tensor | np.ndarray] | None = None,
+    score_test: bool = True,
     **overrides: Any,
 ) -> list[dict[str, Any]]:
     r"""Train ``model`` in place with cross-entropy; return one metrics record per epoch.
@@ -661,6 +662,8 @@ def fit_model(
         validation: ``(X_val, y_val)``, the split early stopping watches. Without it the
             default ``optim`` trains the whole budget (early stopping off); an ``optim``
             that asks for early stopping then is refused.
+        score_test: score the test split after every epoch; ``False`` (needs
+            ``validation``) saves that pass: the records then have no ``test_*`` keys.
 
     Returns:
         A list of dicts, one per epoch, with ``epoch``, ``train_loss`` (the training
@@ -686,7 +689,12 @@ def fit_model(
     if optim is None:
         optim = OptimConfig(early_stopping=validation is not None)
     optim = dataclasses.replace(optim, **overrides)
+    if not score_test and validation is None:
+        raise ValueError("score_test=False needs a validation split: the trainer scores at "
+                         "least one split after every epoch")
     evals = {} if validation is None else {MONITOR_SPLIT: validation}
-    trainer = Trainer(model, X_train, y_train, {**evals, "test": (X_test, y_test)},
+    if score_test:
+        evals["test"] = (X_test, y_test)
+    trainer = Trainer(model, X_train, y_train, evals,
                       optim=optim, device=device)
     return trainer.run(progress=progress, on_epoch=on_epoch)
