@@ -50,3 +50,25 @@ def test_score_test_false_needs_a_validation_split():
     X, y = _data()
     with pytest.raises(ValueError, match="score_test=False needs a validation split"):
         fit_model(nn.Linear(16, 3), X, y, X, y, epochs=1, progress=False, score_test=False)
+
+
+@pytest.mark.parametrize(("methods", "says"), [
+    (("input_x_gradient",), "InputXGradient gives all-zero maps"),
+    (("saliency", "input_x_gradient"), "Saliency and InputXGradient give all-zero maps"),
+    (("integrated_gradients",), None),
+])
+def test_the_faithfulness_section_names_the_gradient_methods_it_measured(methods, says):
+    pytest.importorskip("captum")
+    from idmlp.faithfulness import evaluate_faithfulness
+    from idmlp.report.faithfulness import faithfulness_section
+
+    net = InterpretableMLP(16, 3, depth=3).double()
+    X, _ = _data(10)
+    X = X.double()
+    res = evaluate_faithfulness(net.layer_logits, X, net(X).argmax(1), {}, methods=methods,
+                                steps=4, schedule=4, n_resamples=50, metrics=("road",))
+    html = str(faithfulness_section(res).render())
+    if says is None:
+        assert "all-zero maps" not in html
+    else:
+        assert says in html

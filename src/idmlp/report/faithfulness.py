@@ -44,12 +44,14 @@ def faithfulness_section(faith: FaithfulnessResult) -> Section:
                  + "; ".join(f"{m.name} ({m.paper}): {m.reports}, {m.better} is better"
                              for m in (MEASURES[k] for k in FIELD_MEASURES))
                  + ".")
-        gradients = [n for n in ("saliency", "input_x_gradient")
+        gradients = [label for n, label in (("saliency", "Saliency"),
+                                            ("input_x_gradient", "InputXGradient"))
                      if any(m.rstrip("+") == n for m in faith.methods)]
         if gradients:
-            sec.text(f"{' and '.join(METHODS[n].name for n in gradients)} give all-zero "
+            many = len(gradients) > 1
+            sec.text(f"{' and '.join(gradients)} {'give' if many else 'gives'} all-zero "
                      "maps where every unit on the class path is saturated (hard-tanh), "
-                     "which lowers their scores.")
+                     f"which lowers {'their' if many else 'its'} scores.")
         head, rows, note = faith.summary_table("field")
         sec.table(rows, head, caption=f"The field's measures ({note})", digits=None)
     listed = [m for m in METHODS.values() if m.name in {n.rstrip("+") for n in faith.methods}]
