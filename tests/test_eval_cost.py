@@ -21,8 +21,11 @@ def _data(n=48, d=16, seed=0):
 @pytest.mark.parametrize("net", [InterpretableMLP(16, 3, depth=4),
                                  InterpretableCNN((1, 4, 4), 3, depth=3)])
 def test_evaluate_reads_the_same_logits_with_or_without_a_hook(net):
-    """Without hooks only ``layer_logits`` runs; a hook gets the whole readout."""
+    """Without hooks only ``layer_logits`` runs; a hook gets the whole readout (float64:
+    the two paths compare exactly on any CPU's kernels)."""
+    net = net.double()
     X, y = _data()
+    X = X.double()
     seen = []
     fast = evaluate(net, X, y, batch_size=20)
     full = evaluate(net, X, y, batch_size=20, on_batch=[lambda b: seen.append(b.readout)])

@@ -221,8 +221,7 @@ def reproduce(
         comparison = standard = None
         if probes:
             t0 = time.perf_counter()
-            standard = standard_mlp_for_run(config, optim, device=run.device,
-                                            progress=progress)
+            standard = standard_mlp_for_run(run, optim, progress=progress)
             comparison = compare_probes(model, X_train, y_train, X_test, y_test,
                                         standard_model=standard, own_features=True,
                                         progress=progress, n_jobs=_probe_jobs())
@@ -338,8 +337,8 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Test accuracy per layer of the readout and of probe (b), for one more seed."""
     run = fit(config, folder / f"seed{config.optim.seed}", overwrite=True, progress=progress)
-    standard = standard_mlp_for_run(config, dataclasses.replace(optim, seed=config.optim.seed),
-                                    device=run.device, progress=progress)
+    standard = standard_mlp_for_run(run, dataclasses.replace(optim, seed=config.optim.seed),
+                                    progress=progress)
     X_train, y_train = run.train_tensors()
     X_test, y_test = run.test_tensors()
     probes = compare_probes(run.model, X_train, y_train, X_test, y_test,

@@ -5,16 +5,13 @@ or ``auto`` into a :class:`torch.device` (refusing CUDA where there is none),
 :func:`check_memory` refuses work whose size, known from the arguments, cannot fit in this
 machine's memory (before anything is allocated), and :func:`one_line` reduces any
 exception to the single line that the CLI prints. :func:`progress_bar` is the one place
-that decides whether a progress bar is drawn, :func:`torch_threads` the one that changes
-torch's CPU threads for a while.
+that decides whether a progress bar is drawn.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +20,10 @@ from ._validation import check_choice
 from .config import DEVICES
 
 __all__ = ["DEVICES", "MEMORY_FRACTION", "check_memory", "format_bytes", "memory_limit",
-           "one_line", "progress_bar", "resolve_device", "torch_threads"]
+           "one_line", "progress_bar", "resolve_device"]
 
 #: The share of :func:`memory_limit` that one job may plan to use.
 MEMORY_FRACTION = 0.75
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Torch's CPU (intra-op) threads set to ``n`` inside the block, then restored."""
-    import torch
-
-    before = torch.get_num_threads()
-    if before == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def progress_bar(iterable: Any = None, *, enabled: bool = True, **kwargs: Any) -> Any:

@@ -412,27 +412,27 @@ def fit_standard_mlp(
     return model, metrics
 
 
-def standard_mlp_for_run(config: Any, optim: Any, *, device: torch.device | str = "cpu",
-                         progress: bool = False) -> StandardMLPClassifier:
-    """Probe (b)'s network for a run of ``config`` (a :class:`~idmlp.config.RunConfig`):
-    a standard-init MLP of its depth and activation, seed ``config.optim.seed``, trained
-    with ``optim`` by :func:`fit_standard_mlp` on the run's training split, loaded and
-    standardized as :func:`~idmlp.train.runs.fit` does. With early stopping it watches
-    the run's validation split and skips the per-epoch test pass (only its final weights
-    are probed); without, it trains the whole budget and scores the test split."""
-    from ..train.runs import split_tensors
+def standard_mlp_for_run(run: Any, optim: Any, *, progress: bool = False
+                         ) -> StandardMLPClassifier:
+    """Probe (b)'s network for ``run`` (a :class:`~idmlp.train.runs.TrainedRun`): a
+    standard-init MLP of the run's depth and activation, seed ``run.config.optim.seed``,
+    trained with ``optim`` (an :class:`~idmlp.config.OptimConfig`) by
+    :func:`fit_standard_mlp` on the run's standardized training split, on its device.
+    With early stopping it watches the run's validation split and skips the per-epoch
+    test pass (only its final weights are probed); without, it trains the whole budget
+    and scores the test split."""
+    from ..config import OptimConfig
 
-    dataset = config.data.load()
-    scaler = config.data.scaler(dataset)
-    X, y = split_tensors(dataset, scaler, "train", device)
-    X_test, y_test = split_tensors(dataset, scaler, "test", device)
+    if not isinstance(optim, OptimConfig):
+        raise ValueError(f"optim must be an OptimConfig, got {type(optim).__name__}")
+    model_config = run.config.model
     watch: dict[str, Any] = {"validation": None}
     if optim.early_stopping:
-        watch = {"validation": split_tensors(dataset, scaler, "val", device),
-                 "score_test": False}
-    model, _ = fit_standard_mlp(X, y, X_test, y_test, depth=config.model.depth,
-                                model_kwargs={"activation": config.model.activation},
-                                seed=config.optim.seed, optim=optim, device=device,
+        watch = {"validation": run.tensors("val"), "score_test": False}
+    model, _ = fit_standard_mlp(*run.train_tensors(), *run.test_tensors(),
+                                depth=model_config.depth,
+                                model_kwargs={"activation": model_config.activation},
+                                seed=run.config.optim.seed, optim=optim, device=run.device,
                                 progress=progress, **watch)
     return model
 

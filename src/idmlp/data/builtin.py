@@ -6,7 +6,6 @@ downloaded on request).
 from __future__ import annotations
 
 import functools
-import io
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,11 +129,9 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
         X, y = mnist_data()
         arrays = (np.asarray(X).astype(np.uint8), np.asarray(y, dtype=np.int64))
-        buffer = io.BytesIO()
-        np.savez(buffer, X=arrays[0], y=arrays[1])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(path, lambda fh: np.savez(fh, X=arrays[0], y=arrays[1]))
         except OSError:
             pass  # no cache then: the next load parses the CSV again
     X = (arrays[0] / 255.0).astype(np.float32)
@@ -146,13 +143,16 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def _read_mnist5k_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The cached pixels and labels, or ``None`` where there is no usable cache."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            X, y = f["X"], f["y"]
-    except (OSError, KeyError, ValueError, EOFError):
+    if not path.is_file():
         return None
-    if X.dtype != np.uint8 or X.shape != _MNIST5K_SHAPE or y.shape != _MNIST5K_SHAPE[:1] \
-            or y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+    try:
+        arrays = read_npz(path, "mnist5k")
+    except (DataError, OSError):
+        return None
+    X, y = arrays.get("X"), arrays.get("y")
+    if X is None or y is None or X.dtype != np.uint8 or X.shape != _MNIST5K_SHAPE \
+            or y.shape != _MNIST5K_SHAPE[:1] or y.dtype.kind not in "iu" \
+            or y.min() < 0 or y.max() > 9:
         return None
     return X, y.astype(np.int64)
 
@@ -188,9 +188,7 @@ def load_mnist1d(data_dir: str | Path | None = None) -> Dataset:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise EnvironmentFailure(describe_os_error(err, root), err.errno, root) from None
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(places[0], buffer.getvalue())
+        atomic_write_bytes(places[0], lambda fh: np.savez(fh, **arrays))
     return Dataset("mnist1d", arrays["X"], arrays["y"], arrays["X_test"], arrays["y_test"],
                    (arrays["X"].shape[1],), _DIGIT_NAMES, layout="signal")
 

@@ -82,7 +82,6 @@ __all__ = [
     "load_run",
     "make_trainer",
     "run_identity",
-    "split_tensors",
     "write_run",
 ]
 
@@ -161,7 +160,7 @@ class TrainedRun:
     def tensors(self, split: str) -> tuple[Tensor, Tensor]:
         """Standardized float32 inputs ``(n, N)`` and int64 labels of ``split`` (``train``,
         ``val`` or ``test``), on the model's device."""
-        return split_tensors(self.dataset, self.scaler, split, self.device)
+        return _split_tensors(self.dataset, self.scaler, split, self.device)
 
     def train_tensors(self) -> tuple[Tensor, Tensor]:
         return self.tensors("train")
@@ -170,10 +169,8 @@ class TrainedRun:
         return self.tensors("test")
 
 
-def split_tensors(dataset: Dataset, scaler: InputScaler, split: str,
-                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
-    """Standardized float32 inputs and int64 labels of ``split`` of ``dataset``: what
-    :func:`fit` trains and scores on (and :meth:`TrainedRun.tensors` gives back)."""
+def _split_tensors(dataset: Dataset, scaler: InputScaler, split: str,
+                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
     check_choice("split", split, ("train", "val", "test"))
     if split == "val" and not dataset.has_validation:
         raise ValueError(f"{dataset.name} has no validation split (val_size is 0)")
@@ -184,7 +181,7 @@ def split_tensors(dataset: Dataset, scaler: InputScaler, split: str,
 
 def _eval_sets(dataset: Dataset, scaler: InputScaler) -> dict[str, tuple[Tensor, Tensor]]:
     splits = ("val", "test") if dataset.has_validation else ("test",)
-    return {s: split_tensors(dataset, scaler, s) for s in splits}
+    return {s: _split_tensors(dataset, scaler, s) for s in splits}
 
 
 def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: InputScaler,
@@ -196,7 +193,7 @@ def _recorder(config: RunConfig, trainer: Trainer, dataset: Dataset, scaler: Inp
         return None
     steps = snapshot_steps(trainer.total_steps, dyn.snapshots)
     split = "val" if dataset.has_validation else "test"
-    X, y = split_tensors(dataset, scaler, split, trainer.device)
+    X, y = _split_tensors(dataset, scaler, split, trainer.device)
     recorder = SnapshotRecorder(
         trainer.model, X[: dyn.snapshot_examples], y[: dyn.snapshot_examples], steps=steps,
         run_id=run_identity(config if stored is None else stored), split=split,
@@ -239,7 +236,7 @@ def _build(config: RunConfig, dataset: Dataset) -> LayerwiseNet:
 
 def _trainer(config: RunConfig, model: LayerwiseNet, dataset: Dataset, scaler: InputScaler,
              device: torch.device) -> Trainer:
-    return make_trainer(config, model, split_tensors(dataset, scaler, "train"),
+    return make_trainer(config, model, _split_tensors(dataset, scaler, "train"),
                         _eval_sets(dataset, scaler), device, dataset.layout)
 
 
@@ -595,7 +592,7 @@ def _finish(trainer: Trainer, recorder: SnapshotRecorder | None, out: Path,
 def _fit_check(trainer: Trainer, config: RunConfig, dataset: Dataset,
                scaler: InputScaler) -> dict[str, Any]:
     """:func:`~idmlp.train.checks.fit_check` of a trainer whose training has ended."""
-    X, y = split_tensors(dataset, scaler, "train", trainer.device)
+    X, y = _split_tensors(dataset, scaler, "train", trainer.device)
     extra = getattr(trainer.model, "extra_features", None)
     return fit_check(trainer.model.eval(), X, y, stopped=trainer.stopped, lr=config.optim.lr,
                      extra_features=extra if trainer.model.arch == "mlp" else None,
