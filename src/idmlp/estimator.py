@@ -87,7 +87,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
             random start of the MLP's extra rows or the CNN's extra channels;
             alpha_init, class_init_std: ``arch="residual"`` only.
         optimizer, lr, momentum, weight_decay, schedule, warmup_epochs, step_epochs, gamma,
-            label_smoothing, layer_loss, input_noise, batch_size, epochs, steps, seed: the
+            label_smoothing, loss, layer_loss, input_noise, batch_size, epochs, steps, seed: the
             optimization (:class:`~idmlp.config.OptimConfig`); ``seed`` seeds
             initialization, shuffling and the input noise.
         early_stopping, patience: stop on the validation loss and keep the best
@@ -149,6 +149,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         step_epochs: int | None = None,
         gamma: float | None = None,
         label_smoothing: float | None = None,
+        loss: str | None = None,
         layer_loss: str | None = None,
         input_noise: float | None = None,
         batch_size: int | None = None,
@@ -190,6 +191,7 @@ class InterpretableClassifier(ClassifierMixin, BaseEstimator):
         self.step_epochs = step_epochs
         self.gamma = gamma
         self.label_smoothing = label_smoothing
+        self.loss = loss
         self.layer_loss = layer_loss
         self.input_noise = input_noise
         self.batch_size = batch_size

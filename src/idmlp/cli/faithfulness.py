@@ -54,8 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "randomization tests, RandomLogit, pointing game) against LRP and Captum's methods",
         description="Measure how faithful the interpretable network's own maps (the logit "
         "split, the default: the contrastive logit split exactly over the input; class "
-        "evidence, x^l - x^0, x^l - x^l_id) are, against LRP-epsilon and Captum's Saliency, "
-        "InputXGradient, IntegratedGradients (and GradientShap, DeepLift), with abs(input) "
+        "evidence, x^l - x^0, x^l - x^l_id; a CNN's class channels) are, against LRP-epsilon "
+        "and Captum's Saliency, InputXGradient, IntegratedGradients (and GradientShap, "
+        "DeepLift), with abs(input) "
         "and random orderings as baselines: deletion and insertion curves (pixel flipping), "
         "ROAD (Rong et al. 2022), FaithfulnessCorrelation (Bhatt et al. 2020), cascading and "
         "per-layer model-parameter randomization and label randomization (Adebayo et al. "

@@ -11,11 +11,16 @@ from typing import Any
 from .._validation import MAX_SEED, check_choice, check_int, check_positive, check_real
 from .fields import check_bool, meta, put
 
-__all__ = ["AUTO_INPUT_NOISE", "BUDGET_STEPS", "LAYER_LOSSES", "MIN_DELTA", "OPTIMIZERS",
-           "SCHEDULES", "OptimConfig"]
+__all__ = ["AUTO_INPUT_NOISE", "BUDGET_STEPS", "DEFAULT_LABEL_SMOOTHING", "LAYER_LOSSES",
+           "LOSSES", "MIN_DELTA", "OPTIMIZERS", "SCHEDULES", "OptimConfig"]
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step")
+#: The loss of one readout (:func:`idmlp.train.losses.layer_cross_entropy`): softmax cross
+#: entropy, or binary cross-entropy of every class against the rest.
+LOSSES: tuple[str, ...] = ("cross_entropy", "binary_cross_entropy")
+#: Label smoothing of the softmax cross-entropy when none is given.
+DEFAULT_LABEL_SMOOTHING = 0.1
 #: Which layers' class readouts enter the loss (:meth:`OptimConfig.layer_weights`).
 LAYER_LOSSES: tuple[str, ...] = ("last", "all", "ramp")
 #: The smallest decrease of the validation loss that early stopping counts as an
@@ -44,6 +49,18 @@ class OptimConfig:
 
     The loss is :math:`\sum_\ell w_\ell\, \mathrm{CE}(s\, x^\ell_{N+1..N+C}, y)` over the
     layers' readouts, with weights :meth:`layer_weights` (``last``: only the last layer).
+
+    **Binary cross-entropy** (``loss="binary_cross_entropy"``; the loss of B-cos networks,
+    Böhle, Fritz and Schiele, CVPR 2022): every class is a detector of its own,
+    :math:`\sum_c \mathrm{BCE}(\sigma(z_c), t_c)` with targets :math:`t_c = 1 - \epsilon/2` for
+    the true class and :math:`\epsilon/2` for the others (label smoothing :math:`\epsilon`,
+    default 0 with this loss: :attr:`resolved_label_smoothing`).
+    Softmax cross-entropy depends on logit differences only, so a class channel may carry
+    evidence for a class wherever it also carries evidence for its rivals; the binary loss
+    asks every logit to be low on images of other classes, so a CNN trained with it places
+    a class's evidence where that class's object is (the grid pointing game of
+    :mod:`idmlp.faithfulness.pointing`: README, "Localization"). Validation, early stopping
+    and the reported loss read the softmax log loss either way.
 
     **Budget and early stopping.** The budget :math:`T` is counted in optimizer steps
     (:meth:`total_steps`): ``steps`` if given, else ``epochs`` passes over the training set
@@ -111,8 +128,12 @@ class OptimConfig:
     warmup_epochs: float = field(default=0.0, metadata=meta("linear warmup length in epochs"))
     step_epochs: int = field(default=10, metadata=meta("'step' schedule period in epochs"))
     gamma: float = field(default=0.1, metadata=meta("'step' schedule factor in (0, 1]"))
-    label_smoothing: float = field(default=0.1, metadata=meta(
-        "cross-entropy label smoothing in [0, 1)"))
+    label_smoothing: float | None = field(default=None, metadata=meta(
+        "label smoothing in [0, 1) (default: 0.1 with cross_entropy, 0 with "
+        "binary_cross_entropy)"))
+    loss: str = field(default="cross_entropy", metadata=meta(
+        f"loss of each readout: {', '.join(LOSSES)} (one-vs-rest, the B-cos loss: class "
+        "evidence placed where the class's object is)"))
     layer_loss: str = field(default="all", metadata=meta(
         "layers in the loss: 'last', 'all' (mean over layers) or 'ramp' (weights rising "
         "with depth)"))
@@ -134,6 +155,22 @@ class OptimConfig:
         "early stopping: epochs without a better validation loss before stopping"))
     seed: int = field(default=0, metadata=meta("seed of the initialization and shuffling"))
 
+    @property
+    def resolved_label_smoothing(self) -> float:
+        """``label_smoothing``, or when it is not given 0.1 for ``cross_entropy`` and 0 for
+        ``binary_cross_entropy`` (smoothed binary targets let every logit stop at a
+        moderate value, and the class channels no longer localize: README, "Localization").
+
+        Examples:
+            >>> OptimConfig().resolved_label_smoothing
+            0.1
+            >>> OptimConfig(loss="binary_cross_entropy").resolved_label_smoothing
+            0.0
+        """
+        if self.label_smoothing is not None:
+            return self.label_smoothing
+        return DEFAULT_LABEL_SMOOTHING if self.loss == "cross_entropy" else 0.0
+
     def resolved_input_noise(self, layout: str) -> float:
         """The input noise for data of ``layout`` (``image``, ``signal`` or ``features``):
         ``input_noise`` if set, else :data:`AUTO_INPUT_NOISE` for images and signals and 0
@@ -152,8 +189,10 @@ class OptimConfig:
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         put(self, "lr", check_positive("lr", self.lr))
-        for name in ("momentum", "weight_decay", "warmup_epochs", "gamma", "label_smoothing"):
+        for name in ("momentum", "weight_decay", "warmup_epochs", "gamma"):
             put(self, name, check_real(name, getattr(self, name)))
+        if self.label_smoothing is not None:
+            put(self, "label_smoothing", check_real("label_smoothing", self.label_smoothing))
         if self.input_noise is not None:
             put(self, "input_noise", check_real("input_noise", self.input_noise))
         if not 0.0 <= self.momentum < 1.0:
@@ -166,8 +205,9 @@ class OptimConfig:
         put(self, "step_epochs", check_int("step_epochs", self.step_epochs))
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
-        if not 0.0 <= self.label_smoothing < 1.0:
+        if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing!r}")
+        check_choice("loss", self.loss, LOSSES)
         check_choice("layer_loss", self.layer_loss, LAYER_LOSSES)
         put(self, "batch_size", check_int("batch_size", self.batch_size))
         if self.epochs is not None:

@@ -227,8 +227,9 @@ class RunSpec:
 
 
 #: Optimization fields a sweep does not vary or record: each run's seed is its own column,
-#: and its engine trains on clean inputs (``input_noise`` is 0).
-SWEEP_FIXED_OPTIM: tuple[str, ...] = ("seed", "input_noise")
+#: its engine trains on clean inputs (``input_noise`` is 0) with softmax cross-entropy (the
+#: loss the theory's trainability question is asked with).
+SWEEP_FIXED_OPTIM: tuple[str, ...] = ("seed", "input_noise", "loss")
 
 #: The grid axes: fields of :class:`RunSpec` that a sweep varies (``seed`` is ``seeds``).
 AXES: tuple[str, ...] = ("depth", "activation", "init", "sigma", "q0", "seeds")
@@ -292,6 +293,9 @@ class TrainSettings:
             raise ValueError(f"a sweep trains on clean inputs (its batched engine has no "
                              f"input noise); input_noise must be 0, got "
                              f"{self.optim.input_noise!r}")
+        if self.optim.loss != "cross_entropy":
+            raise ValueError(f"a sweep trains with cross_entropy; loss must be cross_entropy, "
+                             f"got {self.optim.loss!r}")
         set_(self, "eval_every", check_int("eval_every", self.eval_every, minimum=1))
         set_(self, "target_acc",
              check_probability("target_acc", self.target_acc, open_interval=False))

@@ -146,6 +146,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "class evidence propagated exactly through the class coordinates (secant gate): "
            "splits the logit over the input-aligned coordinates", (1, 0),
            key="propagated", archs=("mlp",)),
+    Method("class channels", "builtin", "Zhou et al., CVPR 2016 (class activation map)",
+           "the CNN's class channel c at every position, scaled to sum to the logit z_c: "
+           "where the network holds the class's evidence (one forward pass)", (1, 0),
+           key="class_channels", archs=("cnn",), default=True),
     Method("x^l - x^0", "builtin", "Kubota et al., ICASSP 2021",
            "change of the features from the input (the paper's reading)", (1, 0),
            key="change", default=True),

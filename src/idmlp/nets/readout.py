@@ -39,6 +39,7 @@ logits only, one "layer" (:func:`as_readout`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,6 +63,9 @@ MAPS: dict[str, str] = {
     "logit_split": "layer l's contrastive logit z_c - mean z split exactly over the input "
                    "(every unit's secant gate phi(h)/h fixed: the network as the linear map "
                    "it is at x)",
+    "class_channels": "where layer l holds class c's evidence: a CNN's class channel c at "
+                      "every position, scaled to sum to the logit z_c (the class activation "
+                      "map at the input's resolution)",
 }
 DEFAULT_MAP = "evidence"
 #: The maps read off the one forward pass (the layer-wise figures keep these by default;
@@ -275,6 +279,30 @@ class LayerReadout:
         return self.network.logit_split(states[:, 0], self._target(target), contrast=contrast,
                                         layers=layers)
 
+    def class_channels(self, target: Tensor | int | None = None) -> Tensor:
+        r"""Where every layer holds class ``target``'s evidence, ``(B, L, *F)``: a CNN's
+        class channel :math:`k^\ell_c(p)` at every position :math:`p`, times :math:`s/P`
+        (``P`` positions) and spread evenly over the input channels, so that the map sums
+        exactly to the logit :math:`z^\ell_c = \frac{s}{P} \sum_p k^\ell_c(p)`. The class
+        activation map (Zhou et al., CVPR 2016) of a network whose class score is a spatial
+        mean, at the input's resolution (same-size convolutions), read off the forward
+        pass. It says *where* the evidence sits, not which pixels' values made it (that is
+        :meth:`logit_split`). Networks with class channels only; not for stacked runs."""
+        states, rule = self._need_states()
+        spatial = getattr(rule, "spatial", None)
+        scale = getattr(self.network, "logit_scale", None)
+        if spatial is None or scale is None:
+            raise ValueError("class_channels needs a network with class channels (--arch cnn)")
+        layers = self._layers(states)  # (B, L, channels, *S)
+        if layers.ndim != 3 + len(spatial):
+            raise ValueError("class_channels reads one network, not stacked runs")
+        k = rule.class_block(layers)  # (B, L, C, *S)
+        b, depth = k.shape[:2]
+        t = self._target(target).view(b, 1, 1, *(1 for _ in spatial))
+        kc = k.gather(2, t.expand(b, depth, 1, *spatial))
+        per = scale.detach() / (math.prod(spatial) * rule.in_channels)
+        return (kc * per).expand(b, depth, rule.in_channels, *spatial)
+
     def maps(self, name: str = DEFAULT_MAP, target: Tensor | int | None = None) -> Tensor:
         """The named map of every layer, ``(*R, B, L, *F)`` (see :data:`MAPS`);
         ``target`` is the explained class of the evidence maps."""
@@ -286,6 +314,8 @@ class LayerReadout:
             return self.contributions
         if name == "logit_split":
             return self.logit_split(target)
+        if name == "class_channels":
+            return self.class_channels(target)
         if name == "trained":
             f, fid = self.features, self.identity_features
             return self._layers(f) - self._layers(fid)

@@ -54,7 +54,7 @@ from ..nets.stacked import STACKABLE_ARCHS, StackedMLP, check_group, run_seeds
 from ..runtime import progress_bar
 from ..theory import jacobian_means, jacobian_moments, spectrum, spectrum_on_data
 from ..train.evaluate import evaluate
-from ..train.loop import layer_cross_entropy
+from ..train.losses import layer_cross_entropy
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -518,7 +518,7 @@ def _train_stacked(specs: Sequence[RunSpec], data: TrainData, settings: TrainSet
         pos += bs
         z, y = z_tr[idx], y_tr[idx]
         logits = model(z) if weights is None else model.layer_logits(z)
-        loss = layer_cross_entropy(logits, y, weights, settings.optim.label_smoothing)
+        loss = layer_cross_entropy(logits, y, weights, settings.optim.resolved_label_smoothing)
         bad = active & ~loss.isfinite()
         if bad.any():
             diverge(bad, step)
@@ -602,7 +602,8 @@ def _train_one(spec: RunSpec, data: TrainData, settings: TrainSettings,
         idx = perm[pos:pos + bs]
         pos += bs
         logits = model(z_tr[idx]) if weights is None else model.layer_logits(z_tr[idx])
-        loss = layer_cross_entropy(logits, y_tr[idx], weights, settings.optim.label_smoothing)
+        loss = layer_cross_entropy(logits, y_tr[idx], weights,
+                                   settings.optim.resolved_label_smoothing)
         if not torch.isfinite(loss):
             diverged_step = step
             break

@@ -10,7 +10,7 @@ from .._lazy import lazy_names
 
 _LAZY = {
     "Trainer": "loop", "TrainingDiverged": "loop", "fit_model": "loop",
-    "layer_cross_entropy": "loop",
+    "layer_cross_entropy": "losses",
     "evaluate": "evaluate", "LayerMetrics": "evaluate", "wilson_interval": "evaluate",
     "TrainedRun": "runs", "fit": "runs", "load_run": "runs", "load_config": "runs",
     "RunConfig": ".config", "run_identity": ".config",

@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validation import check_int
@@ -56,6 +55,7 @@ from ..config import OptimConfig
 from ..config.optim import MIN_DELTA
 from ..runtime import progress_bar, resolve_device
 from .evaluate import evaluate
+from .losses import layer_cross_entropy
 
 __all__ = ["EpochHook", "StepHook", "StopRule", "Trainer", "TrainingDiverged", "fit_model",
            "layer_cross_entropy", "stop_message"]
@@ -140,36 +140,6 @@ class StopRule:
 
 class TrainingDiverged(ValueError):
     """The loss (or a weight) became NaN or infinite; nothing after the last good epoch is kept."""
-
-
-def layer_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None,
-                        label_smoothing: float = 0.0) -> Tensor:
-    r"""The training loss :math:`\sum_\ell w_\ell\, \mathrm{CE}_\epsilon(z^\ell, y)`, mean over
-    the batch, for each of ``R`` leading runs.
-
-    Args:
-        logits: ``(*R, B, C)`` (the last layer alone, ``weights=None``) or ``(*R, B, L, C)``.
-        y: labels ``(B,)`` shared by the runs, or ``(*R, B)``.
-        weights: ``(L,)`` layer weights (:meth:`~idmlp.config.OptimConfig.layer_weights`).
-        label_smoothing: :math:`\epsilon \in [0, 1)`.
-
-    Returns:
-        ``(*R,)`` (a scalar for one network).
-
-    Examples:
-        >>> z = torch.zeros(4, 3, 5)  # 4 examples, 3 layers, 5 classes
-        >>> layer_cross_entropy(z, torch.arange(4), torch.tensor([0.0, 0.5, 0.5]))
-        tensor(1.6094)
-    """
-    if weights is None and logits.ndim == 2:
-        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-    lead = logits.shape[:-1]  # (*R, B) or (*R, B, L)
-    target = (y if weights is None else y[..., None]).expand(lead)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                         label_smoothing=label_smoothing, reduction="none").view(lead)
-    if weights is None:
-        return ce.mean(-1)
-    return ce.mean(-2) @ weights
 
 
 def _as_features(name: str, x: object) -> Tensor:
@@ -404,10 +374,14 @@ class Trainer:
             x = x + self.optim.input_noise * torch.randn_like(x)
         if self.layer_weights is None:
             logits = self.model(x)
-            return layer_cross_entropy(logits, y, None, self.optim.label_smoothing), logits
+            return layer_cross_entropy(logits, y, None, *self._loss_kind), logits
         logits = self.model.layer_logits(x)  # (B, L, C)
-        loss = layer_cross_entropy(logits, y, self.layer_weights, self.optim.label_smoothing)
+        loss = layer_cross_entropy(logits, y, self.layer_weights, *self._loss_kind)
         return loss, logits[:, -1]
+
+    @property
+    def _loss_kind(self) -> tuple[float, str]:
+        return self.optim.resolved_label_smoothing, self.optim.loss
 
     def train_step(self, x: Tensor, y: Tensor, *, step: int | None = None) -> tuple[float, Tensor]:
         """One optimizer step on the batch ``(x, y)``: forward, loss, backward, update.

@@ -64,7 +64,7 @@ from ..config import ENVIRONMENT_FIELDS, RunConfig, run_identity
 from ..data import Dataset, InputScaler, as_dataset, load_dataset
 from ..nets.base import LayerwiseNet, build_model
 from ..runtime import one_line, resolve_device
-from .checkpoint import CHECKPOINT_FORMAT, check_weights, read_checkpoint
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointWriter, check_weights, read_checkpoint
 from .checks import fit_check
 from .loop import Trainer, TrainingDiverged, stop_message
 from .snapshots import SnapshotRecorder, snapshot_steps
@@ -461,16 +461,21 @@ def fit(
         if recorder is not None:
             recorder.folder = run_dir
 
+        writer = CheckpointWriter()  # epochs after the first are written in the background
+
         def on_epoch(record: dict[str, Any]) -> None:
             nonlocal run_dir
-            _save_epoch(trainer, record, run_dir)
-            if run_dir != out:
-                pending.close()
-                run_dir = out
-                if recorder is not None:
-                    recorder.folder = out
+            if run_dir == out:
+                _save_epoch(trainer, record, out, writer)
+                return
+            _save_epoch(trainer, record, run_dir)  # written before the folder moves in place
+            pending.close()
+            run_dir = out
+            if recorder is not None:
+                recorder.folder = out
 
-        _run(trainer, out, progress=progress, stop_after=stop_after, on_epoch=on_epoch)
+        with writer:
+            _run(trainer, out, progress=progress, stop_after=stop_after, on_epoch=on_epoch)
         _finish(trainer, recorder, out, config, dataset, scaler)
     return _trained_run(out, config, trainer, dataset, scaler)
 
@@ -497,11 +502,21 @@ def fit_in_memory(config: RunConfig, *, dataset: Dataset | None = None,
                       list(trainer.history), stopping)
 
 
-def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path) -> None:
+def _save_epoch(trainer: Trainer, record: dict[str, Any], run_dir: Path,
+                writer: CheckpointWriter | None = None) -> None:
+    """Write the epoch's checkpoint and metrics line, now or (``writer``) in the background
+    from a copy of the state, while the next epoch trains."""
+    state = {"format": CHECKPOINT_FORMAT, **trainer.state_dict()}
+    if writer is None:
+        _write_epoch(state, record, run_dir)
+    else:
+        writer.submit(_write_epoch, state, record, run_dir)
+
+
+def _write_epoch(state: dict[str, Any], record: dict[str, Any], run_dir: Path) -> None:
     # Checkpoint first: it holds the full history, from which metrics.jsonl is rebuilt on
     # resume, so a crash between the two writes loses nothing.
-    torch_save_atomic({"format": CHECKPOINT_FORMAT, **trainer.state_dict()},
-                      run_dir / CHECKPOINT_FILE)
+    torch_save_atomic(state, run_dir / CHECKPOINT_FILE)
     append_jsonl(run_dir / METRICS_FILE, record)
 
 
@@ -568,8 +583,9 @@ def _resume_locked(config: RunConfig | None, out: Path, *, progress: bool,
     if config != stored or "config" not in info:  # environment fields, or a 0.1 run
         info = _run_info(config, model, _dataset_facts(dataset), scaler, device)
         save_json(out / CONFIG_FILE, info)
-    _run(trainer, out, progress=progress, stop_after=stop_after,
-         on_epoch=lambda record: _save_epoch(trainer, record, out))
+    with CheckpointWriter() as writer:
+        _run(trainer, out, progress=progress, stop_after=stop_after,
+             on_epoch=lambda record: _save_epoch(trainer, record, out, writer))
     _finish(trainer, recorder, out, config, dataset, scaler)
     return _trained_run(out, config, trainer, dataset, scaler)
 
