@@ -19,6 +19,7 @@ GIL; the training's matrix products do too). Writes stay in order, one at a time
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -31,8 +32,7 @@ from torch import Tensor, nn
 
 from ..runtime import one_line
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointWriter", "check_weights", "read_checkpoint",
-           "snapshot_state"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointWriter", "check_weights", "read_checkpoint"]
 
 CHECKPOINT_FORMAT = "idmlp-checkpoint-v1"
 #: What every per-epoch record holds (:meth:`idmlp.train.loop.Trainer.run`).
@@ -148,31 +148,10 @@ def check_weights(model: nn.Module, state: Mapping[str, Tensor], path: str | Pat
                              f"diverged or the file was edited: {_FIX}")
 
 
-def snapshot_state(state: Any) -> Any:
-    """A copy of a (nested) state dict that later training steps cannot change: every tensor
-    cloned (detached), every dict, list and tuple rebuilt; other values shared (immutable:
-    numbers, strings, ``None``).
-
-    Examples:
-        >>> w = torch.zeros(2)
-        >>> snap = snapshot_state({"model": {"w": w}, "metrics": [{"epoch": 1}]})
-        >>> _ = w.add_(1.0)
-        >>> snap["model"]["w"].tolist()
-        [0.0, 0.0]
-    """
-    if isinstance(state, Tensor):
-        return state.detach().clone()
-    if isinstance(state, Mapping):
-        return {k: snapshot_state(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(snapshot_state(v) for v in state)
-    return state
-
-
 class CheckpointWriter:
     """Runs write jobs (a checkpoint, then the epoch's metrics line) one at a time in a
-    background thread, in the order submitted, on copies of their arguments
-    (:func:`snapshot_state`: training goes on changing the originals).
+    background thread, in the order submitted, on deep copies of their arguments
+    (``copy.deepcopy``: training goes on changing the original tensors in place).
 
     :meth:`submit` first waits for the previous job, so at most one write is in flight and
     an error of a write (an ``OSError`` naming the file) surfaces at the next
@@ -197,7 +176,7 @@ class CheckpointWriter:
         """Wait for the previous job (raising its error), then start ``job(*args)`` on a
         copy of ``args``."""
         self.wait()
-        self._pending = self._pool.submit(job, *snapshot_state(args))
+        self._pending = self._pool.submit(job, *copy.deepcopy(args))
 
     def wait(self) -> None:
         """Block until the job in flight (if any) has finished; raise its error."""

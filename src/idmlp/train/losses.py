@@ -6,6 +6,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._validation import check_choice
+from ..config.optim import LOSSES
+
 __all__ = ["layer_cross_entropy"]
 
 
@@ -32,7 +35,7 @@ def layer_cross_entropy(logits: Tensor, y: Tensor, weights: Tensor | None = None
         >>> layer_cross_entropy(z, torch.arange(4), torch.tensor([0.0, 0.5, 0.5]))
         tensor(1.6094)
     """
-    binary = loss == "binary_cross_entropy"
+    binary = check_choice("loss", loss, LOSSES) == "binary_cross_entropy"
     if weights is None and logits.ndim == 2 and not binary:
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     lead = logits.shape[:-1]  # (*R, B) or (*R, B, L)
