@@ -151,7 +151,7 @@ class OptimConfig:
         "stop when the validation loss has not improved for --patience epochs and keep the "
         "best epoch's weights (needs a validation split); --no-early-stopping trains the "
         "whole budget and keeps the last weights"))
-    patience: int = field(default=10, metadata=meta(
+    patience: int = field(default=6, metadata=meta(
         "early stopping: epochs without a better validation loss before stopping"))
     seed: int = field(default=0, metadata=meta("seed of the initialization and shuffling"))
 
