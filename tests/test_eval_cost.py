@@ -75,3 +75,28 @@ def test_the_faithfulness_section_names_the_gradient_methods_it_measured(methods
         assert "all-zero maps" not in html
     else:
         assert says in html
+
+
+def test_the_faithfulness_section_compares_the_default_map_with_its_reference():
+    pytest.importorskip("captum")
+    from idmlp.faithfulness import evaluate_faithfulness
+    from idmlp.faithfulness.methods import DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE, METHODS
+    from idmlp.report.faithfulness import faithfulness_section
+
+    net = InterpretableMLP(16, 3, depth=3).double()
+    X, _ = _data(10)
+    X = X.double()
+    y = net(X).argmax(1)
+    split = METHODS["logit split"].map_fn(model=net)
+    res = evaluate_faithfulness(net.layer_logits, X, y, {"logit split": split(X, y)},
+                                methods=("integrated_gradients",), variants=("positive",),
+                                steps=4, schedule=4, n_resamples=50)
+    # the default is a positive part, and it is what the positive variants produce
+    assert {DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE} <= set(res.methods)
+    html = str(faithfulness_section(res).render())
+    assert f"{DEFAULT_ATTRIBUTION} / {DEFAULT_REFERENCE}" in html
+    signed = evaluate_faithfulness(net.layer_logits, X, y, {"logit split": split(X, y)},
+                                   methods=("integrated_gradients",), steps=4, schedule=4,
+                                   n_resamples=50)
+    assert DEFAULT_ATTRIBUTION not in signed.methods
+    assert "/ IntegratedGradients" not in str(faithfulness_section(signed).render())

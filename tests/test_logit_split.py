@@ -123,9 +123,16 @@ def test_secant_gate_makes_the_activation_linear():
 
 
 def test_registry_default_and_class_evidence():
-    from idmlp.faithfulness.methods import DEFAULT_ATTRIBUTION, DEFAULT_MAPS, METHODS
+    from idmlp.faithfulness.methods import (
+        DEFAULT_ATTRIBUTION,
+        DEFAULT_MAPS,
+        DEFAULT_REFERENCE,
+        METHODS,
+    )
 
-    assert DEFAULT_ATTRIBUTION == "logit split" and DEFAULT_ATTRIBUTION in DEFAULT_MAPS
+    # the default map is the logit split's positive part, compared with IG's positive part
+    assert DEFAULT_ATTRIBUTION == "logit split+" and "logit split" in DEFAULT_MAPS
+    assert DEFAULT_REFERENCE == "integrated_gradients+"
     net = _mlp()
     x = torch.randn(3, 6, dtype=F64)
     y = torch.tensor([0, 1, 2])

@@ -348,7 +348,8 @@ def _readout_and_probe(config: RunConfig, optim: Any, folder: Path, progress: bo
     return probes.readout_accuracy, probes.standard.test_accuracy
 
 
-#: The maps of reproduce's faithfulness section: the default map and the paper's two.
+#: The maps of reproduce's faithfulness section: the default map (the logit split's positive
+#: part) and the paper's two.
 REPRODUCE_MAPS: tuple[str, ...] = ("logit split", "class evidence", "x^l - x^0")
 #: The methods they are measured against: LRP-epsilon and two of Captum's (when installed).
 REPRODUCE_METHODS: tuple[str, ...] = ("lrp_epsilon", "integrated_gradients",
@@ -359,9 +360,10 @@ REPRODUCE_STAGES = 3
 
 def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> FaithfulnessResult:
     """The default map and the paper's maps (:data:`REPRODUCE_MAPS`) against LRP-epsilon
-    and Captum's IntegratedGradients and InputXGradient (when Captum is installed), signed,
-    with the field's measures (ROAD, FaithfulnessCorrelation, model-parameter
-    randomization at :data:`REPRODUCE_STAGES` stages per order, RandomLogit).
+    and Captum's IntegratedGradients and InputXGradient (when Captum is installed), their
+    positive parts (the default map is one), with the field's measures (ROAD,
+    FaithfulnessCorrelation, model-parameter randomization at :data:`REPRODUCE_STAGES`
+    stages per order, RandomLogit).
 
     A summary sized to keep the whole command near three minutes on two cores: ``idmlp
     faithfulness RUN`` measures every map, method, positive part and stage."""
@@ -373,7 +375,7 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
         methods = tuple(m for m in REPRODUCE_METHODS if not METHODS[m].needs_captum)
         captum = False
     result = faithfulness_run(run, samples=samples, maps=REPRODUCE_MAPS, methods=methods,
-                              variants=("signed",), schedule=10, n_resamples=1000,
+                              variants=("positive",), schedule=10, n_resamples=1000,
                               progress=progress, metrics=FIELD_MEASURES,
                               stages=REPRODUCE_STAGES)
     result.meta["captum"] = captum

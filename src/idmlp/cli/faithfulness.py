@@ -53,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="faithfulness of a run's maps (deletion, ROAD, FaithfulnessCorrelation, "
         "randomization tests, RandomLogit, pointing game) against LRP and Captum's methods",
         description="Measure how faithful the interpretable network's own maps (the logit "
-        "split, the default: the contrastive logit split exactly over the input; class "
+        "split: the contrastive logit split exactly over the input, whose positive part "
+        "is the default map; class "
         "evidence, x^l - x^0, x^l - x^l_id; a CNN's class channels) are, against LRP-epsilon "
         "and Captum's Saliency, InputXGradient, IntegratedGradients (and GradientShap, "
         "DeepLift), with abs(input) "

@@ -83,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
         print(stop_message(stopped))
     for warning in res.run.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from ..faithfulness.methods import DEFAULT_ATTRIBUTION
+    from ..faithfulness.methods import DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE
 
-    if res.faithfulness is not None and {DEFAULT_ATTRIBUTION, "integrated_gradients"} <= set(
+    if res.faithfulness is not None and {DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE} <= set(
             res.faithfulness.methods):
-        iv = res.faithfulness.compare(DEFAULT_ATTRIBUTION, "integrated_gradients", "mean_drop")
-        print(f"{DEFAULT_ATTRIBUTION} deletion drop / IntegratedGradients: {iv.mean:.2f} "
+        iv = res.faithfulness.compare(DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE, "mean_drop")
+        print(f"{DEFAULT_ATTRIBUTION} deletion drop / {DEFAULT_REFERENCE}: {iv.mean:.2f} "
               f"[{iv.low:.2f}, {iv.high:.2f}]")
     if res.seeds is not None:
         r, p = res.seeds.readout, res.seeds.probe

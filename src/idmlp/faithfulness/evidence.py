@@ -1,6 +1,6 @@
 r"""Variants of the class-evidence map of the interpretable MLP (issue 20, item 3).
 
-The study's default attribution map is now the *logit split*
+The study's default attribution map is now the positive part of the *logit split*
 (:meth:`idmlp.nets.readout.LayerReadout.logit_split`: the contrastive logit split exactly
 over the input with every unit's secant gate fixed), chosen on validation images among
 these variants and others (splits pushed down to the input through the identity path or

@@ -41,8 +41,8 @@ class ClassEvidence:
 
     ``ClassEvidence(model, map="logit_split")`` gives instead the default attribution map
     of the faithfulness study: layer ``layer``'s contrastive logit split exactly over the
-    input (:meth:`~idmlp.nets.readout.LayerReadout.logit_split`), one forward and one
-    backward pass.
+    input (:meth:`~idmlp.nets.readout.LayerReadout.logit_split`), its positive part unless
+    ``signed``; one forward and one backward pass.
 
     Args:
         model: an interpretable network (:class:`~idmlp.nets.base.LayerwiseNet`: the MLP,

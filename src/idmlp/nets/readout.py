@@ -23,8 +23,9 @@ in the input's layout (``interpretation.md`` in the docs):
 * ``logit_split``: layer :math:`\ell`'s contrastive logit
   :math:`z^\ell_c - \frac1C\sum_k z^\ell_k` split exactly over the input, with every unit's
   secant gate :math:`\phi(h)/h` fixed (:meth:`LayerReadout.logit_split`): it follows every
-  path to the input, sums to the score, and is the default attribution map of the
-  faithfulness study (issue 20: best of the variants measured on validation images).
+  path to the input and sums to the score; its positive part is the default attribution
+  map of the faithfulness study (issue 20: best of the variants measured on validation
+  images).
 
 All maps come from the one forward pass of ``model.readout``: the identity network's
 states are an elementwise recursion computed alongside, and the evidence terms are a

@@ -18,7 +18,12 @@ def faithfulness_section(faith: FaithfulnessResult) -> Section:
     """The deletion/insertion table, the field's measures, the methods with their papers
     and how the default map compares with IntegratedGradients."""
     from ..faithfulness.measures import FIELD_MEASURES, MEASURES
-    from ..faithfulness.methods import DEFAULT_ATTRIBUTION, DEFAULT_METHODS, METHODS
+    from ..faithfulness.methods import (
+        DEFAULT_ATTRIBUTION,
+        DEFAULT_METHODS,
+        DEFAULT_REFERENCE,
+        METHODS,
+    )
 
     split = faith.meta.get("split", "test")
     sec = Section("Faithfulness of the maps").text(
@@ -58,12 +63,13 @@ def faithfulness_section(faith: FaithfulnessResult) -> Section:
     if listed:
         sec.table([[m.name, m.family, m.paper, m.summary] for m in listed],
                   ["method", "family", "paper", "map"], caption="The methods")
-    if {DEFAULT_ATTRIBUTION, "integrated_gradients"} <= set(faith.methods):
+    if {DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE} <= set(faith.methods):
         rows = []
         for metric in ("mean_drop", "insertion_auc"):
-            iv = faith.compare(DEFAULT_ATTRIBUTION, "integrated_gradients", metric)
+            iv = faith.compare(DEFAULT_ATTRIBUTION, DEFAULT_REFERENCE, metric)
             rows.append([metric, iv.mean, iv.low, iv.high])
-        sec.table(rows, ["measure", f"{DEFAULT_ATTRIBUTION} / IntegratedGradients", "95% low",
+        sec.table(rows, ["measure", f"{DEFAULT_ATTRIBUTION} / {DEFAULT_REFERENCE}", "95% low",
                          "95% high"], digits=3,
-                  caption="The default map against IntegratedGradients (ratio of means)")
+                  caption="The default map against IntegratedGradients, positive parts "
+                  "(ratio of means)")
     return sec
