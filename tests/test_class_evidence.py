@@ -145,3 +145,42 @@ def test_quantus_road_runs_with_class_evidence_as_explain_func():
                   explain_func=ClassEvidence(net))
     assert sorted(scores) == [10, 50, 90]
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_only_the_layers_answer_to_reset_parameters():
+    """Quantus' MPRT re-initializes every module with ``reset_parameters``: the networks'
+    own initialization must not be one of them (it would reset every layer to the identity
+    instead of randomizing it)."""
+    from idmlp.nets.cnn import InterpretableCNN
+    from idmlp.nets.residual import ResidualMLP
+
+    for net in (InterpretableMLP(16, 3, depth=3), ResidualMLP(16, 3, depth=3),
+                InterpretableCNN((4, 4), 3, depth=2)):
+        names = [n for n, m in net.named_modules() if hasattr(m, "reset_parameters")]
+        assert names == [f"layers.{i}" for i in range(net.depth)], (type(net), names)
+
+
+def test_quantus_cascading_randomization_runs_with_the_default_map():
+    quantus = pytest.importorskip("quantus")
+    digits = load_digits()
+    X = torch.tensor(digits.data[:64], dtype=torch.float32)
+    X = ((X - X.mean()) / X.std()).reshape(-1, 1, 8, 8)
+    y = torch.tensor(digits.target[:64])
+    torch.manual_seed(0)
+    net = InterpretableMLP(64, 10, depth=3, image_shape=(8, 8))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(20):
+        loss = torch.nn.functional.cross_entropy(net(X), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    mprt = quantus.MPRT(layer_order="top_down", return_last_correlation=True,
+                        disable_warnings=True, display_progressbar=False)
+    scores = mprt(model=net, x_batch=X[:16].numpy(), y_batch=y[:16].numpy(), device="cpu",
+                  explain_func=ClassEvidence(net, map="logit_split"))
+    # the last stage is every layer randomized (not the identity network): finite scores,
+    # far from the 1 of a map that ignores the weights
+    scores = np.asarray(scores, dtype=float)
+    assert scores.shape == (16,) and np.isfinite(scores).all()
+    assert abs(scores.mean()) < 0.9

@@ -133,7 +133,7 @@ def test_sigma_b_draws_gaussian_biases_after_the_weights() -> None:
     # 1200 draws of N(0, 0.09): the sample std is within 5 standard errors of 0.3
     assert abs(float(b.std()) - 0.3) < 5 * 0.3 / (2 * b.numel()) ** 0.5
     assert abs(float(b.mean())) < 5 * 0.3 / b.numel() ** 0.5
-    noisy.reset_parameters(torch.Generator().manual_seed(7))  # same seed, same network
+    noisy.init_parameters(torch.Generator().manual_seed(7))  # same seed, same network
     assert torch.equal(torch.stack([layer.bias.detach() for layer in noisy.layers]), b)
     ident = IdentityMLP(6, 2, bias=True, sigma_b=0.5, generator=torch.Generator().manual_seed(0))
     assert torch.equal(ident.layers[0].weight, torch.eye(6))

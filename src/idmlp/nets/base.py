@@ -160,7 +160,7 @@ class DenseStack(_LayerStack):
         dtype, device = check_factory(dtype, device)
         check_size(depth * (width * width + (width if bias else 0)), dtype,
                    f"{depth} dense layers of width {width}")
-        # skip_init: nn.Linear's own random init would be overwritten by reset_parameters.
+        # skip_init: nn.Linear's own random init would be overwritten by init_parameters.
         device = device if device is not None else torch.get_default_device()
         return nn.ModuleList(
             nn.utils.skip_init(nn.Linear, width, width, bias=bias, dtype=dtype, device=device)

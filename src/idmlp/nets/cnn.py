@@ -295,7 +295,7 @@ class InterpretableCNN(LayerwiseNet):
                     memory_format=torch.channels_last)
         self.act = Activation(activation)
         self._init_readout(q0, logit_scale, learn_logit_scale, dtype, device)
-        self.reset_parameters(generator)
+        self.init_parameters(generator)
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, generator: torch.Generator | None = None,
@@ -363,7 +363,7 @@ class InterpretableCNN(LayerwiseNet):
                 f"{','.join(map(str, self.dilations))} (layer 1..{self.depth} sees "
                 f"{', '.join(map(str, self.receptive_field()))} px squares)")
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def init_parameters(self, generator: torch.Generator | None = None) -> None:
         """Re-initialize every kernel by the model's scheme (plus the extra channels'
         random filters where their rows start as the exact Dirac kernel, see
         :attr:`extra_init_std`) and every bias to zero."""

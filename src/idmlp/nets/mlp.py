@@ -82,11 +82,18 @@ class MLP(DenseStack, nn.Module):
         self.width, self.depth, self.sigma, self.init_scheme = width, depth, float(sigma), init
         self.layers = self._dense_layers(width, depth, bias, dtype, device)
         self.act = Activation(activation)
-        self.reset_parameters(generator)
+        self.init_parameters(generator)
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def init_parameters(self, generator: torch.Generator | None = None) -> None:
         r"""Re-initialize every weight by the model's scheme, then every bias:
-        :math:`N(0, \sigma_b^2)`, or zero for ``sigma_b = 0``."""
+        :math:`N(0, \sigma_b^2)`, or zero for ``sigma_b = 0``.
+
+        Not named ``reset_parameters`` on purpose: tools that randomize a model module by
+        module (Quantus' ``MPRT``, the cascading randomization test) call
+        ``reset_parameters`` on every module that has one, and the network's own would put
+        every layer back to its identity start, which is no randomization (and gives the
+        all-zero maps of a network that has learned nothing). Only the layers (``nn.Linear``,
+        ``nn.Conv*``: their random initialization) answer to that name."""
         self._reset_dense(generator, self.sigma_b)
 
     def states(self, x: Tensor) -> Iterator[Tensor]:
@@ -254,10 +261,10 @@ class InterpretableMLP(DenseStack, LayerwiseNet):
             self.rule.width, depth, float(sigma), init)
         self.layers = self._dense_layers(self.rule.width, depth, bias, dtype, device)
         self.act = Activation(activation)
-        self.reset_parameters(generator)
+        self.init_parameters(generator)
         self._init_readout(q0, logit_scale, learn_logit_scale, dtype, device)
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def init_parameters(self, generator: torch.Generator | None = None) -> None:
         r"""Re-initialize every weight by the model's scheme and every bias to zero; where
         the scheme starts the layers exactly at :math:`\sigma I` (identity, ZerO, IDInit on
         square layers), the extra rows start as zero rows plus their random part (class

@@ -91,7 +91,7 @@ class ResidualMLP(InterpretableMLP):
                  dtype: torch.dtype | None = None,
                  device: torch.device | str | None = None) -> None:
         opts = ResidualOptions(alpha_init, class_init_std)  # validates
-        # read by reset_parameters, which the MLP's constructor calls
+        # read by init_parameters, which the MLP's constructor calls
         self.alpha_init, self.class_init_std = opts.alpha_init, opts.class_init_std
         super().__init__(in_features, num_classes, depth, sigma, activation, bias, image_shape,
                          logit_scale, learn_logit_scale, q0=q0, init=init,
@@ -121,11 +121,11 @@ class ResidualMLP(InterpretableMLP):
         return (f"residual MLP (ReZero blocks, alpha_0 = {self.alpha_init:g}) of depth "
                 f"{self.depth}, width {self.width} = {self.in_features} + {self.num_classes}")
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def init_parameters(self, generator: torch.Generator | None = None) -> None:
         r"""The MLP's initialization, plus the class rows' random filters where they start
         exactly as :math:`\sigma I` (identity, ZerO and IDInit on these square layers; module
         docstring)."""
-        super().reset_parameters(generator)
+        super().init_parameters(generator)
         std = self.class_init_std
         if std == 0:
             return

@@ -112,7 +112,7 @@ def random_mlp(
               generator=gen)
     if init not in INITS:  # the identity family: init_weight_ knows it (idmlp.init.SCHEMES)
         net.init_scheme = init
-        net.reset_parameters(gen)
+        net.init_parameters(gen)
     return net
 
 
