@@ -6,7 +6,8 @@ last layer's logits, through the code path ``idmlp.faithfulness`` uses:
 
 * the default map, the logit split of the last layer (the contrastive logit split exactly
   over the input, ``model.logit_split(model.embed(x), y, layers=[L])``: 1 forward + 1 backward,
-  the code path of ``idmlp.faithfulness``'s ``logit split``);
+  the code path of ``idmlp.faithfulness``'s ``logit split``; the default is its positive
+  part, one clamp more);
 * built-in, one forward pass for every layer at once: class evidence
   (``model.readout(x).maps("evidence", target=y)``), and ``x^l - x^0``
   (``maps("change")``) and ``x^l - x^l_id`` (``maps("trained")``);
