@@ -124,8 +124,9 @@ def test_a_plain_pytorch_training_loop_and_the_maps():
     torch.testing.assert_close(total[unsat], change[unsat], rtol=1e-4, atol=1e-5)
 
 
-def test_quantus_road_runs_with_class_evidence_as_explain_func():
-    quantus = pytest.importorskip("quantus")
+@pytest.fixture(scope="module")
+def digits_net():
+    """An interpretable MLP briefly trained on 200 digits, and those digits (1 x 8 x 8)."""
     digits = load_digits()
     X = torch.tensor(digits.data[:200], dtype=torch.float32)
     X = ((X - X.mean()) / X.std()).reshape(-1, 1, 8, 8)
@@ -138,7 +139,12 @@ def test_quantus_road_runs_with_class_evidence_as_explain_func():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    net.eval()
+    return net.eval(), X, y
+
+
+def test_quantus_road_runs_with_class_evidence_as_explain_func(digits_net):
+    quantus = pytest.importorskip("quantus")
+    net, X, y = digits_net
     road = quantus.ROAD(noise=0.01, percentages=[10, 50, 90], display_progressbar=False,
                         disable_warnings=True)
     scores = road(model=net, x_batch=X[:16].numpy(), y_batch=y[:16].numpy(), device="cpu",
@@ -160,21 +166,9 @@ def test_only_the_layers_answer_to_reset_parameters():
         assert names == [f"layers.{i}" for i in range(net.depth)], (type(net), names)
 
 
-def test_quantus_cascading_randomization_runs_with_the_default_map():
+def test_quantus_cascading_randomization_runs_with_the_default_map(digits_net):
     quantus = pytest.importorskip("quantus")
-    digits = load_digits()
-    X = torch.tensor(digits.data[:64], dtype=torch.float32)
-    X = ((X - X.mean()) / X.std()).reshape(-1, 1, 8, 8)
-    y = torch.tensor(digits.target[:64])
-    torch.manual_seed(0)
-    net = InterpretableMLP(64, 10, depth=3, image_shape=(8, 8))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in range(20):
-        loss = torch.nn.functional.cross_entropy(net(X), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    net.eval()
+    net, X, y = digits_net
     mprt = quantus.MPRT(layer_order="top_down", return_last_correlation=True,
                         disable_warnings=True, display_progressbar=False)
     scores = mprt(model=net, x_batch=X[:16].numpy(), y_batch=y[:16].numpy(), device="cpu",
