@@ -99,4 +99,5 @@ def test_the_faithfulness_section_compares_the_default_map_with_its_reference():
                                    methods=("integrated_gradients",), steps=4, schedule=4,
                                    n_resamples=50)
     assert DEFAULT_ATTRIBUTION not in signed.methods
-    assert "/ IntegratedGradients" not in str(faithfulness_section(signed).render())
+    assert f"{DEFAULT_ATTRIBUTION} / {DEFAULT_REFERENCE}" not in str(
+        faithfulness_section(signed).render())

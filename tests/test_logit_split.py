@@ -133,6 +133,12 @@ def test_registry_default_and_class_evidence():
     # the default map is the logit split's positive part, compared with IG's positive part
     assert DEFAULT_ATTRIBUTION == "logit split+" and "logit split" in DEFAULT_MAPS
     assert DEFAULT_REFERENCE == "integrated_gradients+"
+    # the variant reproduce measures names exactly these rows
+    from idmlp.faithfulness.evaluation import _variant_name
+    from idmlp.faithfulness.methods import DEFAULT_VARIANT
+
+    assert _variant_name("logit split", DEFAULT_VARIANT) == DEFAULT_ATTRIBUTION
+    assert _variant_name("integrated_gradients", DEFAULT_VARIANT) == DEFAULT_REFERENCE
     net = _mlp()
     x = torch.randn(3, 6, dtype=F64)
     y = torch.tensor([0, 1, 2])

@@ -32,7 +32,7 @@ from .config import ARCHS, OptimConfig, RunConfig
 from .config.optim import BUDGET_STEPS
 from .faithfulness import FaithfulnessResult, faithfulness_run
 from .faithfulness.measures import FIELD_MEASURES
-from .faithfulness.methods import METHODS
+from .faithfulness.methods import DEFAULT_VARIANT, METHODS
 from .plots.interpret import save_interpretation
 from .report.build import run_report_data
 from .report.data import LayerCurve
@@ -375,7 +375,7 @@ def _faithfulness(run: TrainedRun, samples: int, progress: bool) -> Faithfulness
         methods = tuple(m for m in REPRODUCE_METHODS if not METHODS[m].needs_captum)
         captum = False
     result = faithfulness_run(run, samples=samples, maps=REPRODUCE_MAPS, methods=methods,
-                              variants=("positive",), schedule=10, n_resamples=1000,
+                              variants=(DEFAULT_VARIANT,), schedule=10, n_resamples=1000,
                               progress=progress, metrics=FIELD_MEASURES,
                               stages=REPRODUCE_STAGES)
     result.meta["captum"] = captum

@@ -38,7 +38,7 @@ from .._lazy import lazy_names
 _LAZY = {
     "BASELINE_ORDERINGS": "methods", "BUILTIN_MAPS": "methods", "CAPTUM_METHODS": "methods",
     "DEFAULT_METHODS": "methods", "DEFAULT_MAPS": "methods", "DEFAULT_ATTRIBUTION": "methods",
-    "DEFAULT_REFERENCE": "methods",
+    "DEFAULT_REFERENCE": "methods", "DEFAULT_VARIANT": "methods",
     "METHODS": "methods", "Method": "methods", "method_names": "methods",
     "curve_auc": "perturbation", "perturbation_curve": "perturbation",
     "perturbation_schedule": "perturbation", "pixel_ranks": "perturbation",

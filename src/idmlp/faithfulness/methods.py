@@ -38,6 +38,7 @@ __all__ = [
     "CAPTUM_METHODS",
     "DEFAULT_ATTRIBUTION",
     "DEFAULT_REFERENCE",
+    "DEFAULT_VARIANT",
     "DEFAULT_MAPS",
     "DEFAULT_METHODS",
     "FAMILIES",
@@ -204,6 +205,8 @@ CAPTUM_METHODS: tuple[str, ...] = method_names("captum")
 #: split ranks a little better under ROAD but fails the model-randomization test (its
 #: absolute map keeps the input's magnitudes); the positive part passes it.
 DEFAULT_ATTRIBUTION = "logit split+"
+#: The variant of a signed map that the default is (``+``: its positive part).
+DEFAULT_VARIANT = "positive"
 #: What the default map is compared with: IntegratedGradients, the same (positive) part.
 DEFAULT_REFERENCE = "integrated_gradients+"
 #: The built-in maps measured by default.
